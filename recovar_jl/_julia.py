@@ -1,0 +1,314 @@
+"""The bridge: libjulia embedded in this process through ctypes.
+
+Julia starts on the first kernel call, on one bridge-owned thread that makes every Julia
+call (Julia <= 1.8 cannot be entered from threads it does not know). Callers from any
+Python thread hand their call to that thread and wait; the GIL is released while Julia
+computes (ctypes releases it around foreign calls).
+
+A kernel is called as ``call("name", *args)`` with C-contiguous NumPy arrays, ints, floats
+and strings; Julia receives the same memory, no copy (see docs/bridge.md).
+"""
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import threading
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["JuliaError", "JuliaSetupError", "call", "info", "runtime_info"]
+
+_SETUP_HINT = ("run 'make setup' (or scripts/setup.sh) in the recovar_jl checkout, or install "
+               "Julia >= 1.5 and set RECOVAR_JL_JULIA=/path/to/julia")
+
+
+class JuliaError(RuntimeError):
+    """A Julia exception raised inside a kernel; the message is Julia's."""
+
+
+class JuliaSetupError(RuntimeError):
+    """Julia, libjulia, FFTW or RecovarCore could not be found or loaded."""
+
+
+_ELTYPE_CODES = {np.dtype(np.float32): 1, np.dtype(np.float64): 2, np.dtype(np.complex64): 3,
+                 np.dtype(np.complex128): 4, np.dtype(np.int32): 5, np.dtype(np.int64): 6,
+                 np.dtype(np.uint8): 7, np.dtype(np.bool_): 8}
+_MAX_DIMS = 8
+_MESSAGE_CAPACITY = 8192
+
+
+class _ArgDesc(ctypes.Structure):
+    # Mirrors `ArgDesc` in julia/RecovarCore/src/cabi.jl.
+    _fields_ = [("kind", ctypes.c_int64), ("eltype", ctypes.c_int64), ("ndim", ctypes.c_int64),
+                ("ptr", ctypes.c_uint64), ("ival", ctypes.c_int64), ("fval", ctypes.c_double),
+                ("dims", ctypes.c_int64 * _MAX_DIMS)]
+
+
+_ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_char_p, ctypes.POINTER(_ArgDesc), ctypes.c_int,
+                               ctypes.c_char_p, ctypes.c_size_t)
+
+
+def package_julia_dir() -> Path:
+    """Directory of the RecovarCore Julia package (shipped copy, else the source checkout)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "RecovarCore", here.parent / "julia" / "RecovarCore"):
+        if (candidate / "Project.toml").is_file():
+            return candidate
+    raise JuliaSetupError(f"RecovarCore Julia package not found next to {here}; reinstall recovar_jl")
+
+
+def find_julia() -> str:
+    """Path of the Julia executable: $RECOVAR_JL_JULIA, else `julia` on PATH."""
+    explicit = os.environ.get("RECOVAR_JL_JULIA")
+    if explicit:
+        if not (os.path.isfile(explicit) and os.access(explicit, os.X_OK)):
+            raise JuliaSetupError(f"RECOVAR_JL_JULIA={explicit} is not an executable file; {_SETUP_HINT}")
+        return explicit
+    found = shutil.which("julia")
+    if found is None:
+        raise JuliaSetupError(f"Julia was not found on PATH; {_SETUP_HINT}")
+    return found
+
+
+_PROBE = r"""
+import Libdl
+lib = ""
+for p in Libdl.dllist()
+    if occursin(r"libjulia\.(so|dylib)", basename(p)) || basename(p) == "libjulia.dll"
+        global lib = p; break
+    end
+end
+if isempty(lib)
+    for name in ("libjulia.so.1", "libjulia.so")
+        p = joinpath(Sys.BINDIR, Base.LIBDIR, name)
+        if isfile(p); global lib = p; break; end
+    end
+end
+print("{\"version\": \"", VERSION, "\", \"bindir\": \"", escape_string(Sys.BINDIR),
+      "\", \"libjulia\": \"", escape_string(realpath(lib)), "\", \"image\": \"",
+      escape_string(unsafe_string(Base.JLOptions().image_file)), "\"}")
+"""
+
+
+def probe_julia(julia: str) -> dict:
+    """Ask `julia` for its version, bindir, libjulia and system image paths."""
+    try:
+        out = subprocess.run([julia, "--startup-file=no", "--history-file=no", "-e", _PROBE],
+                             capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise JuliaSetupError(f"could not run {julia}: {exc}; {_SETUP_HINT}") from exc
+    if out.returncode != 0:
+        raise JuliaSetupError(f"{julia} failed ({out.stderr.strip()[-500:]}); {_SETUP_HINT}")
+    facts = json.loads(out.stdout)
+    major, minor = (int(v) for v in facts["version"].split(".")[:2])
+    if (major, minor) < (1, 5):
+        raise JuliaSetupError(f"{julia} is Julia {facts['version']}; recovar_jl needs 1.5 or newer; {_SETUP_HINT}")
+    if not os.path.isfile(facts["libjulia"]):
+        raise JuliaSetupError(f"libjulia of {julia} not found; {_SETUP_HINT}")
+    return facts
+
+
+def _thread_count() -> int:
+    value = os.environ.get("RECOVAR_JL_NUM_THREADS", "")
+    if value.strip():
+        try:
+            count = int(value)
+        except ValueError:
+            raise JuliaSetupError(f"RECOVAR_JL_NUM_THREADS={value!r} is not an integer") from None
+        if count < 1:
+            raise JuliaSetupError(f"RECOVAR_JL_NUM_THREADS={value!r} must be at least 1")
+        return count
+    return os.cpu_count() or 1
+
+
+class _Runtime:
+    """libjulia on one thread; `submit` runs a callable there and returns its result."""
+
+    def __init__(self):
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._ready = threading.Event()
+        self.error: BaseException | None = None
+        self.facts: dict = {}
+        self.entry = None
+        self.lib = None
+        self._thread = threading.Thread(target=self._serve, name="recovar_jl-julia", daemon=True)
+        self._thread.start()
+        self._ready.wait()
+
+    def _serve(self):
+        try:
+            self._start()
+        except BaseException as exc:  # reported to every caller
+            self.error = exc
+        self._ready.set()
+        while True:
+            fn, done, box = self._jobs.get()
+            try:
+                box.append((True, fn()))
+            except BaseException as exc:
+                box.append((False, exc))
+            done.set()
+
+    def _start(self):
+        julia = find_julia()
+        facts = probe_julia(julia)
+        facts["julia"] = julia
+        self.facts = facts
+        lib = ctypes.CDLL(facts["libjulia"], ctypes.RTLD_GLOBAL)
+        threads = _thread_count()
+        # Julia's GC stops threads through signals: with more than one thread Julia must
+        # install its handlers. SIGINT stays Python's (saved here, restored after init).
+        handle = "yes" if threads > 1 else "no"
+        args = [b"python", b"--startup-file=no", b"--history-file=no",
+                b"--handle-signals=" + handle.encode(), b"--threads=" + str(threads).encode()]
+        argc = ctypes.c_int(len(args))
+        argv = (ctypes.c_char_p * len(args))(*args)
+        argv_ptr = ctypes.cast(argv, ctypes.POINTER(ctypes.c_char_p))
+        libc = ctypes.CDLL(None)
+        saved_sigint = ctypes.create_string_buffer(512)  # larger than any struct sigaction
+        libc.sigaction(signal.SIGINT, None, saved_sigint)
+        lib.jl_parse_opts(ctypes.byref(argc), ctypes.byref(argv_ptr))
+        if hasattr(lib, "jl_init_with_image__threading"):
+            init = lib.jl_init_with_image__threading
+        else:
+            init = lib.jl_init_with_image
+        init(facts["bindir"].encode(), facts["image"].encode())
+        libc.sigaction(signal.SIGINT, saved_sigint, None)
+        lib.jl_eval_string.restype = ctypes.c_void_p
+        lib.jl_eval_string.argtypes = [ctypes.c_char_p]
+        lib.jl_string_ptr.restype = ctypes.c_char_p
+        lib.jl_string_ptr.argtypes = [ctypes.c_void_p]
+        lib.jl_unbox_int64.restype = ctypes.c_int64
+        lib.jl_unbox_int64.argtypes = [ctypes.c_void_p]
+        self.lib = lib
+        project = str(package_julia_dir()).replace("\\", "\\\\").replace('"', '\\"')
+        loaded = self.eval_string(
+            'try\n'
+            f'    pushfirst!(LOAD_PATH, "{project}")\n'
+            '    @eval Main using RecovarCore\n'
+            '    string(Int(Main.RecovarCore.entry_pointer()))\n'
+            'catch err\n'
+            '    "ERROR " * sprint(showerror, err)\n'
+            'end')
+        if loaded.startswith("ERROR "):
+            raise JuliaSetupError(f"RecovarCore failed to load: {loaded[6:]}; {_SETUP_HINT}")
+        self.entry = _ENTRY_TYPE(int(loaded))
+
+    def eval_string(self, code: str) -> str:
+        """Evaluate Julia code returning a String (bridge thread only)."""
+        value = self.lib.jl_eval_string(code.encode())
+        if not value:
+            raise JuliaError("Julia evaluation failed")
+        return self.lib.jl_string_ptr(value).decode()
+
+    def submit(self, fn):
+        if threading.current_thread() is self._thread:
+            return fn()
+        done = threading.Event()
+        box: list = []
+        self._jobs.put((fn, done, box))
+        done.wait()
+        ok, value = box[0]
+        if not ok:
+            raise value
+        return value
+
+
+_runtime: _Runtime | None = None
+_runtime_lock = threading.Lock()
+
+
+def runtime() -> _Runtime:
+    """The started Julia runtime (starting it on first use); raises JuliaSetupError."""
+    global _runtime
+    if _runtime is None:
+        with _runtime_lock:
+            if _runtime is None:
+                _runtime = _Runtime()
+    if _runtime.error is not None:
+        err = _runtime.error
+        if isinstance(err, JuliaSetupError):
+            raise JuliaSetupError(str(err))
+        raise JuliaSetupError(f"Julia could not start: {err}; {_SETUP_HINT}") from err
+    return _runtime
+
+
+def _describe(arg, position: int, kernel: str) -> tuple[_ArgDesc, object]:
+    desc = _ArgDesc()
+    keep = arg
+    if isinstance(arg, np.ndarray):
+        code = _ELTYPE_CODES.get(arg.dtype)
+        if code is None:
+            raise TypeError(f"{kernel}: argument {position} has unsupported dtype {arg.dtype}")
+        if not arg.flags.c_contiguous or not arg.flags.aligned:
+            raise ValueError(f"{kernel}: argument {position} must be C-contiguous and aligned")
+        if arg.ndim > _MAX_DIMS:
+            raise ValueError(f"{kernel}: argument {position} has more than {_MAX_DIMS} dimensions")
+        desc.kind, desc.eltype, desc.ndim = 0, code, arg.ndim
+        desc.ptr = arg.ctypes.data if arg.size else 0
+        for i, n in enumerate(arg.shape):
+            desc.dims[i] = n
+    elif isinstance(arg, (bool, np.bool_)):
+        desc.kind, desc.ival = 1, int(arg)
+    elif isinstance(arg, (int, np.integer)):
+        desc.kind, desc.ival = 1, int(arg)
+    elif isinstance(arg, (float, np.floating)):
+        desc.kind, desc.fval = 2, float(arg)
+    elif isinstance(arg, str):
+        keep = arg.encode()
+        desc.kind, desc.ival = 3, len(keep)
+        desc.ptr = ctypes.cast(ctypes.c_char_p(keep), ctypes.c_void_p).value or 0
+        keep = (keep, ctypes.c_char_p(keep))
+    else:
+        raise TypeError(f"{kernel}: argument {position} of type {type(arg).__name__} cannot go to Julia")
+    return desc, keep
+
+
+def call(kernel: str, *args) -> None:
+    """Run the registered Julia kernel `kernel` on `args` (outputs are written in place).
+
+    Arrays must be C-contiguous with a supported dtype (float32/64, complex64/128, int32/64,
+    uint8, bool); validate and convert before calling. Raises JuliaError with Julia's message.
+    """
+    rt = runtime()
+    descs = (_ArgDesc * max(len(args), 1))()
+    keep = []
+    for i, arg in enumerate(args):
+        descs[i], held = _describe(arg, i, kernel)
+        keep.append(held)
+    message = ctypes.create_string_buffer(_MESSAGE_CAPACITY)
+    name = kernel.encode()
+    # The job holds `keep` (the arrays) so that they outlive an interrupted caller.
+    status = rt.submit(lambda: rt.entry(name, descs, len(keep), message, _MESSAGE_CAPACITY))
+    if status != 0:
+        raise JuliaError(f"{kernel}: {message.value.decode(errors='replace')}")
+
+
+def runtime_info() -> dict:
+    """Facts about the Julia runtime (starts it): version, threads, FFTW, paths."""
+    rt = runtime()
+    text = rt.submit(lambda: rt.eval_string("Main.RecovarCore.runtime_info()"))
+    facts = dict(line.split(": ", 1) for line in text.splitlines())
+    facts["julia_executable"] = rt.facts.get("julia", "")
+    facts["libjulia"] = rt.facts.get("libjulia", "")
+    return facts
+
+
+def info(file=None) -> None:
+    """Print Julia version, threads, FFTW library and RecovarCore path (or what is missing)."""
+    import sys
+
+    out = file or sys.stdout
+    try:
+        facts = runtime_info()
+    except JuliaSetupError as exc:
+        print(f"recovar_jl: Julia not usable: {exc}", file=out)
+        return
+    for key, value in facts.items():
+        print(f"{key}: {value}", file=out)

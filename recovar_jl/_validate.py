@@ -1,0 +1,148 @@
+"""Argument checks shared by every wrapper: validate, convert where safe, name the argument.
+
+Every public function converts its inputs with these helpers before Julia is touched, so
+bad input raises ValueError/TypeError naming the argument instead of a JuliaError or a crash.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+_REAL_KINDS = "biuf"
+
+
+def as_array(x, name: str) -> np.ndarray:
+    """`np.asarray(x)`, refusing object, string and structured data (TypeError)."""
+    try:
+        arr = np.asarray(x)
+    except Exception as exc:  # ragged sequences and the like
+        raise TypeError(f"{name} could not be converted to an array: {exc}") from None
+    if arr.dtype.kind not in "biufc":
+        raise TypeError(f"{name} must be a numeric array, got dtype {arr.dtype}")
+    return arr
+
+
+def real_dtype(dtype) -> np.dtype:
+    """float64 stays float64; every other real or integer dtype computes in float32."""
+    return np.dtype(np.float64) if np.dtype(dtype) == np.float64 else np.dtype(np.float32)
+
+
+def complex_dtype(dtype) -> np.dtype:
+    """complex128 for 64-bit real/complex inputs, complex64 otherwise."""
+    d = np.dtype(dtype)
+    return np.dtype(np.complex128) if d in (np.float64, np.complex128) else np.dtype(np.complex64)
+
+
+def real_array(x, name: str, dtype=None, ndim=None, finite=True) -> np.ndarray:
+    """C-contiguous float32/float64 array (ints, bools, float16 → float32; complex refused)."""
+    arr = as_array(x, name)
+    if arr.dtype.kind == "c":
+        raise TypeError(f"{name} must be real, got dtype {arr.dtype}")
+    target = np.dtype(dtype) if dtype is not None else real_dtype(arr.dtype)
+    arr = np.ascontiguousarray(arr, dtype=target)
+    check_ndim(arr, name, ndim)
+    if finite:
+        check_finite(arr, name)
+    return arr
+
+
+def numeric_array(x, name: str, dtype=None, ndim=None, finite=True) -> np.ndarray:
+    """C-contiguous float32/float64/complex64/complex128 array (ints, bools, float16 → float32)."""
+    arr = as_array(x, name)
+    if dtype is not None:
+        target = np.dtype(dtype)
+    elif arr.dtype.kind == "c":
+        target = np.dtype(np.complex128) if arr.dtype == np.complex128 else np.dtype(np.complex64)
+        if arr.dtype.itemsize > 16:
+            raise TypeError(f"{name} has unsupported dtype {arr.dtype}")
+    else:
+        target = real_dtype(arr.dtype)
+    arr = np.ascontiguousarray(arr, dtype=target)
+    check_ndim(arr, name, ndim)
+    if finite:
+        check_finite(arr, name)
+    return arr
+
+
+def int_array(x, name: str, dtype=np.int64, ndim=None) -> np.ndarray:
+    """C-contiguous integer array; floats are accepted only when integral."""
+    arr = as_array(x, name)
+    if arr.dtype.kind == "c":
+        raise TypeError(f"{name} must be integer, got dtype {arr.dtype}")
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+            raise ValueError(f"{name} must hold integers")
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    check_ndim(arr, name, ndim)
+    return arr
+
+
+def check_ndim(arr: np.ndarray, name: str, ndim) -> None:
+    if ndim is None:
+        return
+    allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+    if arr.ndim not in allowed:
+        want = " or ".join(str(n) for n in allowed)
+        raise ValueError(f"{name} must be {want}-dimensional, got shape {arr.shape}")
+
+
+def check_shape(arr: np.ndarray, name: str, shape: tuple, what: str = "") -> None:
+    """Exact shape check; `None` entries match anything."""
+    if arr.ndim != len(shape) or any(s is not None and s != a for s, a in zip(shape, arr.shape)):
+        pretty = "(" + ", ".join("n" if s is None else str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+        raise ValueError(f"{name} must have shape {pretty}{what}, got {arr.shape}")
+
+
+def check_finite(arr: np.ndarray, name: str) -> None:
+    if arr.dtype.kind in "fc" and arr.size and not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or Inf")
+
+
+def shape_tuple(shape, name: str, length=None) -> tuple:
+    """Tuple of positive Python ints (image_shape, volume_shape, ...)."""
+    if isinstance(shape, numbers.Integral):
+        raise TypeError(f"{name} must be a tuple of ints, got {shape!r}")
+    try:
+        values = tuple(shape)
+    except TypeError:
+        raise TypeError(f"{name} must be a tuple of ints, got {shape!r}") from None
+    out = []
+    for v in values:
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
+            if isinstance(v, numbers.Real) and float(v).is_integer():
+                v = int(v)
+            else:
+                raise TypeError(f"{name} must hold integers, got {shape!r}")
+        if v <= 0:
+            raise ValueError(f"{name} must hold positive sizes, got {shape!r}")
+        out.append(int(v))
+    if length is not None and len(out) != length:
+        raise ValueError(f"{name} must have {length} entries, got {shape!r}")
+    return tuple(out)
+
+
+def positive_scalar(x, name: str) -> float:
+    """A finite, strictly positive real number."""
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Real):
+        arr = np.asarray(x)
+        if arr.shape != () or arr.dtype.kind not in "iuf":
+            raise TypeError(f"{name} must be a real number, got {x!r}")
+        x = arr.item()
+    value = float(x)
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive finite number, got {x!r}")
+    return value
+
+
+def check_memory(n_bytes: int, name: str) -> None:
+    """Refuse up front an output that cannot fit in this machine's memory."""
+    try:
+        import os
+
+        available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    if n_bytes > available:
+        raise MemoryError(f"{name} would need {n_bytes / 2**30:.1f} GiB, more than this machine's "
+                          f"{available / 2**30:.1f} GiB; process the data in smaller batches")

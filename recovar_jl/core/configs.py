@@ -1,0 +1,1 @@
+"""recovar_jl.core.configs (mirrors recovar.core.configs)."""

@@ -1,0 +1,1 @@
+"""recovar_jl.core.ctf (mirrors recovar.core.ctf)."""

@@ -1,0 +1,1 @@
+"""recovar_jl.core.forward (mirrors recovar.core.forward)."""

@@ -1,0 +1,1 @@
+"""recovar_jl.core.geometry (mirrors recovar.core.geometry)."""

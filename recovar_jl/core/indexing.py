@@ -1,0 +1,1 @@
+"""recovar_jl.core.indexing (mirrors recovar.core.indexing)."""

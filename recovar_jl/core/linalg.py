@@ -1,0 +1,1 @@
+"""recovar_jl.core.linalg (mirrors recovar.core.linalg)."""

@@ -1,0 +1,1 @@
+"""recovar_jl.core.mask (mirrors recovar.core.mask)."""

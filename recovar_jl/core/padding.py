@@ -1,0 +1,1 @@
+"""recovar_jl.core.padding (mirrors recovar.core.padding)."""

@@ -1,0 +1,1 @@
+"""recovar_jl.core.slicing (mirrors recovar.core.slicing)."""

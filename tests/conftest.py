@@ -1,0 +1,32 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def load_fixture(module: str) -> dict:
+    """Reference arrays made by recovar 1.0.5 (scripts/fixtures/make_<module>.py)."""
+    path = FIXTURES / f"{module}.npz"
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
+
+
+def assert_close(actual, expected, rtol=1e-5, name=""):
+    """Relative error ‖a − e‖ / ‖e‖ ≤ rtol (the fixture criterion), shapes equal."""
+    actual = np.asarray(actual)
+    expected = np.asarray(expected)
+    assert actual.shape == expected.shape, f"{name}: shape {actual.shape} != {expected.shape}"
+    denom = np.linalg.norm(expected.ravel().astype(np.complex128))
+    err = np.linalg.norm((actual.astype(np.complex128) - expected).ravel())
+    if denom == 0:
+        assert err == 0, f"{name}: expected zeros, error {err}"
+    else:
+        assert err / denom <= rtol, f"{name}: relative error {err / denom:.3g} > {rtol}"
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)

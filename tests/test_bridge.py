@@ -1,0 +1,81 @@
+"""The libjulia bridge: errors come back as JuliaError, any thread may call, bad args refused."""
+import threading
+
+import numpy as np
+import pytest
+
+import recovar_jl
+from recovar_jl import _julia
+
+
+def test_julia_exception_comes_back_as_julia_error_with_message_and_kernel_name():
+    with pytest.raises(recovar_jl.JuliaError, match=r"fail_with: ArgumentError: boom"):
+        _julia.call("fail_with", "boom")
+
+
+def test_exception_thrown_from_compiled_julia_code_is_caught_not_a_segfault():
+    # With Debian's Julia 1.5.3 and libunwind 1.6 this segfaults (README: libunwind8 pin).
+    for _ in range(20):
+        with pytest.raises(recovar_jl.JuliaError, match="BoundsError"):
+            _julia.call("bounds_error", np.zeros(3))
+
+
+def test_unknown_kernel_is_a_julia_error():
+    with pytest.raises(recovar_jl.JuliaError, match="no kernel named"):
+        _julia.call("does_not_exist")
+
+
+def test_bridge_refuses_non_contiguous_and_unsupported_arrays():
+    with pytest.raises(ValueError, match="C-contiguous"):
+        _julia.call("noop", np.zeros((4, 4))[:, ::2])
+    with pytest.raises(TypeError, match="dtype"):
+        _julia.call("noop", np.zeros(3, dtype=np.float16))
+    with pytest.raises(TypeError, match="cannot go to Julia"):
+        _julia.call("noop", object())
+
+
+def _centered_fft_numpy(x):
+    axes = (-2, -1)
+    return np.fft.fftshift(np.fft.fftn(np.fft.fftshift(x, axes=axes), axes=axes), axes=axes)
+
+
+def test_calls_from_four_python_threads_at_once_give_correct_results():
+    rng = np.random.default_rng(0)
+    inputs = [(rng.standard_normal((5, 16, 16)) + 1j * rng.standard_normal((5, 16, 16))).astype(np.complex64)
+              for _ in range(4)]
+    results = [None] * 4
+    errors = []
+
+    def work(i):
+        try:
+            for _ in range(25):
+                out = np.empty_like(inputs[i])
+                _julia.call("centered_fft", out, inputs[i], 2, -1, 1.0)
+            results[i] = out
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for x, y in zip(inputs, results):
+        np.testing.assert_allclose(y, _centered_fft_numpy(x), rtol=1e-4, atol=1e-4)
+
+
+def test_runtime_info_reports_julia_threads_fftw_and_package_path():
+    facts = _julia.runtime_info()
+    assert facts["julia_version"] >= "1.5"
+    assert int(facts["julia_threads"]) >= 1
+    assert "libfftw3f" in facts["fftw"] and "NOT FOUND" not in facts["fftw"]
+    assert facts["recovarcore"].endswith("RecovarCore.jl")
+
+
+def test_import_does_not_start_julia():
+    import subprocess
+    import sys
+
+    code = "import recovar_jl, recovar_jl.core, sys; from recovar_jl import _julia; sys.exit(0 if _julia._runtime is None else 1)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
