@@ -28,7 +28,7 @@ function naive_centered_dft(x::AbstractArray{T,N}) where {T,N}
             n = size(x, d)
             phase += (k[d] - 1 - n ÷ 2) * (j[d] - 1 - n ÷ 2 - (isodd(n) ? 1 : 0)) / n
         end
-        out[k] += x[j] * cispi(-2phase)
+        out[k] += x[j] * cis(-2pi * phase)
     end
     return out
 end
