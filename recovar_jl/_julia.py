@@ -13,7 +13,6 @@ from __future__ import annotations
 import ctypes
 import json
 import os
-import queue
 import shutil
 import signal
 import subprocess
@@ -48,10 +47,6 @@ class _ArgDesc(ctypes.Structure):
     _fields_ = [("kind", ctypes.c_int64), ("eltype", ctypes.c_int64), ("ndim", ctypes.c_int64),
                 ("ptr", ctypes.c_uint64), ("ival", ctypes.c_int64), ("fval", ctypes.c_double),
                 ("dims", ctypes.c_int64 * _MAX_DIMS)]
-
-
-_ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_char_p, ctypes.POINTER(_ArgDesc), ctypes.c_int,
-                               ctypes.c_char_p, ctypes.c_size_t)
 
 
 def package_julia_dir() -> Path:
@@ -127,15 +122,47 @@ def _thread_count() -> int:
     return os.cpu_count() or 1
 
 
-class _Runtime:
-    """libjulia on one thread; `submit` runs a callable there and returns its result."""
+class _JobSlot(ctypes.Structure):
+    # Mirrors `JobSlot` in julia/RecovarCore/src/cabi.jl.
+    _fields_ = [("name", ctypes.c_char_p), ("args", ctypes.POINTER(_ArgDesc)), ("nargs", ctypes.c_int),
+                ("status", ctypes.c_int), ("message", ctypes.c_char_p), ("capacity", ctypes.c_size_t),
+                ("stop", ctypes.c_int)]
+
+
+class _Semaphore:
+    """An unnamed POSIX semaphore; `wait` releases the GIL (ctypes) and lets signals through."""
+
+    _libc = ctypes.CDLL(None, use_errno=True)
 
     def __init__(self):
-        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.buffer = ctypes.create_string_buffer(64)  # sizeof(sem_t) is 32 on 64-bit Linux
+        if self._libc.sem_init(self.buffer, 0, 0) != 0:
+            raise JuliaSetupError(f"sem_init failed (errno {ctypes.get_errno()})")
+
+    def post(self):
+        self._libc.sem_post(self.buffer)
+
+    def wait(self, spin: int = 200):
+        # Try a few times before sleeping: short kernels finish within the spin.
+        trywait = self._libc.sem_trywait
+        for _ in range(spin):
+            if trywait(self.buffer) == 0:
+                return
+        # EINTR returns to Python, which runs pending signal handlers (Ctrl-C) here.
+        while self._libc.sem_wait(self.buffer) != 0:
+            pass
+
+
+class _Runtime:
+    """libjulia on one thread, which runs Julia's `serve` loop; `run` hands it one job."""
+
+    def __init__(self):
         self._ready = threading.Event()
+        self._lock = threading.Lock()   # one job in the slot at a time
+        self._request, self._done = _Semaphore(), _Semaphore()
+        self._slot = _JobSlot()
         self.error: BaseException | None = None
         self.facts: dict = {}
-        self.entry = None
         self.lib = None
         self._thread = threading.Thread(target=self._serve, name="recovar_jl-julia", daemon=True)
         self._thread.start()
@@ -146,14 +173,15 @@ class _Runtime:
             self._start()
         except BaseException as exc:  # reported to every caller
             self.error = exc
+            self._ready.set()
+            return
         self._ready.set()
-        while True:
-            fn, done, box = self._jobs.get()
-            try:
-                box.append((True, fn()))
-            except BaseException as exc:
-                box.append((False, exc))
-            done.set()
+        slot = ctypes.addressof(self._slot)
+        request = ctypes.addressof(self._request.buffer)
+        done = ctypes.addressof(self._done.buffer)
+        # Blocks this thread inside Julia for the life of the process, GIL released.
+        self.lib.jl_eval_string(f"Main.RecovarCore.serve(Ptr{{Main.RecovarCore.JobSlot}}({slot}), "
+                                f"Ptr{{Cvoid}}({request}), Ptr{{Cvoid}}({done}))".encode())
 
     def _start(self):
         julia = find_julia()
@@ -184,40 +212,41 @@ class _Runtime:
         lib.jl_eval_string.argtypes = [ctypes.c_char_p]
         lib.jl_string_ptr.restype = ctypes.c_char_p
         lib.jl_string_ptr.argtypes = [ctypes.c_void_p]
-        lib.jl_unbox_int64.restype = ctypes.c_int64
-        lib.jl_unbox_int64.argtypes = [ctypes.c_void_p]
         self.lib = lib
         project = str(package_julia_dir()).replace("\\", "\\\\").replace('"', '\\"')
-        loaded = self.eval_string(
-            'try\n'
-            f'    pushfirst!(LOAD_PATH, "{project}")\n'
-            '    @eval Main using RecovarCore\n'
-            '    string(Int(Main.RecovarCore.entry_pointer()))\n'
-            'catch err\n'
-            '    "ERROR " * sprint(showerror, err)\n'
-            'end')
-        if loaded.startswith("ERROR "):
-            raise JuliaSetupError(f"RecovarCore failed to load: {loaded[6:]}; {_SETUP_HINT}")
-        self.entry = _ENTRY_TYPE(int(loaded))
+        code = ('try\n'
+                f'    pushfirst!(LOAD_PATH, "{project}")\n'
+                '    @eval Main using RecovarCore\n'
+                '    ""\n'
+                'catch err\n'
+                '    sprint(showerror, err)\n'
+                'end')
+        value = lib.jl_eval_string(code.encode())
+        problem = lib.jl_string_ptr(value).decode() if value else "Julia evaluation failed"
+        if problem:
+            raise JuliaSetupError(f"RecovarCore failed to load: {problem}; {_SETUP_HINT}")
 
-    def eval_string(self, code: str) -> str:
-        """Evaluate Julia code returning a String (bridge thread only)."""
-        value = self.lib.jl_eval_string(code.encode())
-        if not value:
-            raise JuliaError("Julia evaluation failed")
-        return self.lib.jl_string_ptr(value).decode()
+    def run(self, name: bytes, descs, nargs: int, message, keep) -> int:
+        """Run one kernel on the Julia thread; returns its status (0 = success)."""
+        self._lock.acquire()
+        slot = self._slot
+        slot.name, slot.args, slot.nargs = name, descs, nargs
+        slot.message, slot.capacity, slot.status = ctypes.cast(message, ctypes.c_char_p), len(message), -1
+        self._request.post()
+        try:
+            self._done.wait()
+        except BaseException:
+            # Interrupted (Ctrl-C): the job still runs; keep its buffers alive and free the
+            # slot once it is done, so that the package stays usable.
+            threading.Thread(target=self._finish_interrupted, args=(keep, message, descs), daemon=True).start()
+            raise
+        status = slot.status
+        self._lock.release()
+        return status
 
-    def submit(self, fn):
-        if threading.current_thread() is self._thread:
-            return fn()
-        done = threading.Event()
-        box: list = []
-        self._jobs.put((fn, done, box))
-        done.wait()
-        ok, value = box[0]
-        if not ok:
-            raise value
-        return value
+    def _finish_interrupted(self, *buffers):
+        self._done.wait()
+        self._lock.release()
 
 
 _runtime: _Runtime | None = None
@@ -283,9 +312,7 @@ def call(kernel: str, *args) -> None:
         descs[i], held = _describe(arg, i, kernel)
         keep.append(held)
     message = ctypes.create_string_buffer(_MESSAGE_CAPACITY)
-    name = kernel.encode()
-    # The job holds `keep` (the arrays) so that they outlive an interrupted caller.
-    status = rt.submit(lambda: rt.entry(name, descs, len(keep), message, _MESSAGE_CAPACITY))
+    status = rt.run(kernel.encode(), descs, len(args), message, keep)
     if status != 0:
         raise JuliaError(f"{kernel}: {message.value.decode(errors='replace')}")
 
@@ -293,7 +320,9 @@ def call(kernel: str, *args) -> None:
 def runtime_info() -> dict:
     """Facts about the Julia runtime (starts it): version, threads, FFTW, paths."""
     rt = runtime()
-    text = rt.submit(lambda: rt.eval_string("Main.RecovarCore.runtime_info()"))
+    buffer = np.zeros(4096, dtype=np.uint8)
+    call("runtime_info", buffer)
+    text = bytes(buffer[:np.argmin(buffer)]).decode()
     facts = dict(line.split(": ", 1) for line in text.splitlines())
     facts["julia_executable"] = rt.facts.get("julia", "")
     facts["libjulia"] = rt.facts.get("libjulia", "")

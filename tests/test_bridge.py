@@ -79,3 +79,65 @@ def test_import_does_not_start_julia():
 
     code = "import recovar_jl, recovar_jl.core, sys; from recovar_jl import _julia; sys.exit(0 if _julia._runtime is None else 1)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def _run_python(code: str, env_update=None):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, **(env_update or {}))
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_keyboard_interrupt_during_a_long_call_leaves_the_package_usable():
+    code = """
+import os, signal, threading, time
+import numpy as np
+from recovar_jl import _julia
+_julia.call("noop")
+threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+try:
+    _julia.call("busy_wait", 2.0)
+    print("not interrupted")
+except KeyboardInterrupt:
+    print("interrupted")
+x = np.ones((2, 4, 4), np.complex64); y = np.empty_like(x)
+_julia.call("centered_fft", y, x, 2, -1, 1.0)
+print("usable", float(y[0, 2, 2].real))
+"""
+    out = _run_python(code)
+    assert out.returncode == 0, out.stderr
+    assert "interrupted" in out.stdout and "usable 16.0" in out.stdout
+
+
+def test_missing_julia_gives_setup_error_with_fix_but_import_works():
+    code = """
+import recovar_jl
+from recovar_jl import _julia
+try:
+    _julia.call("noop")
+except recovar_jl.JuliaSetupError as exc:
+    print("SETUP:", exc)
+"""
+    out = _run_python(code, {"RECOVAR_JL_JULIA": "/nonexistent/julia"})
+    assert out.returncode == 0, out.stderr
+    assert "SETUP:" in out.stdout and "make setup" in out.stdout
+
+
+def test_bad_thread_count_is_reported_clearly():
+    code = """
+import recovar_jl
+try:
+    recovar_jl._julia.call("noop")
+except recovar_jl.JuliaSetupError as exc:
+    print("SETUP:", exc)
+"""
+    out = _run_python(code, {"RECOVAR_JL_NUM_THREADS": "many"})
+    assert "RECOVAR_JL_NUM_THREADS" in out.stdout
+
+
+def test_info_command_prints_runtime_facts():
+    out = _run_python("from recovar_jl.cli import main; main(['info'])")
+    assert out.returncode == 0, out.stderr
+    assert "julia_version: 1." in out.stdout and "fftw:" in out.stdout

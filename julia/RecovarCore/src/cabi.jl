@@ -33,9 +33,22 @@ floats as `Float64`, strings as `String`; it returns nothing and writes into its
 """
 register_kernel(name::AbstractString, f) = (KERNELS[String(name)] = f; nothing)
 
+reversed_dims(dims::NTuple{8,Int64}, ::Val{N}) where {N} = ntuple(i -> Int(dims[N + 1 - i]), Val(N))
+
 function wrap_array(::Type{T}, d::ArgDesc) where {T}
-    dims = ntuple(i -> Int(d.dims[d.ndim + 1 - i]), Int(d.ndim))
-    return unsafe_wrap(Array, Ptr{T}(d.ptr), dims; own=false)
+    p = Ptr{T}(d.ptr)
+    # One branch per rank keeps each unsafe_wrap type-stable (a runtime-length ntuple is slow).
+    n = d.ndim
+    n == 1 && return unsafe_wrap(Array, p, reversed_dims(d.dims, Val(1)); own=false)
+    n == 2 && return unsafe_wrap(Array, p, reversed_dims(d.dims, Val(2)); own=false)
+    n == 3 && return unsafe_wrap(Array, p, reversed_dims(d.dims, Val(3)); own=false)
+    n == 4 && return unsafe_wrap(Array, p, reversed_dims(d.dims, Val(4)); own=false)
+    n == 0 && return unsafe_wrap(Array, p, (); own=false)
+    n == 5 && return unsafe_wrap(Array, p, reversed_dims(d.dims, Val(5)); own=false)
+    n == 6 && return unsafe_wrap(Array, p, reversed_dims(d.dims, Val(6)); own=false)
+    n == 7 && return unsafe_wrap(Array, p, reversed_dims(d.dims, Val(7)); own=false)
+    n == 8 && return unsafe_wrap(Array, p, reversed_dims(d.dims, Val(8)); own=false)
+    throw(ArgumentError("arrays of rank $n are not supported"))
 end
 
 function wrap_argument(d::ArgDesc)
@@ -82,6 +95,54 @@ Address of the C-ABI entry point
 entry_pointer() = @cfunction(call_kernel, Cint, (Cstring, Ptr{ArgDesc}, Cint, Ptr{UInt8}, Csize_t))
 
 """
+    JobSlot
+
+The mailbox between Python callers and `serve` (mirrors `_JobSlot` in `_julia.py`).
+"""
+struct JobSlot
+    name::Cstring
+    args::Ptr{ArgDesc}
+    nargs::Cint
+    status::Cint
+    message::Ptr{UInt8}
+    capacity::Csize_t
+    stop::Cint
+end
+
+function semaphore_wait(sem::Ptr{Cvoid})
+    # Spin briefly first: back-to-back kernel calls then cost no sleep/wake-up.
+    t0 = time_ns()
+    while time_ns() - t0 < SPIN_NS
+        ccall(:sem_trywait, Cint, (Ptr{Cvoid},), sem) == 0 && return
+        ccall(:sched_yield, Cint, ())
+    end
+    while ccall(:sem_wait, Cint, (Ptr{Cvoid},), sem) != 0
+        Libc.errno() == Libc.EINTR || error("sem_wait failed: errno $(Libc.errno())")
+    end
+end
+
+const SPIN_NS = 50_000
+
+"""
+    serve(slot, request, done)
+
+The bridge thread's loop: wait on the POSIX semaphore `request`, run the job described in
+`slot` through `call_kernel`, post `done`; return when `slot.stop` is set. Python never
+holds the GIL on this thread, so a call costs two semaphore hand-offs.
+"""
+function serve(slot::Ptr{JobSlot}, request::Ptr{Cvoid}, done::Ptr{Cvoid})
+    while true
+        semaphore_wait(request)
+        job = unsafe_load(slot)
+        job.stop != 0 && break
+        status = call_kernel(job.name, job.args, job.nargs, job.message, job.capacity)
+        unsafe_store!(Ptr{Cint}(slot + fieldoffset(JobSlot, 4)), status)
+        ccall(:sem_post, Cint, (Ptr{Cvoid},), done)
+    end
+    return nothing
+end
+
+"""
     runtime_info() -> String
 
 Julia version, threads, FFTW libraries and the RecovarCore path, one `key: value` a line.
@@ -98,6 +159,10 @@ function runtime_info()
                   "recovarcore: $(pathof(RecovarCore))"], "\n")
 end
 
+"Kernel form of `runtime_info`: writes the text, NUL-terminated, into the byte buffer `out`."
+runtime_info!(out::Vector{UInt8}) = write_message(pointer(out), length(out), runtime_info())
+register_kernel("runtime_info", runtime_info!)
+
 # Kernels used by the bridge's own tests and benchmarks.
 noop(args...) = nothing
 function fail_with(message::AbstractString)
@@ -106,3 +171,4 @@ end
 register_kernel("noop", noop)
 register_kernel("fail_with", fail_with)
 register_kernel("bounds_error", a -> a[length(a) + 1])
+register_kernel("busy_wait", seconds -> (t0 = time(); while time() - t0 < seconds; end))
