@@ -73,8 +73,12 @@ if ! "$JULIA" --startup-file=no -e 'f(x) = error("probe"); try f(1) catch end' >
 fi
 
 # --- FFTW ----------------------------------------------------------------------------
-fftw_ok() { ldconfig -p 2>/dev/null | grep -q 'libfftw3f.so.3 ' && ldconfig -p | grep -q 'libfftw3.so.3 ' \
-            && ldconfig -p | grep -q 'libfftw3f_threads.so.3 ' && ldconfig -p | grep -q 'libfftw3_threads.so.3 '; }
+fftw_ok() {
+    local libs; libs=$(PATH="$PATH:/sbin:/usr/sbin" ldconfig -p 2>/dev/null) || return 1
+    for lib in libfftw3f.so.3 libfftw3.so.3 libfftw3f_threads.so.3 libfftw3_threads.so.3; do
+        grep -q "$lib " <<<"$libs" || return 1
+    done
+}
 if ! fftw_ok; then
     have_apt || die "FFTW 3 not found. Install libfftw3-single3 and libfftw3-double3 (Debian/Ubuntu) or your system's fftw3 package."
     apt_install libfftw3-single3 libfftw3-double3
