@@ -1,1 +1,918 @@
-# (filled by its issue)
+# Fourier-slice projection ("slicing") and its adjoint (backprojection), kernels.md §1–4.
+#
+# Layers, bottom up:
+#   * volume layouts (`FullVolume`, `HalfVolume`) and `VolumeView` (data + layout, checked
+#     once, so every in-grid access below is in bounds);
+#   * voxel access: `read_voxel` (the half layout reads the Hermitian partner for negative
+#     kz, i.e. it reads `half_volume_to_full_volume(h)`), `add_voxel!` (its exact adjoint);
+#   * per-image geometry: `ImagePlane` (pixel → integer plane frequency) and
+#     `SliceGeometry` (plane frequency → fractional grid point);
+#   * per-pixel primitives: `sample_nearest`, `sample_linear`, `sample_cubic` and their
+#     adjoints `scatter_nearest!`, `scatter_linear!`, `scatter_cubic!`;
+#   * the kernels, threaded over images (projection) or with per-thread accumulators
+#     (backprojection).
+# forward.jl builds the fused forward model on the primitives.
+#
+# Index conventions: NumPy C order. A grid point (i0, i1, i2) (0-based, i0 slowest) of a
+# volume of NumPy shape (N0, N1, N2) is the flat entry 1 + i2 + N2·(i1 + N1·i0) of the
+# Julia vector. Images: pixel (r, c) of a NumPy (H, W) image is flat entry 1 + c + W·r.
+
+# ---- volume layouts ----------------------------------------------------------------------
+
+abstract type VolumeLayout end
+
+"""
+    FullVolume(n0, n1, n2)
+
+Centered full spectrum of NumPy shape `(n0, n1, n2)`, C order: grid point `(i0, i1, i2)`
+(0-based) is flat entry `1 + i2 + n2·(i1 + n1·i0)`; frequency `i_d − n_d ÷ 2`.
+"""
+struct FullVolume <: VolumeLayout
+    n0::Int
+    n1::Int
+    n2::Int
+end
+
+"""
+    HalfVolume(n0, n1, n2)
+
+rfft-packed half of a centered spectrum of full NumPy shape `(n0, n1, n2)`, stored as
+`(n0, n1, n2 ÷ 2 + 1)` in C order. Packed column `kz` (0 ≤ kz ≤ n2 ÷ 2) holds frequency kz,
+except for even n2 where the last column holds the Nyquist frequency −n2/2
+(conventions.md §2).
+"""
+struct HalfVolume <: VolumeLayout
+    n0::Int
+    n1::Int
+    n2::Int
+    n2h::Int
+    c2::Int
+end
+HalfVolume(n0::Integer, n1::Integer, n2::Integer) = HalfVolume(n0, n1, n2, n2 ÷ 2 + 1, n2 ÷ 2)
+
+"Number of stored entries of a layout."
+stored_length(l::FullVolume) = l.n0 * l.n1 * l.n2
+stored_length(l::HalfVolume) = l.n0 * l.n1 * l.n2h
+
+"`(i0, i1, i2)` inside the full grid `[0, n0) × [0, n1) × [0, n2)`."
+@inline in_grid(l::VolumeLayout, i0::Int, i1::Int, i2::Int) =
+    (unsigned(i0) < unsigned(l.n0)) & (unsigned(i1) < unsigned(l.n1)) & (unsigned(i2) < unsigned(l.n2))
+
+"""
+    VolumeView(data::AbstractVector, layout)
+
+A flat volume together with its layout; the constructor checks
+`length(data) == stored_length(layout)`, which is what makes the unchecked accesses of
+`read_voxel`/`add_voxel!` at in-grid indices safe.
+"""
+struct VolumeView{T,L<:VolumeLayout,A<:AbstractVector{T}}
+    data::A
+    layout::L
+    function VolumeView(data::A, layout::L) where {T,L<:VolumeLayout,A<:AbstractVector{T}}
+        length(data) == stored_length(layout) ||
+            throw(DimensionMismatch("volume has $(length(data)) entries, layout $layout needs $(stored_length(layout))"))
+        return new{T,L,A}(data, layout)
+    end
+end
+
+# centered conjugate partner π_m(i) = (m − m mod 2 − i) mod m, for 0 ≤ i < m
+@inline conjugate_partner(i::Int, m::Int) = iseven(m) ? (i == 0 ? 0 : m - i) : m - 1 - i
+
+"""
+    read_voxel(v::VolumeView, i0, i1, i2)
+
+Value at full-grid point `(i0, i1, i2)`, which must satisfy `in_grid`. For a half volume
+this is the entry of `half_volume_to_full_volume(h)`: kz = i2 − n2÷2 (even n2: −n2/2 read
+as the stored Nyquist column); kz ≥ 0 reads `h[i0, i1, kz]`, kz < 0 reads
+`conj(h[π(i0), π(i1), −kz])`.
+"""
+@inline function read_voxel(v::VolumeView{T,FullVolume}, i0::Int, i1::Int, i2::Int) where {T}
+    l = v.layout
+    @inbounds return v.data[1 + i2 + l.n2 * (i1 + l.n1 * i0)]
+end
+
+@inline function read_voxel(v::VolumeView{T,HalfVolume}, i0::Int, i1::Int, i2::Int) where {T}
+    l = v.layout
+    kz = i2 - l.c2
+    if kz >= 0 || (i2 == 0 && iseven(l.n2))
+        kz = abs(kz)
+        @inbounds return v.data[1 + kz + l.n2h * (i1 + l.n1 * i0)]
+    else
+        p0 = conjugate_partner(i0, l.n0)
+        p1 = conjugate_partner(i1, l.n1)
+        @inbounds return conj(v.data[1 - kz + l.n2h * (p1 + l.n1 * p0)])
+    end
+end
+
+"""
+    add_voxel!(v::VolumeView, i0, i1, i2, value)
+
+Adjoint of `read_voxel` (real inner product for the half layout): add `value` at the full
+grid point `(i0, i1, i2)` (must be `in_grid`); for a half volume with kz < 0 add
+`conj(value)` at the stored partner.
+"""
+@inline function add_voxel!(v::VolumeView{T,FullVolume}, i0::Int, i1::Int, i2::Int, value) where {T}
+    l = v.layout
+    k = 1 + i2 + l.n2 * (i1 + l.n1 * i0)
+    @inbounds v.data[k] += value
+    return nothing
+end
+
+@inline function add_voxel!(v::VolumeView{T,HalfVolume}, i0::Int, i1::Int, i2::Int, value) where {T}
+    l = v.layout
+    kz = i2 - l.c2
+    if kz >= 0 || (i2 == 0 && iseven(l.n2))
+        kz = abs(kz)
+        k = 1 + kz + l.n2h * (i1 + l.n1 * i0)
+        @inbounds v.data[k] += value
+    else
+        p0 = conjugate_partner(i0, l.n0)
+        p1 = conjugate_partner(i1, l.n1)
+        k = 1 - kz + l.n2h * (p1 + l.n1 * p0)
+        @inbounds v.data[k] += conj(value)
+    end
+    return nothing
+end
+
+"`read_voxel` if in the grid, else zero."
+@inline read_voxel_or_zero(v::VolumeView{T}, i0::Int, i1::Int, i2::Int) where {T} =
+    in_grid(v.layout, i0, i1, i2) ? read_voxel(v, i0, i1, i2) : zero(T)
+
+"`add_voxel!` if in the grid, else nothing."
+@inline function add_voxel_if_in_grid!(v::VolumeView, i0::Int, i1::Int, i2::Int, value)
+    in_grid(v.layout, i0, i1, i2) && add_voxel!(v, i0, i1, i2, value)
+    return nothing
+end
+
+# ---- image plane and slice geometry ------------------------------------------------------
+
+"""
+    ImagePlane(h, w, half)
+
+Pixel enumeration of an `h × w` image (full: `w` stored columns; half: `w ÷ 2 + 1`
+rfft-packed columns). Pixel (r, j), 0-based, is flat entry `1 + j + width·r`; its plane
+frequency is `(column_frequency(plane, j), row_frequency(plane, r))` (conventions.md §3, §6).
+"""
+struct ImagePlane
+    h::Int
+    w::Int
+    half::Bool
+    width::Int
+end
+ImagePlane(h::Integer, w::Integer, half::Bool) = ImagePlane(h, w, half, half ? w ÷ 2 + 1 : w)
+
+"Number of stored pixels per image."
+npixels(p::ImagePlane) = p.h * p.width
+
+"Row frequency ky of stored row `r` (0-based): `r − h ÷ 2`."
+@inline row_frequency(p::ImagePlane, r::Int) = r - p.h ÷ 2
+
+"""
+Column frequency kx of stored column `j` (0-based): full `j − w ÷ 2`; half `j`, except the
+even-w Nyquist column `j = w/2`, which is `−w/2`.
+"""
+@inline function column_frequency(p::ImagePlane, j::Int)
+    p.half || return j - p.w ÷ 2
+    return (iseven(p.w) && 2j == p.w) ? -j : j
+end
+
+"""
+Whether packed column `j` of a half image stands for two full-image columns (its own and
+the conjugate at −kx): every column except j = 0 and the even-w Nyquist column.
+"""
+@inline has_conjugate_partner(p::ImagePlane, j::Int) = p.half && j != 0 && 2j != p.w
+
+"""
+Plane frequency of the full-image pixel that `half_image_to_full_image` fills with the
+conjugate of packed pixel (kx, ky): `(−kx, −ky)`, except the even-h row ky = −h/2, whose
+partner is `(−kx, −h/2)`.
+"""
+@inline partner_frequency(p::ImagePlane, kx::Int, ky::Int) =
+    (-kx, (iseven(p.h) && 2ky == -p.h) ? ky : -ky)
+
+"""
+    SliceGeometry{T}
+
+Where one image's plane lies in the volume grid: plane frequency (kx, ky) goes to the
+fractional grid index `g = (u·kx, u·ky, 0) @ R + center` (row-vector product, R the NumPy
+3×3 rotation; `u` the volume upsampling factor), see `grid_point`.
+"""
+struct SliceGeometry{T<:AbstractFloat}
+    r00::T
+    r01::T
+    r02::T
+    r10::T
+    r11::T
+    r12::T
+    c0::T
+    c1::T
+    c2::T
+    u::Int
+end
+
+"""
+    slice_geometry(rotations, i, u, center) -> SliceGeometry{T}
+
+Geometry of image `i` for `rotations` as Julia sees a NumPy (n, 3, 3) array, i.e.
+`rotations[b, a, i] = R_i[a−1, b−1]`. `center` = (c0, c1, c2) grid indices of frequency 0;
+`T = promote_type(Float32, eltype(rotations))` (recovar's float32 frequency grid).
+"""
+function slice_geometry(rotations::AbstractArray{<:Real,3}, i::Int, u::Int, center::NTuple{3,Int})
+    T = promote_type(Float32, eltype(rotations))
+    @inbounds SliceGeometry{T}(rotations[1, 1, i], rotations[2, 1, i], rotations[3, 1, i],
+                               rotations[1, 2, i], rotations[2, 2, i], rotations[3, 2, i],
+                               center[1], center[2], center[3], u)
+end
+
+"""
+    grid_point(geo::SliceGeometry, kx, ky) -> (g0, g1, g2)
+
+Fractional grid index of plane frequency `(kx, ky)`: `g_j = (u·kx)·R[0,j] + (u·ky)·R[1,j] + c_j`.
+"""
+@inline function grid_point(geo::SliceGeometry{T}, kx::Int, ky::Int) where {T}
+    x = T(geo.u * kx)
+    y = T(geo.u * ky)
+    return (x * geo.r00 + y * geo.r10 + geo.c0,
+            x * geo.r01 + y * geo.r11 + geo.c1,
+            x * geo.r02 + y * geo.r12 + geo.c2)
+end
+
+"Volume center used by the nearest/linear slicers: `n_d ÷ 2` on each axis."
+volume_center(l::VolumeLayout) = (l.n0 ÷ 2, l.n1 ÷ 2, l.n2 ÷ 2)
+
+"Volume center used by the cubic slicer (recovar's geometry): `n0 ÷ 2` on every axis."
+cubic_center(l::VolumeLayout) = (l.n0 ÷ 2, l.n0 ÷ 2, l.n0 ÷ 2)
+
+# floor as an Int, for coordinates already known to lie in a small range
+@inline floor_int(x::AbstractFloat) = unsafe_trunc(Int, floor(x))
+
+# ---- nearest -----------------------------------------------------------------------------
+
+"""
+    sample_nearest(v::VolumeView, g0, g1, g2)
+
+Value at the grid point nearest to `(g0, g1, g2)` (each coordinate rounded half to even);
+zero if that point is outside the grid. Element type: that of the volume.
+"""
+@inline function sample_nearest(v::VolumeView{T}, g0::Tc, g1::Tc, g2::Tc) where {T,Tc<:AbstractFloat}
+    l = v.layout
+    r0 = round(g0)
+    r1 = round(g1)
+    r2 = round(g2)
+    # compare as floats first: huge coordinates never reach the Int conversion
+    ((0 <= r0 < l.n0) & (0 <= r1 < l.n1) & (0 <= r2 < l.n2)) || return zero(T)
+    return read_voxel(v, unsafe_trunc(Int, r0), unsafe_trunc(Int, r1), unsafe_trunc(Int, r2))
+end
+
+"""
+    scatter_nearest!(acc::VolumeView, g0, g1, g2, value)
+
+Adjoint of `sample_nearest`: add `value` at the nearest grid point if it is in the grid.
+"""
+@inline function scatter_nearest!(acc::VolumeView, g0::Tc, g1::Tc, g2::Tc, value) where {Tc<:AbstractFloat}
+    l = acc.layout
+    r0 = round(g0)
+    r1 = round(g1)
+    r2 = round(g2)
+    ((0 <= r0 < l.n0) & (0 <= r1 < l.n1) & (0 <= r2 < l.n2)) || return nothing
+    add_voxel!(acc, unsafe_trunc(Int, r0), unsafe_trunc(Int, r1), unsafe_trunc(Int, r2), value)
+    return nothing
+end
+
+# ---- linear ------------------------------------------------------------------------------
+
+# The 2×2×2 cell with corner b = floor(g): ok = -1 (entirely outside), 0 (partly outside),
+# 1 (all eight corners inside).
+@inline function cell_status(l::VolumeLayout, b0::Tc, b1::Tc, b2::Tc) where {Tc}
+    ((-1 <= b0 < l.n0) & (-1 <= b1 < l.n1) & (-1 <= b2 < l.n2)) || return -1
+    ((0 <= b0 <= l.n0 - 2) & (0 <= b1 <= l.n1 - 2) & (0 <= b2 <= l.n2 - 2)) && return 1
+    return 0
+end
+
+# the eight corner values d[a0+1, a1+1, a2+1] = V[b + (a0, a1, a2)], as a tuple
+# (d000, d001, d010, d011, d100, d101, d110, d111)
+@inline function cell_values(v::VolumeView{T,FullVolume}, i0::Int, i1::Int, i2::Int, inside::Bool) where {T}
+    inside || return cell_values_checked(v, i0, i1, i2)
+    l = v.layout
+    s1 = l.n2
+    s0 = l.n1 * l.n2
+    k = 1 + i2 + s1 * i1 + s0 * i0
+    d = v.data
+    @inbounds return (d[k], d[k+1], d[k+s1], d[k+s1+1], d[k+s0], d[k+s0+1], d[k+s0+s1], d[k+s0+s1+1])
+end
+
+@inline function cell_values(v::VolumeView{T,HalfVolume}, i0::Int, i1::Int, i2::Int, inside::Bool) where {T}
+    inside || return cell_values_checked(v, i0, i1, i2)
+    l = v.layout
+    kz = i2 - l.c2
+    s1 = l.n2h
+    s0 = l.n1 * l.n2h
+    d = v.data
+    if kz >= 0
+        # both z-neighbours stored directly (i2 + 1 ≤ n2 − 1 keeps kz + 1 ≤ n2h − 1)
+        k = 1 + kz + s1 * i1 + s0 * i0
+        @inbounds return (d[k], d[k+1], d[k+s1], d[k+s1+1], d[k+s0], d[k+s0+1], d[k+s0+s1], d[k+s0+s1+1])
+    elseif kz <= -2 && i0 >= 1 && i1 >= 1 && (i2 >= 1 || isodd(l.n2))
+        # both z-neighbours have negative kz and the partners of i0, i0 + 1 (i1, i1 + 1)
+        # are p, p − 1: one stored 2×2×2 block, conjugated
+        p0 = conjugate_partner(i0, l.n0)
+        p1 = conjugate_partner(i1, l.n1)
+        k = 1 - kz + s1 * p1 + s0 * p0
+        @inbounds return (conj(d[k]), conj(d[k-1]), conj(d[k-s1]), conj(d[k-s1-1]),
+                          conj(d[k-s0]), conj(d[k-s0-1]), conj(d[k-s0-s1]), conj(d[k-s0-s1-1]))
+    end
+    return (read_voxel(v, i0, i1, i2), read_voxel(v, i0, i1, i2 + 1),
+            read_voxel(v, i0, i1 + 1, i2), read_voxel(v, i0, i1 + 1, i2 + 1),
+            read_voxel(v, i0 + 1, i1, i2), read_voxel(v, i0 + 1, i1, i2 + 1),
+            read_voxel(v, i0 + 1, i1 + 1, i2), read_voxel(v, i0 + 1, i1 + 1, i2 + 1))
+end
+
+@inline cell_values_checked(v::VolumeView, i0::Int, i1::Int, i2::Int) =
+    (read_voxel_or_zero(v, i0, i1, i2), read_voxel_or_zero(v, i0, i1, i2 + 1),
+     read_voxel_or_zero(v, i0, i1 + 1, i2), read_voxel_or_zero(v, i0, i1 + 1, i2 + 1),
+     read_voxel_or_zero(v, i0 + 1, i1, i2), read_voxel_or_zero(v, i0 + 1, i1, i2 + 1),
+     read_voxel_or_zero(v, i0 + 1, i1 + 1, i2), read_voxel_or_zero(v, i0 + 1, i1 + 1, i2 + 1))
+
+"""
+    sample_linear(v::VolumeView, g0, g1, g2)
+
+Trilinear interpolation at the fractional grid index `(g0, g1, g2)`: with `b = floor(g)`,
+`f = g − b`, `Σ_{a∈{0,1}³} Π_d (a_d ? f_d : 1 − f_d)·V[b + a]`, evaluated as cascaded lerps
+along axis 2, then 1, then 0 (as recovar). Corners outside the grid read zero. Element type
+`promote_type(eltype(v), typeof(g0))`.
+"""
+@inline function sample_linear(v::VolumeView{T}, g0::Tc, g1::Tc, g2::Tc) where {T,Tc<:AbstractFloat}
+    To = promote_type(T, Tc)
+    b0 = floor(g0)
+    b1 = floor(g1)
+    b2 = floor(g2)
+    status = cell_status(v.layout, b0, b1, b2)
+    status < 0 && return zero(To)
+    fx = g0 - b0
+    fy = g1 - b1
+    fz = g2 - b2
+    d000, d001, d010, d011, d100, d101, d110, d111 =
+        cell_values(v, unsafe_trunc(Int, b0), unsafe_trunc(Int, b1), unsafe_trunc(Int, b2), status > 0)
+    dx00 = d000 + (d001 - d000) * fz
+    dx01 = d100 + (d101 - d100) * fz
+    dx10 = d010 + (d011 - d010) * fz
+    dx11 = d110 + (d111 - d110) * fz
+    dxy0 = dx00 + (dx10 - dx00) * fy
+    dxy1 = dx01 + (dx11 - dx01) * fy
+    return convert(To, dxy0 + (dxy1 - dxy0) * fx)
+end
+
+"""
+    scatter_linear!(acc::VolumeView, g0, g1, g2, value)
+
+Adjoint of `sample_linear`: add `w_a·value` at every in-grid corner `b + a` of the cell,
+`w_a = Π_d (a_d ? f_d : 1 − f_d)` (for a half volume, corners with negative kz receive
+`conj(w_a·value)` at the stored partner).
+"""
+@inline function scatter_linear!(acc::VolumeView{T}, g0::Tc, g1::Tc, g2::Tc, value) where {T,Tc<:AbstractFloat}
+    b0 = floor(g0)
+    b1 = floor(g1)
+    b2 = floor(g2)
+    status = cell_status(acc.layout, b0, b1, b2)
+    status < 0 && return nothing
+    fx = g0 - b0
+    fy = g1 - b1
+    fz = g2 - b2
+    mx = 1 - fx
+    my = 1 - fy
+    mz = 1 - fz
+    i0 = unsafe_trunc(Int, b0)
+    i1 = unsafe_trunc(Int, b1)
+    i2 = unsafe_trunc(Int, b2)
+    w00 = mx * my
+    w01 = mx * fy
+    w10 = fx * my
+    w11 = fx * fy
+    add_cell!(acc, i0, i1, i2, status > 0,
+              convert(T, (w00 * mz) * value), convert(T, (w00 * fz) * value),
+              convert(T, (w01 * mz) * value), convert(T, (w01 * fz) * value),
+              convert(T, (w10 * mz) * value), convert(T, (w10 * fz) * value),
+              convert(T, (w11 * mz) * value), convert(T, (w11 * fz) * value))
+    return nothing
+end
+
+@inline function add_cell!(acc::VolumeView{T,FullVolume}, i0::Int, i1::Int, i2::Int, inside::Bool,
+                           e000, e001, e010, e011, e100, e101, e110, e111) where {T}
+    if !inside
+        add_cell_checked!(acc, i0, i1, i2, e000, e001, e010, e011, e100, e101, e110, e111)
+        return nothing
+    end
+    l = acc.layout
+    s1 = l.n2
+    s0 = l.n1 * l.n2
+    k = 1 + i2 + s1 * i1 + s0 * i0
+    d = acc.data
+    @inbounds begin
+        d[k] += e000; d[k+1] += e001; d[k+s1] += e010; d[k+s1+1] += e011
+        d[k+s0] += e100; d[k+s0+1] += e101; d[k+s0+s1] += e110; d[k+s0+s1+1] += e111
+    end
+    return nothing
+end
+
+@inline function add_cell!(acc::VolumeView{T,HalfVolume}, i0::Int, i1::Int, i2::Int, inside::Bool,
+                           e000, e001, e010, e011, e100, e101, e110, e111) where {T}
+    if !inside
+        add_cell_checked!(acc, i0, i1, i2, e000, e001, e010, e011, e100, e101, e110, e111)
+        return nothing
+    end
+    l = acc.layout
+    kz = i2 - l.c2
+    s1 = l.n2h
+    s0 = l.n1 * l.n2h
+    d = acc.data
+    if kz >= 0
+        k = 1 + kz + s1 * i1 + s0 * i0
+        @inbounds begin
+            d[k] += e000; d[k+1] += e001; d[k+s1] += e010; d[k+s1+1] += e011
+            d[k+s0] += e100; d[k+s0+1] += e101; d[k+s0+s1] += e110; d[k+s0+s1+1] += e111
+        end
+    elseif kz <= -2 && i0 >= 1 && i1 >= 1 && (i2 >= 1 || isodd(l.n2))
+        p0 = conjugate_partner(i0, l.n0)
+        p1 = conjugate_partner(i1, l.n1)
+        k = 1 - kz + s1 * p1 + s0 * p0
+        @inbounds begin
+            d[k] += conj(e000); d[k-1] += conj(e001); d[k-s1] += conj(e010); d[k-s1-1] += conj(e011)
+            d[k-s0] += conj(e100); d[k-s0-1] += conj(e101); d[k-s0-s1] += conj(e110); d[k-s0-s1-1] += conj(e111)
+        end
+    else
+        add_voxel!(acc, i0, i1, i2, e000); add_voxel!(acc, i0, i1, i2 + 1, e001)
+        add_voxel!(acc, i0, i1 + 1, i2, e010); add_voxel!(acc, i0, i1 + 1, i2 + 1, e011)
+        add_voxel!(acc, i0 + 1, i1, i2, e100); add_voxel!(acc, i0 + 1, i1, i2 + 1, e101)
+        add_voxel!(acc, i0 + 1, i1 + 1, i2, e110); add_voxel!(acc, i0 + 1, i1 + 1, i2 + 1, e111)
+    end
+    return nothing
+end
+
+@inline function add_cell_checked!(acc::VolumeView, i0::Int, i1::Int, i2::Int,
+                                   e000, e001, e010, e011, e100, e101, e110, e111)
+    add_voxel_if_in_grid!(acc, i0, i1, i2, e000); add_voxel_if_in_grid!(acc, i0, i1, i2 + 1, e001)
+    add_voxel_if_in_grid!(acc, i0, i1 + 1, i2, e010); add_voxel_if_in_grid!(acc, i0, i1 + 1, i2 + 1, e011)
+    add_voxel_if_in_grid!(acc, i0 + 1, i1, i2, e100); add_voxel_if_in_grid!(acc, i0 + 1, i1, i2 + 1, e101)
+    add_voxel_if_in_grid!(acc, i0 + 1, i1 + 1, i2, e110); add_voxel_if_in_grid!(acc, i0 + 1, i1 + 1, i2 + 1, e111)
+    return nothing
+end
+
+# ---- cubic -------------------------------------------------------------------------------
+
+# base index floor(g) − 1 of the 4-point stencil, wrapped into [0, n), and whether the
+# whole stencil lies inside [0, n) without wrapping
+@inline function cubic_base(g::AbstractFloat, n::Int)
+    b = floor(g)
+    # wrap in floating point first so that any finite coordinate gives a valid index
+    if !(abs(b) < 2.0^40)
+        b = zero(b)
+    end
+    i = unsafe_trunc(Int, b) - 1
+    return mod(i, n), (0 <= i) & (i + 3 < n)
+end
+
+# (j + a) mod n for 0 ≤ j < n and 0 ≤ a ≤ 3, without a division
+@inline function wrap_next(j::Int, a::Int, n::Int)
+    i = j + a
+    while i >= n
+        i -= n
+    end
+    return i
+end
+
+"""
+    sample_cubic(v::VolumeView, g0, g1, g2)
+
+Periodic cubic B-spline with coefficients `v` at the fractional grid index `g`:
+`Σ_j V[j mod N]·Π_d β(g_d − j_d)` over `j_d = floor(g_d) − 1 … floor(g_d) + 2` (kernels.md §3;
+recovar's `map_coordinates_with_cubic_spline(V, g, mode="wrap")`). A half volume is read as
+its Hermitian expansion. Element type `promote_type(eltype(v), typeof(g0))`.
+"""
+@inline function sample_cubic(v::VolumeView{T}, g0::Tc, g1::Tc, g2::Tc) where {T,Tc<:AbstractFloat}
+    To = promote_type(T, Tc)
+    l = v.layout
+    w0 = cubic_weights(g0 - floor(g0))
+    w1 = cubic_weights(g1 - floor(g1))
+    w2 = cubic_weights(g2 - floor(g2))
+    j0, in0 = cubic_base(g0, l.n0)
+    j1, in1 = cubic_base(g1, l.n1)
+    j2, in2 = cubic_base(g2, l.n2)
+    acc = zero(To)
+    if in0 & in1 & in2 && v.layout isa FullVolume
+        s1 = l.n2
+        s0 = l.n1 * l.n2
+        d = v.data
+        for a0 in 1:4
+            plane = zero(To)
+            for a1 in 1:4
+                k = 1 + j2 + s1 * (j1 + a1 - 1) + s0 * (j0 + a0 - 1)
+                @inbounds line = w2[1] * d[k] + w2[2] * d[k+1] + w2[3] * d[k+2] + w2[4] * d[k+3]
+                plane += w1[a1] * line
+            end
+            acc += w0[a0] * plane
+        end
+        return acc
+    end
+    for a0 in 1:4
+        i0 = wrap_next(j0, a0 - 1, l.n0)
+        plane = zero(To)
+        for a1 in 1:4
+            i1 = wrap_next(j1, a1 - 1, l.n1)
+            line = zero(To)
+            for a2 in 1:4
+                line += w2[a2] * read_voxel(v, i0, i1, wrap_next(j2, a2 - 1, l.n2))
+            end
+            plane += w1[a1] * line
+        end
+        acc += w0[a0] * plane
+    end
+    return acc
+end
+
+"""
+    scatter_cubic!(acc::VolumeView, g0, g1, g2, value)
+
+Adjoint of `sample_cubic`: add `Π_d β(g_d − j_d)·value` at every stencil point `j mod N`.
+"""
+@inline function scatter_cubic!(acc::VolumeView{T}, g0::Tc, g1::Tc, g2::Tc, value) where {T,Tc<:AbstractFloat}
+    l = acc.layout
+    w0 = cubic_weights(g0 - floor(g0))
+    w1 = cubic_weights(g1 - floor(g1))
+    w2 = cubic_weights(g2 - floor(g2))
+    j0, _ = cubic_base(g0, l.n0)
+    j1, _ = cubic_base(g1, l.n1)
+    j2, _ = cubic_base(g2, l.n2)
+    for a0 in 1:4
+        i0 = wrap_next(j0, a0 - 1, l.n0)
+        v0 = w0[a0] * value
+        for a1 in 1:4
+            i1 = wrap_next(j1, a1 - 1, l.n1)
+            v01 = w1[a1] * v0
+            for a2 in 1:4
+                add_voxel!(acc, i0, i1, wrap_next(j2, a2 - 1, l.n2), convert(T, w2[a2] * v01))
+            end
+        end
+    end
+    return nothing
+end
+
+# ---- orders ------------------------------------------------------------------------------
+
+"""
+    Nearest(), Linear(), Cubic()
+
+Interpolation orders 0, 1 and 3 as types (dispatch picks the per-pixel primitive). Only
+orders 0 and 1 clip with `max_r`.
+"""
+struct Nearest end
+struct Linear end
+struct Cubic end
+
+@inline sample(::Nearest, v, g0, g1, g2) = sample_nearest(v, g0, g1, g2)
+@inline sample(::Linear, v, g0, g1, g2) = sample_linear(v, g0, g1, g2)
+@inline sample(::Cubic, v, g0, g1, g2) = sample_cubic(v, g0, g1, g2)
+@inline scatter!(::Nearest, acc, g0, g1, g2, value) = scatter_nearest!(acc, g0, g1, g2, value)
+@inline scatter!(::Linear, acc, g0, g1, g2, value) = scatter_linear!(acc, g0, g1, g2, value)
+@inline scatter!(::Cubic, acc, g0, g1, g2, value) = scatter_cubic!(acc, g0, g1, g2, value)
+
+"Interpolation order object for recovar's integer order (0, 1, 3)."
+function interpolation_order(order::Integer)
+    order == 0 && return Nearest()
+    order == 1 && return Linear()
+    order == 3 && return Cubic()
+    throw(ArgumentError("interpolation order must be 0, 1 or 3, got $order"))
+end
+
+"Element type of a projection of a volume of element type `T` with coordinates `Tc`."
+projection_eltype(::Nearest, ::Type{T}, ::Type{Tc}) where {T,Tc} = T
+projection_eltype(::Union{Linear,Cubic}, ::Type{T}, ::Type{Tc}) where {T,Tc} = promote_type(T, Tc)
+
+"Center of the slice geometry for an order (cubic follows recovar's geometry helpers)."
+slice_center(::Union{Nearest,Linear}, l::VolumeLayout) = volume_center(l)
+slice_center(::Cubic, l::VolumeLayout) = cubic_center(l)
+
+# ---- projection --------------------------------------------------------------------------
+
+"""
+    slice_image!(out, offset, vol, geo, plane, order, max_r2)
+
+Project one image: for every stored pixel p of `plane`, `out[offset + p]` = the `order`
+interpolation of `vol` at `grid_point(geo, kx, ky)`, or zero if `kx² + ky² > max_r2`.
+"""
+function slice_image!(out::AbstractVector{To}, offset::Int, vol::VolumeView, geo::SliceGeometry,
+                      plane::ImagePlane, order, max_r2::Float64) where {To}
+    offset + npixels(plane) <= length(out) && offset >= 0 || throw(BoundsError(out, offset + npixels(plane)))
+    p = offset
+    for r in 0:plane.h-1
+        ky = row_frequency(plane, r)
+        for j in 0:plane.width-1
+            p += 1
+            kx = column_frequency(plane, j)
+            value = zero(To)
+            if kx * kx + ky * ky <= max_r2
+                g0, g1, g2 = grid_point(geo, kx, ky)
+                value = convert(To, sample(order, vol, g0, g1, g2))
+            end
+            @inbounds out[p] = value
+        end
+    end
+    return nothing
+end
+
+# images i in `images`, every volume of `vols`: out (npix, n, B) flattened
+function slice_images!(out::AbstractVector, vols::Vector{V}, rotations::AbstractArray{<:Real,3},
+                       plane::ImagePlane, order, u::Int, max_r2::Float64, images::UnitRange{Int}) where {V<:VolumeView}
+    npix = npixels(plane)
+    n = size(rotations, 3)
+    for i in images
+        geo = slice_geometry(rotations, i, u, slice_center(order, vols[1].layout))
+        for b in eachindex(vols)
+            slice_image!(out, ((b - 1) * n + (i - 1)) * npix, vols[b], geo, plane, order, max_r2)
+        end
+    end
+    return nothing
+end
+
+"""
+    slice_volumes!(out, vols, rotations, plane, order, u, max_r2)
+
+Project every volume of `vols` (a vector of `VolumeView`s of one layout) with every
+rotation: `out` is the flat (npix, n, B) result (NumPy (B, n, npix)). Threads take
+contiguous blocks of images.
+"""
+function slice_volumes!(out::AbstractVector, vols::Vector{V}, rotations::AbstractArray{<:Real,3},
+                        plane::ImagePlane, order, u::Int, max_r2::Float64) where {V<:VolumeView}
+    n = size(rotations, 3)
+    length(out) == npixels(plane) * n * length(vols) ||
+        throw(DimensionMismatch("output has $(length(out)) entries, expected $(npixels(plane) * n * length(vols))"))
+    n == 0 && return out
+    nchunks = min(Threads.nthreads(), n)
+    if nchunks == 1
+        slice_images!(out, vols, rotations, plane, order, u, max_r2, 1:n)
+    else
+        Threads.@threads for chunk in 1:nchunks
+            slice_images!(out, vols, rotations, plane, order, u, max_r2, chunk_range(chunk, nchunks, n))
+        end
+    end
+    return out
+end
+
+# ---- backprojection ----------------------------------------------------------------------
+
+"""
+    backproject_image!(acc, slices, offset, geo, plane, order, max_r2, conjugate_partners)
+
+Scatter one image (`slices[offset + p]`, p over the stored pixels of `plane`) into `acc`
+with the adjoint of `order` at `grid_point(geo, kx, ky)`, skipping pixels with
+`kx² + ky² > max_r2`. With `conjugate_partners` (half images, orders 0/1) every packed
+pixel with a partner also scatters its conjugate at `partner_frequency`, which makes this
+the adjoint of slicing `half_image_to_full_image(S)`'s full image.
+"""
+function backproject_image!(acc::VolumeView, slices::AbstractVector, offset::Int, geo::SliceGeometry,
+                            plane::ImagePlane, order, max_r2::Float64, conjugate_partners::Bool)
+    offset + npixels(plane) <= length(slices) && offset >= 0 ||
+        throw(BoundsError(slices, offset + npixels(plane)))
+    p = offset
+    for r in 0:plane.h-1
+        ky = row_frequency(plane, r)
+        for j in 0:plane.width-1
+            p += 1
+            kx = column_frequency(plane, j)
+            kx * kx + ky * ky <= max_r2 || continue
+            @inbounds value = slices[p]
+            g0, g1, g2 = grid_point(geo, kx, ky)
+            scatter!(order, acc, g0, g1, g2, value)
+            if conjugate_partners && has_conjugate_partner(plane, j)
+                px, py = partner_frequency(plane, kx, ky)
+                h0, h1, h2 = grid_point(geo, px, py)
+                scatter!(order, acc, h0, h1, h2, conj(value))
+            end
+        end
+    end
+    return nothing
+end
+
+function backproject_images!(acc::VolumeView, slices::AbstractVector, b::Int, n::Int,
+                             rotations::AbstractArray{<:Real,3}, plane::ImagePlane, order, u::Int,
+                             max_r2::Float64, conjugate_partners::Bool, images::UnitRange{Int})
+    npix = npixels(plane)
+    center = slice_center(order, acc.layout)
+    for i in images
+        geo = slice_geometry(rotations, i, u, center)
+        backproject_image!(acc, slices, ((b - 1) * n + (i - 1)) * npix, geo, plane, order, max_r2,
+                           conjugate_partners)
+    end
+    return nothing
+end
+
+"""
+    backproject!(accs, slices, b, rotations, plane, order, u, max_r2, conjugate_partners)
+
+Backproject images `slices[:, :, b]` (flat (npix, n, B)) into the accumulators `accs`
+(one `VolumeView` per thread, same layout): thread t scatters its block of images into
+`accs[t]`. The caller sums the accumulators.
+"""
+function backproject!(accs::Vector{V}, slices::AbstractVector, b::Int, rotations::AbstractArray{<:Real,3},
+                      plane::ImagePlane, order, u::Int, max_r2::Float64, conjugate_partners::Bool) where {V<:VolumeView}
+    n = size(rotations, 3)
+    nchunks = length(accs)
+    if nchunks == 1
+        backproject_images!(accs[1], slices, b, n, rotations, plane, order, u, max_r2, conjugate_partners, 1:n)
+    else
+        Threads.@threads for chunk in 1:nchunks
+            backproject_images!(accs[chunk], slices, b, n, rotations, plane, order, u, max_r2,
+                                conjugate_partners, chunk_range(chunk, nchunks, n))
+        end
+    end
+    return nothing
+end
+
+# dest .+= src, threaded over blocks
+function add_into!(dest::AbstractVector, src::AbstractVector)
+    length(dest) == length(src) || throw(DimensionMismatch("add_into!: lengths differ"))
+    m = length(dest)
+    nchunks = max(1, min(Threads.nthreads(), m ÷ 65536))
+    Threads.@threads for chunk in 1:nchunks
+        range = chunk_range(chunk, nchunks, m)
+        @inbounds @simd for k in range
+            dest[k] += src[k]
+        end
+    end
+    return dest
+end
+
+function fill_threaded!(dest::AbstractVector, value)
+    m = length(dest)
+    nchunks = max(1, min(Threads.nthreads(), m ÷ 65536))
+    Threads.@threads for chunk in 1:nchunks
+        range = chunk_range(chunk, nchunks, m)
+        @inbounds @simd for k in range
+            dest[k] = value
+        end
+    end
+    return dest
+end
+
+"""
+    fold_full_into_half!(half::VolumeView{T,HalfVolume}, full::AbstractVector)
+
+`half += fold(full)`, the adjoint of `half_volume_to_full_volume` (real inner product):
+every full grid point is added with `add_voxel!` (kernels.md §2).
+"""
+function fold_full_into_half!(half::VolumeView{T,HalfVolume}, full::AbstractVector) where {T}
+    l = half.layout
+    length(full) == l.n0 * l.n1 * l.n2 || throw(DimensionMismatch("full volume has $(length(full)) entries"))
+    k = 0
+    for i0 in 0:l.n0-1, i1 in 0:l.n1-1, i2 in 0:l.n2-1
+        k += 1
+        @inbounds add_voxel!(half, i0, i1, i2, convert(T, full[k]))
+    end
+    return half
+end
+
+# Threads worth using for a backprojection: extra accumulators cost a volume each to clear
+# and to add, so they pay only when the scatter work is larger than that.
+function backprojection_threads(n_images::Int, npix::Int, volume_length::Int, order)
+    work = n_images * npix * (order isa Cubic ? 64 : order isa Linear ? 8 : 1)
+    return max(1, min(Threads.nthreads(), n_images, work ÷ max(volume_length, 1)))
+end
+
+"""
+    adjoint_slice_volumes!(out, slices, rotations, plane, order, layout, u, max_r2, conjugate_partners)
+
+`out[:, b] += Pᵀ slices[:, :, b]` for every batch element b: `out` (stored_length(layout), B),
+`slices` flat (npix, n, B). Orders 0/1: scatter into per-thread accumulators (thread 1
+scatters straight into `out`), then add. Cubic: the adjoint of `v ↦ slice(coefficients(v))`
+(with a half `layout`, of `h ↦ slice(coefficients(expand(h)))`): scatter into full-volume
+accumulators, apply the (self-adjoint) coefficient operator, fold if half, add.
+"""
+function adjoint_slice_volumes!(out::AbstractMatrix{T}, slices::AbstractVector, rotations::AbstractArray{<:Real,3},
+                                plane::ImagePlane, order, layout::VolumeLayout, u::Int, max_r2::Float64,
+                                conjugate_partners::Bool) where {T}
+    n = size(rotations, 3)
+    B = size(out, 2)
+    size(out, 1) == stored_length(layout) ||
+        throw(DimensionMismatch("output volumes have $(size(out, 1)) entries, layout needs $(stored_length(layout))"))
+    length(slices) == npixels(plane) * n * B ||
+        throw(DimensionMismatch("slices have $(length(slices)) entries, expected $(npixels(plane) * n * B)"))
+    n == 0 && return out
+    if order isa Cubic
+        full = FullVolume(layout.n0, layout.n1, layout.n2)
+        nacc = backprojection_threads(n, npixels(plane), stored_length(full), order)
+        buffers = [zeros(T, stored_length(full)) for _ in 1:nacc]
+        accs = [VolumeView(buffer, full) for buffer in buffers]
+        for b in 1:B
+            b > 1 && foreach(buf -> fill_threaded!(buf, zero(T)), buffers)
+            backproject!(accs, slices, b, rotations, plane, order, u, max_r2, conjugate_partners)
+            for t in 2:nacc
+                add_into!(buffers[1], buffers[t])
+            end
+            spline_coefficients!(reshape(buffers[1], layout.n2, layout.n1, layout.n0))
+            if layout isa HalfVolume
+                fold_full_into_half!(VolumeView(view(out, :, b), layout), buffers[1])
+            else
+                add_into!(view(out, :, b), buffers[1])
+            end
+        end
+        return out
+    end
+    nacc = backprojection_threads(n, npixels(plane), stored_length(layout), order)
+    # thread 1 scatters straight into out[:, b]; the others into (V, 1) buffers, whose
+    # column views have the same type as out's columns
+    buffers = [zeros(T, stored_length(layout), 1) for _ in 2:nacc]
+    for b in 1:B
+        b > 1 && foreach(buf -> fill_threaded!(vec(buf), zero(T)), buffers)
+        target = view(out, :, b)
+        accs = [VolumeView(target, layout)]
+        for buffer in buffers
+            push!(accs, VolumeView(view(buffer, :, 1), layout))
+        end
+        backproject!(accs, slices, b, rotations, plane, order, u, max_r2, conjugate_partners)
+        for buffer in buffers
+            add_into!(target, vec(buffer))
+        end
+    end
+    return out
+end
+
+# ---- kernels (the Python entry points) ---------------------------------------------------
+
+function check_rotations(rotations::AbstractArray)
+    (ndims(rotations) == 3 && size(rotations, 1) == 3 && size(rotations, 2) == 3) ||
+        throw(ArgumentError("rotation_matrices must be (n, 3, 3), got Julia size $(size(rotations))"))
+    eltype(rotations) <: AbstractFloat || throw(ArgumentError("rotation_matrices must be Float32 or Float64"))
+    all(isfinite, rotations) || throw(ArgumentError("rotation_matrices contains NaN or Inf"))
+    return nothing
+end
+
+function volume_layout(half_volume::Integer, n0::Integer, n1::Integer, n2::Integer)
+    (n0 > 0 && n1 > 0 && n2 > 0) || throw(ArgumentError("volume_shape must be positive"))
+    return half_volume != 0 ? HalfVolume(n0, n1, n2) : FullVolume(n0, n1, n2)
+end
+
+clip_radius2(max_r2::Real) = max_r2 < 0 ? Inf : Float64(max_r2)
+
+"""
+    slice_volume_kernel!(out, volumes, rotations, order, half_volume, half_image,
+                         n0, n1, n2, h, w, max_r2, u)
+
+Kernel "slice_volume". NumPy shapes: `out` (B, n, npix|nhalf), `volumes` (B, V|Vh),
+`rotations` (n, 3, 3). `order` 0/1/3; `half_volume`, `half_image` 0/1; `max_r2` the squared
+clip radius on unrotated integer plane frequencies (negative: no clipping; ignored by
+cubic); `u` the factor scaling plane frequencies. Element type of `out` must be
+`projection_eltype(order, eltype(volumes), promote_type(Float32, eltype(rotations)))`.
+"""
+function slice_volume_kernel!(out::AbstractArray, volumes::AbstractArray, rotations::AbstractArray,
+                              order::Integer, half_volume::Integer, half_image::Integer,
+                              n0::Integer, n1::Integer, n2::Integer, h::Integer, w::Integer,
+                              max_r2::Real, u::Integer)
+    check_rotations(rotations)
+    interp = interpolation_order(order)
+    layout = volume_layout(half_volume, n0, n1, n2)
+    plane = ImagePlane(h, w, half_image != 0)
+    B = size(volumes, ndims(volumes))
+    length(volumes) == stored_length(layout) * B ||
+        throw(DimensionMismatch("volumes have $(length(volumes)) entries, expected $B × $(stored_length(layout))"))
+    Tc = promote_type(Float32, eltype(rotations))
+    To = projection_eltype(interp, eltype(volumes), Tc)
+    eltype(out) == To || throw(ArgumentError("output element type $(eltype(out)) should be $To"))
+    flat = reshape(volumes, stored_length(layout), B)
+    vols = [VolumeView(view(flat, :, b), layout) for b in 1:B]
+    r2 = interp isa Cubic ? Inf : clip_radius2(max_r2)
+    slice_volumes!(vec(out), vols, rotations, plane, interp, Int(u), r2)
+    return nothing
+end
+
+"""
+    adjoint_slice_volume_kernel!(out, slices, rotations, order, half_volume, half_image,
+                                 n0, n1, n2, h, w, max_r2, u)
+
+Kernel "adjoint_slice_volume": `out` (NumPy (B, V|Vh)) `+=` the backprojection of
+`slices` (NumPy (B, n, npix|nhalf)) with `rotations` (n, 3, 3); arguments as in
+`slice_volume_kernel!`. Half images (orders 0/1) are backprojected as
+`half_image_to_full_image(slices)`; cubic half images as their packed pixels only
+(recovar's VJP of the half-image slice).
+"""
+function adjoint_slice_volume_kernel!(out::AbstractArray, slices::AbstractArray, rotations::AbstractArray,
+                                      order::Integer, half_volume::Integer, half_image::Integer,
+                                      n0::Integer, n1::Integer, n2::Integer, h::Integer, w::Integer,
+                                      max_r2::Real, u::Integer)
+    check_rotations(rotations)
+    interp = interpolation_order(order)
+    layout = volume_layout(half_volume, n0, n1, n2)
+    plane = ImagePlane(h, w, half_image != 0)
+    B = size(out, ndims(out))
+    ndims(out) >= 1 && length(out) == stored_length(layout) * B ||
+        throw(DimensionMismatch("output has $(length(out)) entries, expected $B × $(stored_length(layout))"))
+    if eltype(slices) <: Complex && !(eltype(out) <: Complex)
+        throw(ArgumentError("complex slices need a complex output, got $(eltype(out))"))
+    end
+    r2 = interp isa Cubic ? Inf : clip_radius2(max_r2)
+    conjugate_partners = plane.half && !(interp isa Cubic)
+    adjoint_slice_volumes!(reshape(out, stored_length(layout), B), vec(slices), rotations, plane, interp,
+                           layout, Int(u), r2, conjugate_partners)
+    return nothing
+end
+
+register_kernel("slice_volume", slice_volume_kernel!)
+register_kernel("adjoint_slice_volume", adjoint_slice_volume_kernel!)
