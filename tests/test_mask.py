@@ -1,5 +1,4 @@
 """recovar_jl.core.mask: parity with recovar 1.0.5, mask properties, .mrc handling, bad input."""
-import os
 
 import mrcfile
 import numpy as np

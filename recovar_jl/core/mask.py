@@ -3,8 +3,8 @@
 Real-space masks: solvent masks from maps and half-maps, the pipeline's mask options,
 ground-truth masks, radial and raised-cosine masks, 2-D image windows, and the
 distance-transform cosine softening they share. Everything here is NumPy / SciPy /
-scikit-image (``scipy.ndimage`` semantics are part of the behaviour to reproduce, see
-``docs/spec/mask.md``): no Julia kernel is involved.
+scikit-image, whose exact semantics (distance transform, dilation, labelling, Otsu,
+Gaussian filter, rescale) are part of the behaviour reproduced: no Julia kernel is involved.
 
 Coordinates are ``index - n//2`` on every axis (the centre voxel of an even box is
 ``n//2``). As in recovar, radial helpers lay coordinates out like an "xy" meshgrid, which
@@ -604,7 +604,10 @@ def _local_correlation(first: np.ndarray, second: np.ndarray, kernel: np.ndarray
     var_b = local_mean(second * second) - mean_b ** 2
     var_a = np.maximum(var_a, var_a.max() / 1000)
     var_b = np.maximum(var_b, var_b.max() / 1000)
-    return covariance / np.sqrt(var_a * var_b)
+    # Flat maps have zero variance everywhere: their NaN correlation counts as "not
+    # correlated" below, as in recovar.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return covariance / np.sqrt(var_a * var_b)
 
 
 def _mask_from_local_correlation(halfmap1, halfmap2, smax, soft_edge) -> np.ndarray:
