@@ -1,0 +1,211 @@
+"""The three jobs of the command line, from files to files: simulate, reconstruct, demo.
+
+Outputs are written under temporary names in the output directory and renamed into place
+only when the whole job has succeeded (:class:`.mrc.AtomicOutputs`).
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from .errors import JobError
+from .fsc import crossing_frequency, fsc, resolution_text
+from .mrc import AtomicOutputs, StackReader, StackWriter, read_volume, write_volume
+from .reconstruct import FSC_THRESHOLD, Backprojector, Reconstruction, split_halves
+from .simulate import random_parameters, simulate_chunks
+from .star import particles_tables, read_particles, stack_image_names, write_star
+
+GROUND_TRUTH_THRESHOLD = 0.5
+
+
+def _progress(total: int, desc: str, quiet: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="img", unit_scale=False, disable=quiet, file=sys.stderr,
+                dynamic_ncols=True, leave=True, mininterval=0.5)
+
+
+def _say(quiet: bool) -> Callable[[str], None]:
+    def say(message: str) -> None:
+        if not quiet:
+            print(message, flush=True)
+    return say
+
+
+def check_box(box: int, what: str) -> None:
+    if box < 8 or box % 2:
+        raise JobError(f"{what} has box size {box}; recovar-jl needs an even box of at least 8 pixels "
+                       f"(re-extract or resample it)")
+
+
+# --------------------------------------------------------------------------------------------
+# simulate
+# --------------------------------------------------------------------------------------------
+def simulate_job(volume_xyz: np.ndarray, voxel_size: float, out_dir, n_images: int, snr: float,
+                 defocus_range=(8000.0, 25000.0), max_shift: float = 3.0, seed: int = 0,
+                 disc: str = "linear", pad: float = 2.0, chunk_size: int = 500, quiet: bool = False) -> dict:
+    """Write ``particles.mrcs``, ``particles.star`` and ``ground_truth.mrc`` into ``out_dir``."""
+    box = volume_xyz.shape[0]
+    check_box(box, "the volume")
+    if n_images < 1:
+        raise JobError(f"--n-images must be at least 1, got {n_images}")
+    if not (snr > 0 and np.isfinite(snr)):
+        raise JobError(f"--snr must be a positive number, got {snr}")
+    lo, hi = defocus_range
+    if not (0 < lo <= hi):
+        raise JobError(f"--defocus-range needs 0 < MIN <= MAX (Å), got {lo:g} {hi:g}")
+    if max_shift < 0 or max_shift > box / 4:
+        raise JobError(f"--max-shift must be between 0 and box/4 = {box / 4:g} pixels, got {max_shift:g}")
+    say = _say(quiet)
+    rng = np.random.default_rng(seed)
+    params = random_parameters(n_images, rng, defocus_range=(lo, hi), max_shift=max_shift)
+    t0 = time.perf_counter()
+    sigma = None
+    with AtomicOutputs(out_dir) as out:
+        write_volume(out.tmp("ground_truth.mrc"), volume_xyz, voxel_size)
+        writer = StackWriter(out.tmp("particles.mrcs"), n_images, box, voxel_size)
+        try:
+            with _progress(n_images, "simulate", quiet) as bar:
+                for start, images, sigma in simulate_chunks(volume_xyz, voxel_size, params, snr, rng,
+                                                            disc=disc, pad=pad, chunk_size=chunk_size):
+                    writer.write(start, images)
+                    bar.update(images.shape[0])
+        finally:
+            writer.close()
+        tables = particles_tables(stack_image_names("particles.mrcs", n_images), params.rotations,
+                                  params.translations, params.ctf_params, voxel_size, box)
+        write_star(out.tmp("particles.star"), tables)
+        written = out.commit()
+    elapsed = time.perf_counter() - t0
+    say(f"simulated {n_images} particles ({box}×{box}, {voxel_size:g} Å/pixel, SNR {snr:g}, noise σ "
+        f"{sigma:.4g}) in {elapsed:.1f} s → {', '.join(str(p) for p in written)}")
+    return {"out_dir": Path(out_dir), "noise_sigma": sigma, "seconds": elapsed, "parameters": params}
+
+
+# --------------------------------------------------------------------------------------------
+# reconstruct
+# --------------------------------------------------------------------------------------------
+def _write_fsc_csv(path, rec: Reconstruction, ground_truth_fsc: Optional[np.ndarray]) -> None:
+    n = len(rec.frequencies)
+    columns = [np.arange(n), rec.frequencies,
+               np.where(rec.frequencies > 0, 1.0 / np.where(rec.frequencies > 0, rec.frequencies, 1), np.inf),
+               rec.fsc]
+    header = "shell,frequency_per_angstrom,resolution_angstrom,fsc_half_maps"
+    if ground_truth_fsc is not None:
+        columns.append(ground_truth_fsc)
+        header += ",fsc_map_vs_ground_truth"
+    with open(path, "w") as fh:
+        fh.write(header + "\n")
+        for row in zip(*columns):
+            fh.write(f"{int(row[0])}," + ",".join(f"{v:.6g}" for v in row[1:]) + "\n")
+
+
+def reconstruct_job(star_path, out_dir, disc: str = "linear", pad: float = 2.0, halves: bool = True,
+                    seed: int = 0, chunk_size: int = 256, quiet: bool = False,
+                    ground_truth: Optional[np.ndarray] = None) -> dict:
+    """Read a particles STAR file and its stacks, reconstruct, write the maps and figures.
+
+    Writes ``map.mrc`` and ``slices.png``; with ``halves`` also ``half1.mrc``, ``half2.mrc``,
+    ``fsc.csv`` and ``fsc.png``. ``ground_truth`` (x, y, z) adds the map-vs-truth FSC.
+    """
+    from .plots import fsc_plot, slices_plot
+
+    say = _say(quiet)
+    particles = read_particles(star_path)
+    n = len(particles)
+    if n < 2:
+        raise JobError(f"{star_path} has {n} particle; a reconstruction with two half sets needs at least 2")
+    t0 = time.perf_counter()
+    with StackReader(particles.star_path, particles.stack_paths, particles.stack_ids,
+                     particles.image_indices, expected_box=particles.box) as reader:
+        box = reader.box
+        check_box(box, f"the particles of {star_path}")
+        if ground_truth is not None and ground_truth.shape != (box,) * 3:
+            raise JobError(f"the ground truth has shape {ground_truth.shape}, the particles box {box}")
+        if particles.random_subset is not None:
+            assignment = particles.random_subset - 1
+            split_note = "halves from _rlnRandomSubset"
+        else:
+            assignment = split_halves(n, np.random.default_rng(seed))
+            split_note = f"random halves, seed {seed}"
+        bp = Backprojector(box, particles.voxel_size, disc=disc, pad=pad)
+        say(f"reconstructing {n} particles ({box}×{box}, {particles.voxel_size:g} Å/pixel) with {disc} "
+            f"interpolation, padding {bp.padded_box}/{box}, {split_note}")
+        with _progress(n, "reconstruct", quiet) as bar:
+            for start in range(0, n, chunk_size):
+                rows = np.arange(start, min(n, start + chunk_size))
+                images = reader.read(rows)
+                bp.add_images(images, particles.rotations[rows], particles.translations[rows],
+                              particles.ctf_params[rows], assignment[rows])
+                bar.update(rows.size)
+    rec = bp.reconstruct()
+    gt_fsc = gt_crossing = None
+    if ground_truth is not None:
+        gt_fsc = fsc(rec.full, ground_truth)
+        gt_crossing = crossing_frequency(rec.frequencies, gt_fsc, GROUND_TRUTH_THRESHOLD)
+
+    with AtomicOutputs(out_dir) as out:
+        write_volume(out.tmp("map.mrc"), rec.full, rec.voxel_size)
+        volumes = {"map": rec.full}
+        if ground_truth is not None:
+            volumes["ground truth"] = ground_truth
+        slices_plot(out.tmp("slices.png"), volumes, rec.voxel_size)
+        if halves:
+            write_volume(out.tmp("half1.mrc"), rec.half1, rec.voxel_size)
+            write_volume(out.tmp("half2.mrc"), rec.half2, rec.voxel_size)
+            _write_fsc_csv(out.tmp("fsc.csv"), rec, gt_fsc)
+            curves = {"half map 1 vs half map 2": rec.fsc}
+            thresholds = [(FSC_THRESHOLD, "FSC = 0.143", rec.resolution)]
+            if gt_fsc is not None:
+                curves["map vs ground truth"] = gt_fsc
+                thresholds.append((GROUND_TRUTH_THRESHOLD, "vs truth = 0.5", gt_crossing))
+            fsc_plot(out.tmp("fsc.png"), rec.frequencies, curves, thresholds,
+                     title=f"{n} particles, box {box}, {rec.voxel_size:g} Å/pixel, {disc}, pad {bp.padded_box}/{box}")
+        written = out.commit()
+    elapsed = time.perf_counter() - t0
+    say(f"wrote {', '.join(p.name for p in written)} to {Path(out_dir)} in {elapsed:.1f} s")
+    print(f"FSC=0.143 resolution (half maps): {resolution_text(rec.resolution, rec.nyquist)} "
+          f"(Nyquist {1.0 / rec.nyquist:.2f} Å)", flush=True)
+    if gt_fsc is not None:
+        print(f"FSC=0.5 resolution (map vs ground truth): {resolution_text(gt_crossing, rec.nyquist)}", flush=True)
+    return {"reconstruction": rec, "fsc_ground_truth": gt_fsc, "seconds": elapsed, "written": written}
+
+
+# --------------------------------------------------------------------------------------------
+# demo
+# --------------------------------------------------------------------------------------------
+def demo_job(out_dir="recovar_jl_demo", n_images: int = 10000, box: int = 64, voxel_size: float = 3.0,
+             snr: float = 1.0, seed: int = 0, disc: str = "linear", pad: float = 2.0, quiet: bool = False) -> dict:
+    """Phantom → simulate → reconstruct → compare with the phantom, all in ``out_dir``."""
+    from .phantom import gaussian_atom_phantom
+
+    check_box(box, "--box")
+    t0 = time.perf_counter()
+    phantom = gaussian_atom_phantom(box)
+    print(f"recovar-jl demo: Gaussian-atom phantom {box}³ at {voxel_size:g} Å/voxel, {n_images} particles, "
+          f"SNR {snr:g} → {Path(out_dir)}/", flush=True)
+    sim = simulate_job(phantom, voxel_size, out_dir, n_images, snr, seed=seed, disc=disc, pad=pad, quiet=quiet)
+    result = reconstruct_job(Path(out_dir) / "particles.star", out_dir, disc=disc, pad=pad, seed=seed,
+                             quiet=quiet, ground_truth=phantom)
+    rec, gt = result["reconstruction"], result["fsc_ground_truth"]
+    shell = int(round(0.8 * (box // 2)))
+    print(f"FSC vs ground truth at 0.8 × Nyquist ({1.0 / rec.frequencies[shell]:.2f} Å): {gt[shell]:.3f}; "
+          f"at Nyquist: {gt[-1]:.3f}", flush=True)
+    total = time.perf_counter() - t0
+    print(f"demo finished in {total:.1f} s (simulate {sim['seconds']:.1f} s, reconstruct "
+          f"{result['seconds']:.1f} s); see {Path(out_dir) / 'fsc.png'} and {Path(out_dir) / 'slices.png'}", flush=True)
+    return {"simulate": sim, "reconstruct": result, "seconds": total, "phantom": phantom}
+
+
+def read_map_for_simulation(path, voxel_size: Optional[float]) -> tuple:
+    """MAP.mrc → (volume[x, y, z], voxel size), with the CLI's error messages."""
+    volume, header_voxel = read_volume(path, hint="give a cubic MRC map (e.g. from EMDB or relion_reconstruct)")
+    voxel = voxel_size if voxel_size is not None else header_voxel
+    if voxel is None or not voxel > 0:
+        raise JobError(f"{path} has no voxel size in its header; pass --voxel-size (Å per voxel)")
+    check_box(volume.shape[0], str(path))
+    return volume, float(voxel)

@@ -1,0 +1,228 @@
+"""MRC volumes and particle stacks, and outputs that only appear once complete.
+
+Volumes follow recovar's array convention: the array returned by :func:`read_volume` is
+indexed ``[x, y, z]`` (the transpose of mrcfile's ``[z, y, x]``), so that volume axis 0 is
+RELION's X and the rotation matrices of :mod:`.star` apply directly. Images are kept as
+stored, ``[y, x]`` (row = y, column = x).
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence
+
+import numpy as np
+
+from .errors import JobError
+
+
+def _open_mrc(path: Path, what: str, hint: str):
+    import mrcfile
+
+    if not path.exists():
+        raise JobError(f"{path}: no such file; {hint}")
+    if path.is_dir():
+        raise JobError(f"{path} is a directory, expected an MRC file; {hint}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return mrcfile.mmap(str(path), mode="r", permissive=True)
+    except Exception as exc:
+        raise JobError(f"{path} could not be read as an MRC {what} ({type(exc).__name__}: "
+                       f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); {hint}") from None
+
+
+def read_volume(path, hint: str = "give a cubic MRC volume") -> tuple:
+    """Read a cubic MRC volume → ``(volume[x, y, z] float32, voxel size Å or None)``."""
+    path = Path(path)
+    mrc = _open_mrc(path, "volume", hint)
+    try:
+        data = mrc.data
+        if data is None:
+            raise JobError(f"{path} has an unreadable MRC header or data block; {hint}")
+        if data.ndim != 3 or len(set(data.shape)) != 1:
+            raise JobError(f"{path} holds an array of shape {data.shape}, expected a cubic volume "
+                           f"(N, N, N); {hint}")
+        volume = np.ascontiguousarray(np.asarray(data, dtype=np.float32).transpose(2, 1, 0))
+        voxel = float(mrc.voxel_size.x)
+    finally:
+        mrc.close()
+    if not np.all(np.isfinite(volume)):
+        raise JobError(f"{path} contains NaN or Inf values; give a finite volume")
+    return volume, (voxel if voxel > 0 else None)
+
+
+def _write_mrc(path: Path, data_zyx: np.ndarray, voxel_size: float, stack: bool = False) -> None:
+    import mrcfile
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with mrcfile.new(str(path), overwrite=True) as mrc:
+            mrc.set_data(np.ascontiguousarray(data_zyx, dtype=np.float32))
+            if stack:
+                mrc.set_image_stack()
+            mrc.voxel_size = float(voxel_size)
+            mrc.update_header_stats()
+
+
+def write_volume(path, volume_xyz: np.ndarray, voxel_size: float) -> None:
+    """Write ``volume[x, y, z]`` as an MRC file (float32, voxel size in the header)."""
+    _write_mrc(Path(path), np.asarray(volume_xyz, dtype=np.float32).transpose(2, 1, 0), voxel_size)
+
+
+class StackWriter:
+    """A float32 MRC image stack of known size, filled chunk by chunk through a memory map."""
+
+    def __init__(self, path, n_images: int, box: int, voxel_size: float):
+        import mrcfile
+
+        self.path = Path(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self._mrc = mrcfile.new_mmap(str(self.path), shape=(n_images, box, box), mrc_mode=2, overwrite=True)
+        self._mrc.set_image_stack()
+        self._mrc.voxel_size = float(voxel_size)
+
+    def write(self, start: int, images: np.ndarray) -> None:
+        self._mrc.data[start:start + images.shape[0]] = images
+
+    def close(self) -> None:
+        if self._mrc is not None:
+            self._mrc.update_header_stats()
+            self._mrc.close()
+            self._mrc = None
+
+
+class StackReader:
+    """Memory-mapped particle stacks referenced by a STAR file, read in chunks.
+
+    Opening checks every stack: it exists, is an MRC image stack, all stacks have the same
+    square box (equal to ``expected_box`` if given), and every referenced index is in range.
+    """
+
+    _HINT = "check _rlnImageName in the STAR file and that the stacks are next to it or in the current directory"
+
+    def __init__(self, star_path: Path, stack_paths: Sequence[Path], stack_ids: np.ndarray,
+                 image_indices: np.ndarray, expected_box: Optional[int] = None):
+        self._maps: List = []
+        self._data: List[np.ndarray] = []
+        self.stack_ids = np.asarray(stack_ids)
+        self.image_indices = np.asarray(image_indices)
+        try:
+            first = None
+            for sid, path in enumerate(stack_paths):
+                if not path.exists():
+                    raise JobError(f"stack {path} (named in {star_path}) does not exist; {self._HINT}")
+                mrc = _open_mrc(path, "image stack", self._HINT)
+                self._maps.append(mrc)
+                data = mrc.data
+                if data is None or data.ndim not in (2, 3):
+                    raise JobError(f"{path} is not an MRC image stack (data shape "
+                                   f"{None if data is None else data.shape}); {self._HINT}")
+                if data.ndim == 2:
+                    data = data[None]
+                if data.shape[1] != data.shape[2]:
+                    raise JobError(f"{path} has non-square {data.shape[2]}×{data.shape[1]} images; "
+                                   f"re-extract the particles in a square box")
+                if first is None:
+                    first = (path, data.shape[1])
+                elif data.shape[1] != first[1]:
+                    raise JobError(f"{path} has {data.shape[1]}×{data.shape[1]} images but {first[0]} has "
+                                   f"{first[1]}×{first[1]}; all stacks must have the same box size, "
+                                   f"re-extract or rescale them to one box")
+                if expected_box is not None and data.shape[1] != expected_box:
+                    raise JobError(f"{path} has {data.shape[1]}×{data.shape[1]} images but {star_path} says "
+                                   f"_rlnImageSize {expected_box}; fix _rlnImageSize or the stack")
+                self._data.append(data)
+                used = self.image_indices[self.stack_ids == sid]
+                if used.size and used.max() >= data.shape[0]:
+                    bad = int(np.flatnonzero((self.stack_ids == sid) & (self.image_indices >= data.shape[0]))[0])
+                    raise JobError(f"particle {bad + 1} of {star_path} asks for image "
+                                   f"{int(self.image_indices[bad]) + 1} of {path}, which has only "
+                                   f"{data.shape[0]} images; fix _rlnImageName or give the complete stack")
+            self.box = int(first[1])
+        except BaseException:
+            self.close()
+            raise
+
+    def read(self, rows: np.ndarray) -> np.ndarray:
+        """Images of the particles ``rows`` (indices into the STAR table) → (n, box, box) float32."""
+        rows = np.asarray(rows)
+        out = np.empty((rows.size, self.box, self.box), dtype=np.float32)
+        sids = self.stack_ids[rows]
+        for sid in np.unique(sids):
+            sel = np.flatnonzero(sids == sid)
+            idx = self.image_indices[rows[sel]]
+            order = np.argsort(idx, kind="stable")
+            out[sel[order]] = self._data[sid][idx[order]]
+        if not np.all(np.isfinite(out)):
+            raise JobError("a particle image contains NaN or Inf values; check the stacks")
+        return out
+
+    def close(self) -> None:
+        for mrc in self._maps:
+            try:
+                mrc.close()
+            except Exception:
+                pass
+        self._maps = []
+        self._data = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class AtomicOutputs:
+    """Output files written under temporary names and renamed into place only on success.
+
+    ``tmp(name)`` gives the temporary path for the final file ``out_dir / name``; ``commit()``
+    renames them in the order they were requested (so put the file that refers to the others
+    last); leaving the ``with`` block through an exception deletes every temporary file.
+    """
+
+    def __init__(self, out_dir):
+        self.out_dir = Path(out_dir)
+        self._pending: Dict[str, Path] = {}
+
+    def __enter__(self):
+        try:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise JobError(f"cannot create output directory {self.out_dir} ({exc.strerror}); "
+                           f"choose another --out") from None
+        if not os.access(self.out_dir, os.W_OK):
+            raise JobError(f"output directory {self.out_dir} is not writable; choose another --out")
+        return self
+
+    def tmp(self, name: str) -> Path:
+        path = self.out_dir / f".{name}.partial-{os.getpid()}"
+        self._pending[name] = path
+        return path
+
+    def final(self, name: str) -> Path:
+        return self.out_dir / name
+
+    def commit(self) -> List[Path]:
+        done = []
+        for name, tmp in self._pending.items():
+            os.replace(tmp, self.out_dir / name)
+            done.append(self.out_dir / name)
+        self._pending = {}
+        return done
+
+    def discard(self) -> None:
+        for tmp in self._pending.values():
+            try:
+                tmp.unlink()
+            except FileNotFoundError:
+                pass
+        self._pending = {}
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            self.discard()
+        return False

@@ -1,0 +1,89 @@
+"""The few recovar_jl.core operations the jobs use, named for what the jobs do with them.
+
+Every numerical step of simulation and reconstruction goes through here, i.e. through the
+public API of ``recovar_jl.core`` (Julia kernels). Shapes: n images of P×P pixels, half
+spectra ``(n, P·(P//2+1))`` (rfft-packed, conventions.md §2), volumes ``(P, P, P)``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def rfft_images(images: np.ndarray) -> np.ndarray:
+    """Real images (n, P, P) → centred half spectra (n, P·(P//2+1)) complex64."""
+    from ..core import fourier_transform_utils as ftu
+
+    n, p = images.shape[0], images.shape[1]
+    return np.asarray(ftu.get_dft2_real(images)).reshape(n, p * (p // 2 + 1))
+
+
+def irfft_images(half_spectra: np.ndarray, box: int) -> np.ndarray:
+    """Centred half spectra (n, P·(P//2+1)) → real images (n, P, P)."""
+    from ..core import fourier_transform_utils as ftu
+
+    n = half_spectra.shape[0]
+    grid = half_spectra.reshape(n, box, box // 2 + 1)
+    return np.asarray(ftu.get_idft2_real(grid, image_shape=(box, box)))
+
+
+def fft_volume(volume: np.ndarray) -> np.ndarray:
+    """Real volume (P, P, P) → centred spectrum (P, P, P) complex."""
+    from ..core import fourier_transform_utils as ftu
+
+    return np.asarray(ftu.get_dft3(volume))
+
+
+def ifft_volume_real(spectrum: np.ndarray) -> np.ndarray:
+    """Centred spectrum (P, P, P) → real part of its inverse, (P, P, P)."""
+    from ..core import fourier_transform_utils as ftu
+
+    return np.real(np.asarray(ftu.get_idft3(spectrum)))
+
+
+def ctf_half(ctf_params: np.ndarray, box: int, voxel_size: float) -> np.ndarray:
+    """RELION-sign CTF on the half grid of a P×P image: (n, P·(P//2+1)).
+
+    ``recovar_jl.core.ctf`` is negative at zero frequency (``−W``); RELION's CTF, with which
+    particles are white on black, is its negative (same formula, opposite overall sign).
+    """
+    from ..core.ctf import CTFEvaluator
+
+    ctf = CTFEvaluator()(ctf_params, (box, box), voxel_size, half_image=True)
+    return -np.asarray(ctf)
+
+
+def translate_half(half_spectra: np.ndarray, translations: np.ndarray, box: int) -> np.ndarray:
+    """Move image content by +t pixels (t (n, 2): x = columns, y = rows), half spectra."""
+    from ..core.geometry import translate_images
+
+    return np.asarray(translate_images(half_spectra, translations, (box, box), half_image=True))
+
+
+def cubic_coefficients(spectrum: np.ndarray) -> np.ndarray:
+    """B-spline coefficients of a centred spectrum (P, P, P), for cubic slicing."""
+    from ..core.slicing import precompute_cubic_coefficients
+
+    return np.asarray(precompute_cubic_coefficients(spectrum, spectrum.shape))
+
+
+def slice_half(volume: np.ndarray, rotations: np.ndarray, box: int, disc: str) -> np.ndarray:
+    """Central slices of a centred spectrum (P, P, P) → half spectra (n, P·(P//2+1)).
+
+    ``disc`` is a recovar disc_type; for "cubic" ``volume`` holds spline coefficients.
+    """
+    from ..core.slicing import slice_volume
+
+    return np.asarray(slice_volume(volume, rotations, (box, box), (box, box, box), disc, half_image=True))
+
+
+def backproject_half(half_spectra: np.ndarray, rotations: np.ndarray, box: int, disc: str,
+                     volume: np.ndarray) -> np.ndarray:
+    """``volume`` + adjoint of :func:`slice_half` applied to half spectra → (P, P, P).
+
+    Real inputs (CTF² weights) give a real volume, complex inputs a complex one.
+    """
+    from ..core.slicing import adjoint_slice_volume
+
+    out = adjoint_slice_volume(half_spectra, rotations, (box, box), (box, box, box), disc,
+                               volume=volume.reshape(-1), half_image=True)
+    return np.asarray(out).reshape(volume.shape)

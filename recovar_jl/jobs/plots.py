@@ -1,0 +1,85 @@
+"""PNG figures: the FSC curve and central slices. Uses matplotlib's Agg canvas directly
+(no pyplot), so nothing touches the caller's matplotlib backend."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, Optional, Sequence, Tuple
+
+import numpy as np
+
+
+def _figure(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=110)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig, path) -> None:
+    # The target may be a temporary name without a .png suffix: say the format.
+    fig.savefig(str(path), format="png")
+
+
+def fsc_plot(path, frequencies: np.ndarray, curves: Dict[str, np.ndarray],
+             thresholds: Sequence[Tuple[float, str, Optional[float]]], title: str = "") -> None:
+    """FSC curves against spatial frequency (1/Å), with threshold lines.
+
+    ``thresholds``: ``(value, label, crossing frequency or None)``; each draws a horizontal
+    line at ``value`` and, if the crossing is known, a vertical marker labelled in Å.
+    """
+    fig = _figure(6.4, 4.2)
+    ax = fig.add_subplot(1, 1, 1)
+    styles = ["-", "--", "-.", ":"]
+    for i, (label, curve) in enumerate(curves.items()):
+        ax.plot(frequencies, curve, styles[i % len(styles)], lw=1.8, label=label)
+    colors = ["tab:red", "tab:purple", "tab:green"]
+    for j, (value, label, crossing) in enumerate(thresholds):
+        color = colors[j % len(colors)]
+        ax.axhline(value, color=color, lw=0.9, ls=":")
+        if crossing is not None:
+            ax.axvline(crossing, color=color, lw=0.9, ls="--")
+            ax.annotate(f"{label}: {1.0 / crossing:.2f} Å", xy=(crossing, value),
+                        xytext=(6, 8 + 14 * j), textcoords="offset points", color=color, fontsize=9)
+        else:
+            ax.annotate(f"{label}: beyond Nyquist", xy=(frequencies[-1], value), xytext=(-110, 8 + 14 * j),
+                        textcoords="offset points", color=color, fontsize=9)
+    ax.set_xlim(0, frequencies[-1])
+    ax.set_ylim(-0.1, 1.05)
+    ax.set_xlabel("spatial frequency (1/Å)")
+    ax.set_ylabel("Fourier shell correlation")
+    top = ax.secondary_xaxis("top", functions=(lambda f: f, lambda f: f))
+    ticks = ax.get_xticks()
+    ticks = ticks[(ticks > 0) & (ticks <= frequencies[-1])]
+    top.set_xticks(ticks)
+    top.set_xticklabels([f"{1.0 / t:.1f}" for t in ticks])
+    top.set_xlabel("resolution (Å)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left", fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def slices_plot(path, volumes: Dict[str, np.ndarray], voxel_size: Optional[float] = None) -> None:
+    """Central slices of each volume ``[x, y, z]``: one row per volume, columns XY, XZ, YZ."""
+    rows = len(volumes)
+    fig = _figure(8.4, 2.9 * rows + 0.2)
+    for r, (label, vol) in enumerate(volumes.items()):
+        vol = np.asarray(vol, dtype=np.float64)
+        c = [s // 2 for s in vol.shape]
+        planes = (("XY (z = centre)", vol[:, :, c[2]].T), ("XZ (y = centre)", vol[:, c[1], :].T),
+                  ("YZ (x = centre)", vol[c[0], :, :].T))
+        lo, hi = np.percentile(vol, [0.5, 99.9])
+        for col, (name, img) in enumerate(planes):
+            ax = fig.add_subplot(rows, 3, r * 3 + col + 1)
+            ax.imshow(img, origin="lower", cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(f"{label}: {name}", fontsize=9)
+    if voxel_size:
+        fig.suptitle(f"central slices ({vol.shape[0]}³ voxels, {voxel_size:.3g} Å/voxel)", fontsize=10)
+    fig.tight_layout()
+    _save(fig, path)
