@@ -25,6 +25,11 @@ __all__ = ["JuliaError", "JuliaSetupError", "call", "info", "runtime_info"]
 
 _SETUP_HINT = ("run 'make setup' (or scripts/setup.sh) in the recovar_jl checkout, or install "
                "Julia >= 1.5 and set RECOVAR_JL_JULIA=/path/to/julia")
+_FFTW_HINT = ("install FFTW 3: 'apt-get install libfftw3-single3 libfftw3-double3' on Debian/Ubuntu "
+              "(or run 'make setup' in the recovar_jl checkout; elsewhere your system's fftw3 package)")
+_CORE_HINT = ("repair or reinstall recovar_jl ('make setup' in the checkout, or "
+              "'pip install --force-reinstall recovar_jl'); if only the compile cache is stale, "
+              "delete ~/.julia/compiled/v*/RecovarCore")
 
 
 class JuliaError(RuntimeError):
@@ -100,8 +105,15 @@ def probe_julia(julia: str) -> dict:
         raise JuliaSetupError(f"could not run {julia}: {exc}; {_SETUP_HINT}") from exc
     if out.returncode != 0:
         raise JuliaSetupError(f"{julia} failed ({out.stderr.strip()[-500:]}); {_SETUP_HINT}")
-    facts = json.loads(out.stdout)
-    major, minor = (int(v) for v in facts["version"].split(".")[:2])
+    try:
+        facts = json.loads(out.stdout)
+        major, minor = (int(v) for v in facts["version"].split(".")[:2])
+        facts = {key: str(facts[key]) for key in ("version", "bindir", "libjulia", "image")}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        # Not Julia, or a Julia too old to run the probe (it needs 1.5's Libdl and JLOptions).
+        printed = (out.stdout.strip() or out.stderr.strip())[:200]
+        raise JuliaSetupError(f"{julia} did not answer like Julia >= 1.5 (it printed {printed!r}); "
+                              f"{_SETUP_HINT}") from None
     if (major, minor) < (1, 5):
         raise JuliaSetupError(f"{julia} is Julia {facts['version']}; recovar_jl needs 1.5 or newer; {_SETUP_HINT}")
     if not os.path.isfile(facts["libjulia"]):
@@ -188,7 +200,11 @@ class _Runtime:
         facts = probe_julia(julia)
         facts["julia"] = julia
         self.facts = facts
-        lib = ctypes.CDLL(facts["libjulia"], ctypes.RTLD_GLOBAL)
+        try:
+            lib = ctypes.CDLL(facts["libjulia"], ctypes.RTLD_GLOBAL)
+        except OSError as exc:
+            raise JuliaSetupError(f"libjulia of {julia} ({facts['libjulia']}) could not be loaded: {exc}; "
+                                  f"{_SETUP_HINT}") from None
         threads = _thread_count()
         # Julia's GC stops threads through signals: with more than one thread Julia must
         # install its handlers. SIGINT stays Python's (saved here, restored after init).
@@ -221,10 +237,32 @@ class _Runtime:
                 'catch err\n'
                 '    sprint(showerror, err)\n'
                 'end')
-        value = lib.jl_eval_string(code.encode())
-        problem = lib.jl_string_ptr(value).decode() if value else "Julia evaluation failed"
+        problem = self._eval_text(code)
         if problem:
-            raise JuliaSetupError(f"RecovarCore failed to load: {problem}; {_SETUP_HINT}")
+            if "Failed to precompile" in problem:
+                # The cause went to stderr of the precompiling process: load the source
+                # once more, uncached, to get it (file and line of a syntax error, say).
+                cause = self._eval_text(
+                    'try\n'
+                    f'    Base.include(Module(:RecovarCoreDiagnosis), joinpath("{project}", "src", "RecovarCore.jl"))\n'
+                    '    ""\n'
+                    'catch err\n'
+                    '    sprint(showerror, err)\n'
+                    'end')
+                if cause:
+                    problem = f"{problem.rstrip('.')}: {cause}"
+            raise JuliaSetupError(f"RecovarCore at {package_julia_dir()} failed to load: {problem}; {_CORE_HINT}")
+        missing = self._eval_text("Main.RecovarCore.fftw_problem()")
+        if missing:
+            raise JuliaSetupError(f"the FFTW library could not be loaded ({'; '.join(missing.splitlines())}); "
+                                  f"{_FFTW_HINT}")
+
+    def _eval_text(self, code: str) -> str:
+        """Evaluate Julia code whose value is a String; returns it."""
+        value = self.lib.jl_eval_string(code.encode())
+        if not value:
+            return "Julia evaluation failed"
+        return self.lib.jl_string_ptr(value).decode(errors="replace")
 
     def run(self, name: bytes, descs, nargs: int, message, keep) -> int:
         """Run one kernel on the Julia thread; returns its status (0 = success)."""
@@ -338,6 +376,18 @@ def info(file=None) -> None:
         facts = runtime_info()
     except JuliaSetupError as exc:
         print(f"recovar_jl: Julia not usable: {exc}", file=out)
+        known = _runtime.facts if _runtime is not None else {}
+        for key, label in (("julia", "julia_executable"), ("version", "julia_version"), ("libjulia", "libjulia")):
+            if known.get(key):
+                print(f"{label}: {known[key]}", file=out)
+        print(f"recovarcore: {_package_dir_or_problem()}", file=out)
         return
     for key, value in facts.items():
         print(f"{key}: {value}", file=out)
+
+
+def _package_dir_or_problem() -> str:
+    try:
+        return str(package_julia_dir())
+    except JuliaSetupError as exc:
+        return f"NOT FOUND ({exc})"

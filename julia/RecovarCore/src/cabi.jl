@@ -159,6 +159,26 @@ function runtime_info()
                   "recovarcore: $(pathof(RecovarCore))"], "\n")
 end
 
+"""
+    fftw_problem() -> String
+
+`""` when every FFTW library RecovarCore calls (`LIBFFTW`, `LIBFFTW_THREADS`) loads, else one
+line per library that does not, with the loader's reason. The bridge asks this at start-up
+so that a missing FFTW is reported before the first transform, not in the middle of one.
+"""
+function fftw_problem()
+    problems = String[]
+    for lib in (LIBFFTW[Float32], LIBFFTW_THREADS[Float32], LIBFFTW[Float64], LIBFFTW_THREADS[Float64])
+        try
+            Libdl.dlopen(lib)
+        catch err
+            reason = replace(sprint(showerror, err), '\n' => ' ')
+            push!(problems, "$lib: $reason")
+        end
+    end
+    return join(problems, "\n")
+end
+
 "Kernel form of `runtime_info`: writes the text, NUL-terminated, into the byte buffer `out`."
 runtime_info!(out::Vector{UInt8}) = write_message(pointer(out), length(out), runtime_info())
 register_kernel("runtime_info", runtime_info!)
