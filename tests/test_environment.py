@@ -37,7 +37,7 @@ for _ in range(2):
         messages.append("SETUP: " + str(exc))
     except BaseException as exc:
         messages.append("OTHER %s: %s" % (type(exc).__name__, exc))
-print(messages[0].replace("\n", " | "))   # one line per fact for the checks
+print(messages[0].replace(chr(10), " | "))   # one line per fact for the checks
 print("SAME", messages[0] == messages[1])
 print("INFO-BEGIN")
 recovar_jl.info()
