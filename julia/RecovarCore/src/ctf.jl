@@ -251,7 +251,7 @@ end
     DoseConstants
 
 Per-image constants of the dose filter: cumulative dose `dose` (e⁻/Å²) and the tilt factor
-`cos(tilt)`. With per-pixel `exposure_limit = 2.51284·Ne` and `half_inverse_exposure = 0.5/Ne`
+`cos(tilt)`; build with `dose_constants(dose, tilt_degrees)`. With per-pixel `exposure_limit = 2.51284·Ne` and `half_inverse_exposure = 0.5/Ne`
 (Ne = critical exposure at that pixel), `dose_factor` gives
 `exp(−D/(2 Ne)) · [D < 2.51284 Ne] · cos(tilt)`.
 """
