@@ -5,7 +5,7 @@
 #
 # Reusable per-pixel pieces for fused kernels: `plane_grid_points` (the unrotated integer
 # frequencies), `rotated_plane_point` (one pixel's 3-D grid coordinate), `lattice_axis` and
-# `unit_phase` / `translation_phase` (the phase of a translation).
+# `cis_minus_2pi` / `translation_phase` (the phase of a translation).
 
 """
     plane_grid_points(image_side, half) -> (kx, ky)
@@ -39,7 +39,7 @@ in T as `fma(ky, R[1,j], kx·R[0,j]) + center`, the order recovar's XLA dot roun
     return q1, q2, q3
 end
 
-function check_rotations(name, rotations::AbstractArray, n::Integer)
+function check_rotation_count(name, rotations::AbstractArray, n::Integer)
     size(rotations) == (3, 3, n) ||
         throw(DimensionMismatch("$name: rotations are $(size(rotations)) (Julia order), expected (3, 3, $n)"))
 end
@@ -55,7 +55,7 @@ function gridpoint_coords!(out::AbstractArray{T,3}, rotations::AbstractArray{T,3
                            image_side::Integer, volume_side::Integer, half::Integer) where {T<:Union{Float32,Float64}}
     image_side > 0 || throw(ArgumentError("gridpoint_coords!: image side must be positive"))
     n = size(out, 3)
-    check_rotations("gridpoint_coords!", rotations, n)
+    check_rotation_count("gridpoint_coords!", rotations, n)
     kx, ky = plane_grid_points(image_side, half != 0)
     size(out) == (3, length(kx), n) ||
         throw(DimensionMismatch("gridpoint_coords!: out is $(size(out)), expected (3, $(length(kx)), $n)"))
@@ -101,7 +101,7 @@ function nearest_gridpoint_indices!(out::AbstractMatrix{Int32}, rotations::Abstr
     Int64(n0) * n1 * n2 <= typemax(Int32) ||
         throw(ArgumentError("nearest_gridpoint_indices!: volume too large for Int32 indices"))
     n = size(out, 2)
-    check_rotations("nearest_gridpoint_indices!", rotations, n)
+    check_rotation_count("nearest_gridpoint_indices!", rotations, n)
     kx, ky = plane_grid_points(image_side, half != 0)
     size(out, 1) == length(kx) ||
         throw(DimensionMismatch("nearest_gridpoint_indices!: out has $(size(out, 1)) pixels, expected $(length(kx))"))
@@ -135,12 +135,12 @@ end
 # ---------------------------------------------------------------------------------------
 
 """
-    unit_phase(x) -> Complex{Float64}
+    cis_minus_2pi(x) -> Complex{Float64}
 
 `exp(−2πi·x)` for x in cycles, reduced modulo 1 first (exact for |x| < 2^51), so large
 arguments lose no accuracy. Branch-free.
 """
-@inline function unit_phase(x::Float64)
+@inline function cis_minus_2pi(x::Float64)
     t = x + MAGIC_ROUND
     r = x - (t - MAGIC_ROUND)
     s, c = sincos_fast(2π * r)
@@ -160,11 +160,11 @@ lattice_axis(n::Integer) = Float64[Float64(Float32(i - n ÷ 2) / Float32(n)) for
 
 Phase `exp(−2πi (lx·t0 + ly·t1))` applied to the Fourier coefficient at lattice point
 (lx, ly) (cycles/pixel, `lattice_axis`) by a translation (t0, t1) in pixels: real-space
-content moves by +t0 columns and +t1 rows. Equal to `unit_phase(lx·t0)·unit_phase(ly·t1)`,
+content moves by +t0 columns and +t1 rows. Equal to `cis_minus_2pi(lx·t0)·cis_minus_2pi(ly·t1)`,
 the separable form the image kernels use.
 """
 @inline translation_phase(lx::Float64, ly::Float64, t0::Float64, t1::Float64) =
-    unit_phase(muladd(lx, t0, ly * t1))
+    cis_minus_2pi(muladd(lx, t0, ly * t1))
 
 """
     translate_images!(out, images, translations, image_side, half)
@@ -196,10 +196,10 @@ function translate_images!(out::AbstractArray{Complex{R},3}, images::AbstractMat
             t0 = Float64(translations[1, t, i])
             t1 = Float64(translations[2, t, i])
             for j in eachindex(columns)
-                column_phase[j] = unit_phase(columns[j] * t0)
+                column_phase[j] = cis_minus_2pi(columns[j] * t0)
             end
             for r in 1:N
-                row_phase[r] = unit_phase(axis[r] * t1)
+                row_phase[r] = cis_minus_2pi(axis[r] * t1)
             end
             translate_image!(out, images, i, t, column_phase, row_phase)
         end
@@ -250,7 +250,7 @@ function translate_on_lattice!(out::AbstractMatrix{Complex{R}}, images, translat
         for k in 1:d
             x = muladd(Float64(lattice[k, j]), Float64(translations[k, i]), x)
         end
-        out[j, i] = Complex{R}(images[j, i] * unit_phase(x))
+        out[j, i] = Complex{R}(images[j, i] * cis_minus_2pi(x))
     end
     return out
 end
