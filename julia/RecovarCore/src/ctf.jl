@@ -30,9 +30,11 @@ const COS_COEFFS = (4.16666666666666019037e-02, -1.38888888888741095749e-03,
 """
     sincos_fast(x::Float64) -> (sin(x), cos(x))
 
-Branch-free sine and cosine, accurate to about 1 ulp for |x| < 10⁶ (Cody–Waite reduction to
-[-π/4, π/4], then minimax polynomials). Written with `ifelse` only, so loops calling it
-vectorise. Accuracy degrades gracefully beyond |x| ~ 10⁶; NaN in gives NaN out.
+Branch-free sine and cosine, accurate to about 1 ulp for |x| < `SINCOS_FAST_LIMIT` = 10⁶
+(Cody–Waite reduction to [-π/4, π/4], then minimax polynomials). Written with `ifelse`
+only, so loops calling it vectorise. **Beyond the limit the reduction is inexact and the
+result is meaningless**: callers check their argument range first (see `fast_ctf_ok`).
+NaN in gives NaN out.
 """
 @inline function sincos_fast(x::Float64)
     t = muladd(x, TWO_OVER_PI, MAGIC_ROUND)
@@ -50,6 +52,8 @@ vectorise. Accuracy degrades gracefully beyond |x| ~ 10⁶; NaN in gives NaN out
     cos_x = ifelse(((quadrant + 1) & 2) != 0, -cos_x, cos_x)
     return sin_x, cos_x
 end
+
+const SINCOS_FAST_LIMIT = 1.0e6
 
 "Horner evaluation of c[1] + c[2] z + … (Julia 1.5 has `evalpoly`, spelled out for clarity)."
 @inline evalpoly_fast(z, c::NTuple{6,Float64}) =
@@ -220,14 +224,46 @@ recovar's grids), B-factor envelope included. Branch-free and inlined: call it i
     ctf_value_undamped(c, kx, ky) * exp_fast(c.decay * muladd(kx, kx, ky * ky))
 
 @inline function ctf_value_undamped(c::CTFConstants, kx::Float64, ky::Float64)
+    sin_γ, cos_γ = sincos_fast(ctf_phase(c, kx, ky))
+    return muladd(c.sin_weight, sin_γ, c.cos_weight * cos_γ)
+end
+
+"The phase γ (rad) of the CTF at (kx, ky) in 1/Å."
+@inline function ctf_phase(c::CTFConstants, kx::Float64, ky::Float64)
     x2 = kx * kx
     y2 = ky * ky
     s2 = x2 + y2
-    γ = muladd(s2, muladd(c.spherical, s2, c.defocus),
-               muladd(c.astig_cos, x2 - y2, muladd(c.astig_sin, kx * ky, -c.phase_shift)))
-    sin_γ, cos_γ = sincos_fast(γ)
-    return muladd(c.sin_weight, sin_γ, c.cos_weight * cos_γ)
+    return muladd(s2, muladd(c.spherical, s2, c.defocus),
+                  muladd(c.astig_cos, x2 - y2, muladd(c.astig_sin, kx * ky, -c.phase_shift)))
 end
+
+"""
+    ctf_value_accurate(c, kx, ky) -> Float64
+
+`ctf_value` with Base's `sincos` and `exp`: correct for any phase, not vectorisable. The
+kernels use it for images whose phase can leave `sincos_fast`'s range (`fast_ctf_ok`).
+"""
+function ctf_value_accurate(c::CTFConstants, kx::Float64, ky::Float64)
+    sin_γ, cos_γ = sincos(ctf_phase(c, kx, ky))
+    return muladd(c.sin_weight, sin_γ, c.cos_weight * cos_γ) * exp(c.decay * muladd(kx, kx, ky * ky))
+end
+
+"""
+    fast_ctf_ok(c, s2_max) -> Bool
+
+Whether |γ| stays below `SINCOS_FAST_LIMIT` for every frequency with kx² + ky² ≤ `s2_max`
+(1/Å²), so that `ctf_value` is accurate there. Physical parameters give |γ| ≲ 10⁴; only
+absurd inputs (sub-0.001 Å pixels, say) fail, and NaN constants fail.
+"""
+function fast_ctf_ok(c::CTFConstants, s2_max::Float64)
+    bound = (abs(c.defocus) + abs(c.astig_cos) + abs(c.astig_sin) / 2) * s2_max +
+            abs(c.spherical) * s2_max^2 + abs(c.phase_shift)
+    return bound < SINCOS_FAST_LIMIT
+end
+
+"Largest kx² + ky² over a set of points."
+max_squared_frequency(kx::AbstractVector{Float64}, ky::AbstractVector{Float64}) =
+    isempty(kx) ? 0.0 : maximum(p -> muladd(kx[p], kx[p], ky[p]^2), eachindex(kx))
 
 # ---------------------------------------------------------------------------------------
 # Dose filters (ctf.md §4)
@@ -358,9 +394,10 @@ end
 
 "Column i of `out` ← CTF of image i (parameters column i of `params`) at points (kx, ky), threaded."
 function ctf_images!(out::AbstractMatrix, params, kx::Vector{Float64}, ky::Vector{Float64})
+    s2_max = max_squared_frequency(kx, ky)
     Threads.@threads for chunk in image_chunks(size(out, 2))
         for i in chunk
-            ctf_at_points!(out, i, CTFConstants(params, i), kx, ky)
+            ctf_at_points!(out, i, CTFConstants(params, i), kx, ky, s2_max)
         end
     end
     return out
@@ -368,8 +405,12 @@ end
 
 # Function barrier: the pixel loops vectorise only outside the @threads closure.
 function ctf_at_points!(out::AbstractMatrix{T}, i::Int, c::CTFConstants, kx::Vector{Float64},
-                        ky::Vector{Float64}) where {T}
-    if c.decay == 0
+                        ky::Vector{Float64}, s2_max::Float64) where {T}
+    if !fast_ctf_ok(c, s2_max)
+        for p in eachindex(kx)
+            @inbounds out[p, i] = T(ctf_value_accurate(c, kx[p], ky[p]))
+        end
+    elseif c.decay == 0
         @inbounds @simd for p in eachindex(kx)
             out[p, i] = T(ctf_value_undamped(c, kx[p], ky[p]))
         end
@@ -384,9 +425,10 @@ end
 function dosed_ctf_images!(out::AbstractMatrix, params, kx::Vector{Float64}, ky::Vector{Float64},
                            doses::Vector{DoseConstants}, limit::Vector{Float64},
                            half_inverse::Vector{Float64})
+    s2_max = max_squared_frequency(kx, ky)
     Threads.@threads for chunk in image_chunks(size(out, 2))
         for i in chunk
-            dosed_ctf_at_points!(out, i, CTFConstants(params, i), doses[i], kx, ky, limit, half_inverse)
+            dosed_ctf_at_points!(out, i, CTFConstants(params, i), doses[i], kx, ky, limit, half_inverse, s2_max)
         end
     end
     return out
@@ -394,9 +436,15 @@ end
 
 function dosed_ctf_at_points!(out::AbstractMatrix{T}, i::Int, c::CTFConstants, d::DoseConstants,
                               kx::Vector{Float64}, ky::Vector{Float64}, limit::Vector{Float64},
-                              half_inverse::Vector{Float64}) where {T}
-    @inbounds @simd for p in eachindex(kx)
-        out[p, i] = T(ctf_value(c, kx[p], ky[p]) * dose_factor(d, limit[p], half_inverse[p]))
+                              half_inverse::Vector{Float64}, s2_max::Float64) where {T}
+    if fast_ctf_ok(c, s2_max)
+        @inbounds @simd for p in eachindex(kx)
+            out[p, i] = T(ctf_value(c, kx[p], ky[p]) * dose_factor(d, limit[p], half_inverse[p]))
+        end
+    else
+        for p in eachindex(kx)
+            @inbounds out[p, i] = T(ctf_value_accurate(c, kx[p], ky[p]) * dose_factor(d, limit[p], half_inverse[p]))
+        end
     end
     return out
 end
@@ -435,16 +483,22 @@ end
 "The CTF (or its square) of one image on the fine (2N)² grid, C order, into `fine`."
 function fine_ctf_image!(fine::Vector{Float64}, c::CTFConstants, fine_axis::Vector{Float64}, squared::Bool)
     M = length(fine_axis)
+    fast = fast_ctf_ok(c, 2 * maximum(abs2, fine_axis))
     for fr in 1:M
         ky = fine_axis[fr]
         offset = (fr - 1) * M
-        if squared
-            @inbounds @simd for fc in 1:M
-                fine[offset + fc] = ctf_value(c, fine_axis[fc], ky)^2
+        if !fast
+            for fc in 1:M
+                @inbounds fine[offset + fc] = ctf_value_accurate(c, fine_axis[fc], ky)
             end
         else
             @inbounds @simd for fc in 1:M
                 fine[offset + fc] = ctf_value(c, fine_axis[fc], ky)
+            end
+        end
+        if squared
+            @inbounds @simd for fc in 1:M
+                fine[offset + fc] = fine[offset + fc]^2
             end
         end
     end

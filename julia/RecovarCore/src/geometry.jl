@@ -137,12 +137,11 @@ end
 """
     cis_minus_2pi(x) -> Complex{Float64}
 
-`exp(−2πi·x)` for x in cycles, reduced modulo 1 first (exact for |x| < 2^51), so large
-arguments lose no accuracy. Branch-free.
+`exp(−2πi·x)` for x in cycles, reduced modulo 1 first (exactly, for any finite x), so
+large arguments lose no accuracy. Branch-free.
 """
 @inline function cis_minus_2pi(x::Float64)
-    t = x + MAGIC_ROUND
-    r = x - (t - MAGIC_ROUND)
+    r = x - round(x)
     s, c = sincos_fast(2π * r)
     return Complex(c, -s)
 end

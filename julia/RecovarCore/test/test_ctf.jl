@@ -110,6 +110,17 @@ end
     @test ce[1] == Inf && ce[2] ≈ 0.245 * 0.75 * 0.1^-1.665 + 2.81 && isnan(ce[3])
 end
 
+@testset "phases beyond sincos_fast's range take the exact path" begin
+    p = param_matrix(rows(2))
+    out = zeros(16, 2)
+    ctf_grid!(out, p, 4, 1e-5, 0, 0, 0, 0.0, 0.0)        # 1e-5 Å pixels: |γ| ~ 1e12 rad
+    kx, ky = grid_frequencies(4, 1e-5, false)
+    c = CTFConstants(p, 2)
+    @test !RecovarCore.fast_ctf_ok(c, RecovarCore.max_squared_frequency(kx, ky))
+    @test out[:, 2] == [RecovarCore.ctf_value_accurate(c, kx[q], ky[q]) for q in 1:16]
+    @test all(abs.(out) .<= 1.0)
+end
+
 @testset "bad sizes throw" begin
     p = param_matrix(rows(2))
     @test_throws DimensionMismatch ctf_grid!(zeros(10, 2), p, 4, 1.0, 0, 0, 0, 0.0, 0.0)
