@@ -5,7 +5,9 @@ import pytest
 from recovar_jl.jobs.fsc import (
     crossing_frequency, fsc, fsc_fourier, resolution_text, shell_frequencies, shell_index, shell_means,
 )
-from recovar_jl.jobs.gridding import apodization_1d, apodization_3d, crop_slices, disc_type, pad_size
+from recovar_jl.jobs.gridding import (
+    apodization_1d, apodization_3d, crop_slices, disc_type, pad_size, undo_spline_prefilter,
+)
 from recovar_jl.jobs.phantom import gaussian_atom_phantom
 
 
@@ -65,7 +67,8 @@ def _beta(t):
 
 
 def _grid_1d(q, values, n, kind):
-    """1-D gridding the way the 3-D adjoints do it (scatter, and for cubic the prefilter)."""
+    """1-D gridding the way the 3-D adjoints do it ("cubic-prefiltered": scatter, then the
+    B-spline prefilter, as recovar's cubic adjoint)."""
     out = np.zeros(n, complex)
     c = n // 2
     if kind == "nearest":
@@ -79,12 +82,13 @@ def _grid_1d(q, values, n, kind):
         b = np.floor(q).astype(int)
         for j in range(-1, 3):
             np.add.at(out, (b + j + c) % n, values * _beta(q - (b + j)))
-        lam = 4 + 2 * np.cos(2 * np.pi * np.arange(n) / n)
-        out = np.fft.ifft(np.fft.fft(out) / lam)
+        if kind == "cubic-prefiltered":
+            lam = 4 + 2 * np.cos(2 * np.pi * np.arange(n) / n)
+            out = np.fft.ifft(np.fft.fft(out) / lam)
     return out
 
 
-@pytest.mark.parametrize("kind", ["nearest", "linear", "cubic"])
+@pytest.mark.parametrize("kind", ["nearest", "linear", "cubic", "cubic-prefiltered"])
 def test_apodization_is_what_gridding_does_to_a_point_source(kind):
     # Samples of the spectrum of a point at x0 at random off-grid frequencies, gridded and
     # divided by the gridded weights: the real-space peak at x0 is attenuated by exactly the
@@ -94,7 +98,7 @@ def test_apodization_is_what_gridding_does_to_a_point_source(kind):
     q = rng.uniform(-n / 2 + 3, n / 2 - 3, 200_000)
     weights = _grid_1d(q, np.ones_like(q), n, kind).real
     good = np.abs(np.arange(n) - n // 2) <= n / 2 - 5
-    expected = apodization_1d(n, kind)
+    expected = apodization_1d(n, kind.split("-")[0], prefiltered=kind.endswith("prefiltered"))
     for x0 in (0, 6, 10, 13):
         data = _grid_1d(q, np.exp(-2j * np.pi * q * x0 / n), n, kind)
         spectrum = np.where(good, data / np.where(good, weights, 1), 0)
@@ -104,16 +108,29 @@ def test_apodization_is_what_gridding_does_to_a_point_source(kind):
 
 def test_apodization_shapes_values_and_names():
     for kind in ("nearest", "linear", "cubic"):
-        a = apodization_1d(10, kind)
-        assert a[5] == 1.0 and np.all(a > 0) and np.all(np.diff(a[5:]) < 0)
+        for pre in (False, True):
+            a = apodization_1d(10, kind, prefiltered=pre)
+            assert a[5] == 1.0 and np.all(a > 0) and np.all(np.diff(a[5:]) < 0)
     np.testing.assert_allclose(apodization_1d(8, "linear")[0], (2 / np.pi) ** 2)
     np.testing.assert_allclose(apodization_1d(8, "nearest")[0], 2 / np.pi)
-    np.testing.assert_allclose(apodization_1d(8, "cubic")[0], 6 * (2 / np.pi) ** 4 / 2)
+    np.testing.assert_allclose(apodization_1d(8, "cubic")[0], (2 / np.pi) ** 4)
+    np.testing.assert_allclose(apodization_1d(8, "cubic", prefiltered=True)[0], 6 * (2 / np.pi) ** 4 / 2)
     a3 = apodization_3d(6, "linear")
     assert a3.shape == (6, 6, 6) and a3[3, 3, 3] == 1.0
     assert disc_type("linear") == "linear_interp" and disc_type("cubic") == "cubic"
     with pytest.raises(ValueError):
         disc_type("quintic")
+
+
+def test_undo_spline_prefilter_inverts_the_periodic_141_solve(rng):
+    # calculate_spline_coefficients solves data[i] = C[i-1] + 4 C[i] + C[i+1] (periodic) per axis.
+    coeffs = rng.standard_normal((6, 5, 4)) + 1j * rng.standard_normal((6, 5, 4))
+    data = coeffs
+    for axis in range(3):
+        n = data.shape[axis]
+        lam = (4 + 2 * np.cos(2 * np.pi * np.arange(n) / n)).reshape([-1 if a == axis else 1 for a in range(3)])
+        data = np.fft.ifft(np.fft.fft(data, axis=axis) * lam, axis=axis)
+    np.testing.assert_allclose(undo_spline_prefilter(coeffs), data, atol=1e-12)
 
 
 def test_pad_size_and_crop_keep_the_origin():

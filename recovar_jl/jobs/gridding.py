@@ -8,12 +8,16 @@ the real-space origin, N the grid size actually used, i.e. the padded box). Per 
 
 * nearest: κ = box of width 1            → ``sinc(u)``
 * linear:  κ = triangle of half-width 1  → ``sinc(u)²``
-* cubic:   recovar's ``adjoint_slice_volume(…, "cubic")`` is the adjoint of
-  ``v ↦ slice(coefficients(v))`` (kernels.md §3): scatter with β = 6·B₃ (transform
-  ``6·sinc(u)⁴``) followed by the periodic B-spline prefilter, whose transform is
-  ``1 / (4 + 2 cos 2πu)`` (``calculate_spline_coefficients`` divides by that). The same
-  product describes forward cubic interpolation from prefiltered coefficients. Together:
-  ``6·sinc(u)⁴ / (4 + 2 cos 2πu)``.
+* cubic, backprojection: scatter with the cubic B-spline β = 6·B₃ → ``sinc(u)⁴`` (the
+  factor 6 per axis cancels in data / weights). recovar's ``adjoint_slice_volume(…, "cubic")``
+  is the adjoint of ``v ↦ slice(coefficients(v))`` (kernels.md §3), i.e. that scatter
+  followed by the B-spline prefilter, a sharpening filter (gain 1/6 at the grid's zero
+  "frequency", 1/2 at its highest: up to 27× relative in 3-D). Applied to sampled CTF² weights
+  it makes them oscillate and change sign, and data / weights blows up. The prefilter is
+  the periodic inverse of the (1, 4, 1) stencil, so :func:`undo_spline_prefilter` applies
+  that stencil once to the accumulated sums and leaves the plain β scatter.
+* cubic, forward interpolation from prefiltered coefficients (simulation): β's transform
+  times the prefilter's, ``1 / (4 + 2 cos 2πu)``: ``6·sinc(u)⁴ / (4 + 2 cos 2πu)``.
 
 Each is 1 at u = 0. The correction divides the map by the product over the three axes.
 """
@@ -33,21 +37,37 @@ def disc_type(name: str) -> str:
         raise ValueError(f"unknown interpolation {name!r}; use nearest, linear or cubic") from None
 
 
-def apodization_1d(n: int, disc: str) -> np.ndarray:
-    """Real-space attenuation along one axis of an n-point grid, at ``x = i − n//2``."""
+def apodization_1d(n: int, disc: str, prefiltered: bool = False) -> np.ndarray:
+    """Real-space attenuation along one axis of an n-point grid, at ``x = i − n//2``.
+
+    ``prefiltered`` (cubic only): interpolation from B-spline coefficients (forward
+    slicing) rather than plain B-spline gridding (backprojection after
+    :func:`undo_spline_prefilter`).
+    """
     u = (np.arange(n) - n // 2) / n
     d = disc_type(disc)
     if d == "nearest":
         return np.sinc(u)
     if d == "linear_interp":
         return np.sinc(u) ** 2
-    return 6.0 * np.sinc(u) ** 4 / (4.0 + 2.0 * np.cos(2.0 * np.pi * u))
+    if prefiltered:
+        return 6.0 * np.sinc(u) ** 4 / (4.0 + 2.0 * np.cos(2.0 * np.pi * u))
+    return np.sinc(u) ** 4
 
 
-def apodization_3d(n: int, disc: str) -> np.ndarray:
+def apodization_3d(n: int, disc: str, prefiltered: bool = False) -> np.ndarray:
     """Separable 3-D attenuation, shape (n, n, n), float64."""
-    a = apodization_1d(n, disc)
+    a = apodization_1d(n, disc, prefiltered)
     return a[:, None, None] * a[None, :, None] * a[None, None, :]
+
+
+def undo_spline_prefilter(volume: np.ndarray) -> np.ndarray:
+    """Apply the periodic (1, 4, 1) stencil along every axis: the inverse of recovar's
+    B-spline prefilter (``calculate_spline_coefficients``), and its transpose too (symmetric)."""
+    out = np.asarray(volume)
+    for axis in range(out.ndim):
+        out = np.roll(out, 1, axis) + 4 * out + np.roll(out, -1, axis)
+    return out
 
 
 def pad_size(box: int, pad: float) -> int:

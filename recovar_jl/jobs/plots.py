@@ -1,17 +1,20 @@
 """PNG figures: the FSC curve and central slices. Uses matplotlib's Agg canvas directly
-(no pyplot), so nothing touches the caller's matplotlib backend."""
+(no pyplot), so nothing touches the caller's matplotlib backend.
+
+matplotlib is imported with this module, on purpose: once libjulia is in the process, a C++
+exception thrown while matplotlib's font module first loads aborts the process (Julia 1.5's
+libunwind takes over the unwinding symbols), so the jobs import this before Julia starts.
+"""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 
 def _figure(width: float, height: float):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     fig = Figure(figsize=(width, height), dpi=110)
     FigureCanvasAgg(fig)
     return fig

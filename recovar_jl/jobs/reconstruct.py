@@ -6,7 +6,8 @@ Per particle (n images of box D, padded to P = pad·D):
 2. move its content by ``+t`` (the re-centring translation; RELION origin / pixel size);
 3. multiply by the RELION-sign CTF c (simulate uses the same), keep |k| ≤ max_r;
 4. backproject ``c·x`` into B and ``c²`` into W with ``adjoint_slice_volume`` (the same
-   ``disc_type`` for both), separately for the two random halves.
+   ``disc_type`` for both), separately for the two random halves. (cubic: the adjoint's
+   B-spline prefilter is undone on the sums afterwards, see :mod:`.gridding`.)
 
 Then, per frequency shell, the half maps' FSC gives the spectral SNR and the Wiener
 regulariser ``λ(k) = mean_shell(W_half)·(1 − FSC)/FSC`` (FSC clipped to [1e-3, 1 − 1e-4]);
@@ -23,7 +24,7 @@ import numpy as np
 
 from . import ops
 from .fsc import crossing_frequency, fsc, fsc_fourier, shell_frequencies, shell_index, shell_means
-from .gridding import apodization_3d, crop_slices, disc_type, pad_size
+from .gridding import apodization_3d, crop_slices, disc_type, pad_size, undo_spline_prefilter
 from .simulate import data_radius, frequency_mask_half
 
 FSC_THRESHOLD = 0.143
@@ -113,23 +114,27 @@ class Backprojector:
         if min(self.counts) == 0:
             raise ValueError(f"both half sets need particles, got {self.counts[0]} and {self.counts[1]}")
         p = self.padded_box
+        data, weights = self.data, self.weights
+        if self.disc == "cubic":
+            # Back to plain B-spline gridding (see gridding.py): once, on the sums, by linearity.
+            data = [undo_spline_prefilter(b).astype(np.complex64) for b in data]
+            weights = [undo_spline_prefilter(w).astype(np.float32) for w in weights]
         n_shells = p // 2 + 1
         shells = np.minimum(shell_index(p), n_shells - 1)
-        w_half = 0.5 * (self.weights[0] + self.weights[1])
+        w_half = 0.5 * (weights[0] + weights[1])
         w_shell = shell_means(w_half, shells, n_shells)
-        # Floors keep divisions finite where W is 0 (outside the data) or dips below 0 (the
-        # cubic adjoint's prefilter rings at sharp edges of the sampled region).
+        # Floors keep divisions finite where W is 0 (outside the sampled sphere).
         tiny = 1e-6 * max(float(w_shell.max()), 1e-30)
         floor = np.maximum(1e-3 * w_shell, tiny)[shells].astype(np.float32)
-        unregularised = [b / np.maximum(w, floor) for b, w in zip(self.data, self.weights)]
+        unregularised = [b / np.maximum(w, floor) for b, w in zip(data, weights)]
         fsc_padded = np.clip(fsc_fourier(unregularised[0], unregularised[1], n_shells), *_FSC_CLIP)
         del unregularised
         lam_shell = np.maximum(w_shell * (1.0 - fsc_padded) / fsc_padded, tiny)
         lam = lam_shell[shells].astype(np.float32)
         apod = apodization_3d(p, self.disc)
         maps = []
-        for b, w in ((self.data[0], self.weights[0]), (self.data[1], self.weights[1]),
-                     (self.data[0] + self.data[1], self.weights[0] + self.weights[1])):
+        for b, w in ((data[0], weights[0]), (data[1], weights[1]),
+                     (data[0] + data[1], weights[0] + weights[1])):
             maps.append(self._to_real(b / np.maximum(w + lam, floor), apod))
         curve = fsc(maps[0], maps[1])
         freqs = shell_frequencies(self.box, self.voxel_size)

@@ -116,7 +116,7 @@ class Projector:
         padded = np.zeros((p, p, p), dtype=np.float32)
         inner = crop_slices(p, self.box)
         padded[inner, inner, inner] = volume
-        padded /= apodization_3d(p, self.disc).astype(np.float32)
+        padded /= apodization_3d(p, self.disc, prefiltered=True).astype(np.float32)
         spectrum = ops.fft_volume(padded).astype(np.complex64)
         self._volume = ops.cubic_coefficients(spectrum) if self.disc == "cubic" else spectrum
         self._keep = frequency_mask_half(p, data_radius(p, self.disc))
