@@ -144,6 +144,23 @@ end
     return nothing
 end
 
+"""
+    stored_location(l::VolumeLayout, i0, i1, i2) -> (k, conjugated)
+
+Flat index `k` of the stored entry that `read_voxel` reads for the in-grid full point
+`(i0, i1, i2)`, and whether it is read conjugated (half layout, kz < 0).
+"""
+@inline stored_location(l::FullVolume, i0::Int, i1::Int, i2::Int) = (1 + i2 + l.n2 * (i1 + l.n1 * i0), false)
+
+@inline function stored_location(l::HalfVolume, i0::Int, i1::Int, i2::Int)
+    kz = i2 - l.c2
+    if kz >= 0 || (i2 == 0 && iseven(l.n2))
+        return (1 + abs(kz) + l.n2h * (i1 + l.n1 * i0), false)
+    end
+    return (1 - kz + l.n2h * (conjugate_partner(i1, l.n1) + l.n1 * conjugate_partner(i0, l.n0)), true)
+end
+
+
 # ---- image plane and slice geometry ------------------------------------------------------
 
 """
@@ -246,42 +263,122 @@ cubic_center(l::VolumeLayout) = (l.n0 ÷ 2, l.n0 ÷ 2, l.n0 ÷ 2)
 # floor as an Int, for coordinates already known to lie in a small range
 @inline floor_int(x::AbstractFloat) = unsafe_trunc(Int, floor(x))
 
+# ---- located access ----------------------------------------------------------------------
+#
+# Each interpolation is split in two: `locate` turns a grid point into a location (which
+# stored entries, how they are read, the interpolation fractions), `evaluate`/`scatter_at!`
+# read or update the volume there. Kernels locate a whole row of pixels first (prefetching
+# the cache lines) and evaluate afterwards; `sample_*`/`scatter_*!` are the composition.
+
+"Block kinds of a location: outside the grid, stored directly, stored conjugated (half volume, kz < 0), anything else."
+const OUTSIDE = 0
+const DIRECT = 1
+const CONJUGATED = 2
+const GENERAL = 3
+
+"Stride of axis 1 (the stored last-axis length) and of axis 0 in the flat storage."
+@inline stride1(l::FullVolume) = l.n2
+@inline stride1(l::HalfVolume) = l.n2h
+@inline stride0(l::VolumeLayout) = l.n1 * stride1(l)
+
+"""
+    VoxelLocation(k, kind)
+
+Where the nearest-neighbour sample lies: stored entry `k`, `kind` `OUTSIDE`, `DIRECT` or
+`CONJUGATED`.
+"""
+struct VoxelLocation
+    k::Int
+    kind::Int
+end
+
+"""
+    CellLocation{T}
+
+The 2×2×2 cell of a linear interpolation: `kind` `OUTSIDE`, `DIRECT` (corner (0,0,0) is
+stored entry `k`, the others at `k + a2 + a1·stride1 + a0·stride0`), `CONJUGATED` (half
+volume, all corners at negative kz: corner a is the conjugate of entry
+`k − a2 − a1·stride1 − a0·stride0`) or `GENERAL` (corner (0,0,0) is the full grid point
+`(i0, i1, i2)`, each corner checked and read on its own). `f0, f1, f2`: the fractions.
+"""
+struct CellLocation{T}
+    k::Int
+    kind::Int
+    i0::Int
+    i1::Int
+    i2::Int
+    f0::T
+    f1::T
+    f2::T
+end
+
+"""
+    CubicLocation{T}
+
+A cubic stencil: the grid point itself (the stencil is recomputed when evaluating; its
+64 reads dominate the cost).
+"""
+struct CubicLocation{T}
+    g0::T
+    g1::T
+    g2::T
+end
+
 # ---- nearest -----------------------------------------------------------------------------
 
 """
-    sample_nearest(v::VolumeView, g0, g1, g2)
+    locate_nearest(v::VolumeView, g0, g1, g2) -> VoxelLocation
 
-Value at the grid point nearest to `(g0, g1, g2)` (each coordinate rounded half to even);
-zero if that point is outside the grid. Element type: that of the volume.
+The grid point nearest to `g` (each coordinate rounded half to even, as recovar's CPU
+path): its stored entry, or `OUTSIDE` if it is not in the grid.
 """
-@inline function sample_nearest(v::VolumeView{T}, g0::Tc, g1::Tc, g2::Tc) where {T,Tc<:AbstractFloat}
+@inline function locate_nearest(v::VolumeView, g0::Tc, g1::Tc, g2::Tc) where {Tc<:AbstractFloat}
     l = v.layout
     r0 = round(g0)
     r1 = round(g1)
     r2 = round(g2)
     # compare as floats first: huge coordinates never reach the Int conversion
-    ((0 <= r0 < l.n0) & (0 <= r1 < l.n1) & (0 <= r2 < l.n2)) || return zero(T)
-    return read_voxel(v, unsafe_trunc(Int, r0), unsafe_trunc(Int, r1), unsafe_trunc(Int, r2))
+    ((0 <= r0 < l.n0) & (0 <= r1 < l.n1) & (0 <= r2 < l.n2)) || return VoxelLocation(0, OUTSIDE)
+    k, conjugated = stored_location(l, unsafe_trunc(Int, r0), unsafe_trunc(Int, r1), unsafe_trunc(Int, r2))
+    return VoxelLocation(k, conjugated ? CONJUGATED : DIRECT)
 end
+
+"Value of `v` at a nearest-neighbour location (zero outside)."
+@inline function evaluate(v::VolumeView{T}, loc::VoxelLocation) where {T}
+    loc.kind == OUTSIDE && return zero(T)
+    # k came from stored_location of an in-grid point of v's layout, and v's length matches it
+    @inbounds value = v.data[loc.k]
+    return loc.kind == CONJUGATED ? conj(value) : value
+end
+
+"Adjoint of `evaluate` at a nearest-neighbour location."
+@inline function scatter_at!(acc::VolumeView, loc::VoxelLocation, value)
+    loc.kind == OUTSIDE && return nothing
+    @inbounds acc.data[loc.k] += loc.kind == CONJUGATED ? conj(value) : value
+    return nothing
+end
+
+"""
+    sample_nearest(v::VolumeView, g0, g1, g2)
+
+Value at the grid point nearest to `(g0, g1, g2)` (rounded half to even); zero if that
+point is outside the grid. Element type: that of the volume.
+"""
+@inline sample_nearest(v::VolumeView, g0::Tc, g1::Tc, g2::Tc) where {Tc<:AbstractFloat} =
+    evaluate(v, locate_nearest(v, g0, g1, g2))
 
 """
     scatter_nearest!(acc::VolumeView, g0, g1, g2, value)
 
-Adjoint of `sample_nearest`: add `value` at the nearest grid point if it is in the grid.
+Adjoint of `sample_nearest`: add `value` at the nearest grid point if it is in the grid
+(a half volume receives `conj(value)` at the stored partner for kz < 0).
 """
-@inline function scatter_nearest!(acc::VolumeView, g0::Tc, g1::Tc, g2::Tc, value) where {Tc<:AbstractFloat}
-    l = acc.layout
-    r0 = round(g0)
-    r1 = round(g1)
-    r2 = round(g2)
-    ((0 <= r0 < l.n0) & (0 <= r1 < l.n1) & (0 <= r2 < l.n2)) || return nothing
-    add_voxel!(acc, unsafe_trunc(Int, r0), unsafe_trunc(Int, r1), unsafe_trunc(Int, r2), value)
-    return nothing
-end
+@inline scatter_nearest!(acc::VolumeView, g0::Tc, g1::Tc, g2::Tc, value) where {Tc<:AbstractFloat} =
+    scatter_at!(acc, locate_nearest(acc, g0, g1, g2), value)
 
 # ---- linear ------------------------------------------------------------------------------
 
-# The 2×2×2 cell with corner b = floor(g): ok = -1 (entirely outside), 0 (partly outside),
+# The 2×2×2 cell with corner b = floor(g): -1 (entirely outside), 0 (partly outside),
 # 1 (all eight corners inside).
 @inline function cell_status(l::VolumeLayout, b0::Tc, b1::Tc, b2::Tc) where {Tc}
     ((-1 <= b0 < l.n0) & (-1 <= b1 < l.n1) & (-1 <= b2 < l.n2)) || return -1
@@ -289,70 +386,78 @@ end
     return 0
 end
 
-# the eight corner values d[a0+1, a1+1, a2+1] = V[b + (a0, a1, a2)], as a tuple
-# (d000, d001, d010, d011, d100, d101, d110, d111)
-@inline function cell_values(v::VolumeView{T,FullVolume}, i0::Int, i1::Int, i2::Int, inside::Bool) where {T}
-    inside || return cell_values_checked(v, i0, i1, i2)
-    l = v.layout
-    s1 = l.n2
-    s0 = l.n1 * l.n2
-    k = 1 + i2 + s1 * i1 + s0 * i0
-    d = v.data
-    @inbounds return (d[k], d[k+1], d[k+s1], d[k+s1+1], d[k+s0], d[k+s0+1], d[k+s0+s1], d[k+s0+s1+1])
-end
+# kind and first stored entry of an all-inside cell with corner (i0, i1, i2)
+@inline block_location(l::FullVolume, i0::Int, i1::Int, i2::Int) = (DIRECT, 1 + i2 + l.n2 * (i1 + l.n1 * i0))
 
-@inline function cell_values(v::VolumeView{T,HalfVolume}, i0::Int, i1::Int, i2::Int, inside::Bool) where {T}
-    inside || return cell_values_checked(v, i0, i1, i2)
-    l = v.layout
+@inline function block_location(l::HalfVolume, i0::Int, i1::Int, i2::Int)
     kz = i2 - l.c2
-    s1 = l.n2h
-    s0 = l.n1 * l.n2h
-    d = v.data
     if kz >= 0
         # both z-neighbours stored directly (i2 + 1 ≤ n2 − 1 keeps kz + 1 ≤ n2h − 1)
-        k = 1 + kz + s1 * i1 + s0 * i0
-        @inbounds return (d[k], d[k+1], d[k+s1], d[k+s1+1], d[k+s0], d[k+s0+1], d[k+s0+s1], d[k+s0+s1+1])
+        return (DIRECT, 1 + kz + l.n2h * (i1 + l.n1 * i0))
     elseif kz <= -2 && i0 >= 1 && i1 >= 1 && (i2 >= 1 || isodd(l.n2))
-        # both z-neighbours have negative kz and the partners of i0, i0 + 1 (i1, i1 + 1)
-        # are p, p − 1: one stored 2×2×2 block, conjugated
+        # both z-neighbours at negative kz, and the partners of i0, i0 + 1 (i1, i1 + 1) are
+        # p, p − 1: one stored 2×2×2 block, read backwards and conjugated
         p0 = conjugate_partner(i0, l.n0)
         p1 = conjugate_partner(i1, l.n1)
-        k = 1 - kz + s1 * p1 + s0 * p0
-        @inbounds return (conj(d[k]), conj(d[k-1]), conj(d[k-s1]), conj(d[k-s1-1]),
-                          conj(d[k-s0]), conj(d[k-s0-1]), conj(d[k-s0-s1]), conj(d[k-s0-s1-1]))
+        return (CONJUGATED, 1 - kz + l.n2h * (p1 + l.n1 * p0))
     end
-    return (read_voxel(v, i0, i1, i2), read_voxel(v, i0, i1, i2 + 1),
-            read_voxel(v, i0, i1 + 1, i2), read_voxel(v, i0, i1 + 1, i2 + 1),
-            read_voxel(v, i0 + 1, i1, i2), read_voxel(v, i0 + 1, i1, i2 + 1),
-            read_voxel(v, i0 + 1, i1 + 1, i2), read_voxel(v, i0 + 1, i1 + 1, i2 + 1))
+    return (GENERAL, 0)
 end
 
-@inline cell_values_checked(v::VolumeView, i0::Int, i1::Int, i2::Int) =
-    (read_voxel_or_zero(v, i0, i1, i2), read_voxel_or_zero(v, i0, i1, i2 + 1),
-     read_voxel_or_zero(v, i0, i1 + 1, i2), read_voxel_or_zero(v, i0, i1 + 1, i2 + 1),
-     read_voxel_or_zero(v, i0 + 1, i1, i2), read_voxel_or_zero(v, i0 + 1, i1, i2 + 1),
-     read_voxel_or_zero(v, i0 + 1, i1 + 1, i2), read_voxel_or_zero(v, i0 + 1, i1 + 1, i2 + 1))
-
 """
-    sample_linear(v::VolumeView, g0, g1, g2)
+    locate_linear(v::VolumeView, g0, g1, g2) -> CellLocation
 
-Trilinear interpolation at the fractional grid index `(g0, g1, g2)`: with `b = floor(g)`,
-`f = g − b`, `Σ_{a∈{0,1}³} Π_d (a_d ? f_d : 1 − f_d)·V[b + a]`, evaluated as cascaded lerps
-along axis 2, then 1, then 0 (as recovar). Corners outside the grid read zero. Element type
-`promote_type(eltype(v), typeof(g0))`.
+The trilinear cell of grid point `g`: corner `b = floor(g)`, fractions `f = g − b`.
 """
-@inline function sample_linear(v::VolumeView{T}, g0::Tc, g1::Tc, g2::Tc) where {T,Tc<:AbstractFloat}
-    To = promote_type(T, Tc)
+@inline function locate_linear(v::VolumeView, g0::Tc, g1::Tc, g2::Tc) where {Tc<:AbstractFloat}
+    l = v.layout
     b0 = floor(g0)
     b1 = floor(g1)
     b2 = floor(g2)
-    status = cell_status(v.layout, b0, b1, b2)
-    status < 0 && return zero(To)
-    fx = g0 - b0
-    fy = g1 - b1
-    fz = g2 - b2
-    d000, d001, d010, d011, d100, d101, d110, d111 =
-        cell_values(v, unsafe_trunc(Int, b0), unsafe_trunc(Int, b1), unsafe_trunc(Int, b2), status > 0)
+    f0 = g0 - b0
+    f1 = g1 - b1
+    f2 = g2 - b2
+    status = cell_status(l, b0, b1, b2)
+    status < 0 && return CellLocation{Tc}(0, OUTSIDE, 0, 0, 0, f0, f1, f2)
+    i0 = unsafe_trunc(Int, b0)
+    i1 = unsafe_trunc(Int, b1)
+    i2 = unsafe_trunc(Int, b2)
+    kind, k = status > 0 ? block_location(l, i0, i1, i2) : (GENERAL, 0)
+    return CellLocation{Tc}(k, kind, i0, i1, i2, f0, f1, f2)
+end
+
+# the eight corner values (d000, d001, d010, d011, d100, d101, d110, d111),
+# dabc = V[b + (a, b, c)]
+@inline function cell_values(v::VolumeView{T}, loc::CellLocation) where {T}
+    d = v.data
+    k = loc.k
+    s1 = stride1(v.layout)
+    s0 = stride0(v.layout)
+    if loc.kind == DIRECT
+        # DIRECT cells come from block_location of an all-inside cell: every index is stored
+        @inbounds return (d[k], d[k+1], d[k+s1], d[k+s1+1], d[k+s0], d[k+s0+1], d[k+s0+s1], d[k+s0+s1+1])
+    elseif loc.kind == CONJUGATED
+        @inbounds return (conj(d[k]), conj(d[k-1]), conj(d[k-s1]), conj(d[k-s1-1]),
+                          conj(d[k-s0]), conj(d[k-s0-1]), conj(d[k-s0-s1]), conj(d[k-s0-s1-1]))
+    elseif loc.kind == GENERAL
+        i0, i1, i2 = loc.i0, loc.i1, loc.i2
+        return (read_voxel_or_zero(v, i0, i1, i2), read_voxel_or_zero(v, i0, i1, i2 + 1),
+                read_voxel_or_zero(v, i0, i1 + 1, i2), read_voxel_or_zero(v, i0, i1 + 1, i2 + 1),
+                read_voxel_or_zero(v, i0 + 1, i1, i2), read_voxel_or_zero(v, i0 + 1, i1, i2 + 1),
+                read_voxel_or_zero(v, i0 + 1, i1 + 1, i2), read_voxel_or_zero(v, i0 + 1, i1 + 1, i2 + 1))
+    end
+    z = zero(T)
+    return (z, z, z, z, z, z, z, z)
+end
+
+"Trilinear value of `v` at a cell location (cascaded lerps along axis 2, 1, 0, as recovar)."
+@inline function evaluate(v::VolumeView{T}, loc::CellLocation{Tc}) where {T,Tc}
+    To = promote_type(T, Tc)
+    loc.kind == OUTSIDE && return zero(To)
+    d000, d001, d010, d011, d100, d101, d110, d111 = cell_values(v, loc)
+    fx = loc.f0
+    fy = loc.f1
+    fz = loc.f2
     dx00 = d000 + (d001 - d000) * fz
     dx01 = d100 + (d101 - d100) * fz
     dx10 = d010 + (d011 - d010) * fz
@@ -362,6 +467,62 @@ along axis 2, then 1, then 0 (as recovar). Corners outside the grid read zero. E
     return convert(To, dxy0 + (dxy1 - dxy0) * fx)
 end
 
+"Adjoint of `evaluate` at a cell location: `w_a·value` into every in-grid corner a."
+@inline function scatter_at!(acc::VolumeView{T}, loc::CellLocation, value) where {T}
+    loc.kind == OUTSIDE && return nothing
+    fx = loc.f0
+    fy = loc.f1
+    fz = loc.f2
+    mx = 1 - fx
+    my = 1 - fy
+    mz = 1 - fz
+    w00 = mx * my
+    w01 = mx * fy
+    w10 = fx * my
+    w11 = fx * fy
+    e000 = convert(T, (w00 * mz) * value)
+    e001 = convert(T, (w00 * fz) * value)
+    e010 = convert(T, (w01 * mz) * value)
+    e011 = convert(T, (w01 * fz) * value)
+    e100 = convert(T, (w10 * mz) * value)
+    e101 = convert(T, (w10 * fz) * value)
+    e110 = convert(T, (w11 * mz) * value)
+    e111 = convert(T, (w11 * fz) * value)
+    d = acc.data
+    k = loc.k
+    s1 = stride1(acc.layout)
+    s0 = stride0(acc.layout)
+    if loc.kind == DIRECT
+        @inbounds begin
+            d[k] += e000; d[k+1] += e001; d[k+s1] += e010; d[k+s1+1] += e011
+            d[k+s0] += e100; d[k+s0+1] += e101; d[k+s0+s1] += e110; d[k+s0+s1+1] += e111
+        end
+    elseif loc.kind == CONJUGATED
+        @inbounds begin
+            d[k] += conj(e000); d[k-1] += conj(e001); d[k-s1] += conj(e010); d[k-s1-1] += conj(e011)
+            d[k-s0] += conj(e100); d[k-s0-1] += conj(e101); d[k-s0-s1] += conj(e110); d[k-s0-s1-1] += conj(e111)
+        end
+    else
+        i0, i1, i2 = loc.i0, loc.i1, loc.i2
+        add_voxel_if_in_grid!(acc, i0, i1, i2, e000); add_voxel_if_in_grid!(acc, i0, i1, i2 + 1, e001)
+        add_voxel_if_in_grid!(acc, i0, i1 + 1, i2, e010); add_voxel_if_in_grid!(acc, i0, i1 + 1, i2 + 1, e011)
+        add_voxel_if_in_grid!(acc, i0 + 1, i1, i2, e100); add_voxel_if_in_grid!(acc, i0 + 1, i1, i2 + 1, e101)
+        add_voxel_if_in_grid!(acc, i0 + 1, i1 + 1, i2, e110); add_voxel_if_in_grid!(acc, i0 + 1, i1 + 1, i2 + 1, e111)
+    end
+    return nothing
+end
+
+"""
+    sample_linear(v::VolumeView, g0, g1, g2)
+
+Trilinear interpolation at the fractional grid index `(g0, g1, g2)`: with `b = floor(g)`,
+`f = g − b`, `Σ_{a∈{0,1}³} Π_d (a_d ? f_d : 1 − f_d)·V[b + a]`, evaluated as cascaded lerps
+along axis 2, then 1, then 0 (as recovar). Corners outside the grid read zero. Element type
+`promote_type(eltype(v), typeof(g0))`.
+"""
+@inline sample_linear(v::VolumeView, g0::Tc, g1::Tc, g2::Tc) where {Tc<:AbstractFloat} =
+    evaluate(v, locate_linear(v, g0, g1, g2))
+
 """
     scatter_linear!(acc::VolumeView, g0, g1, g2, value)
 
@@ -369,93 +530,8 @@ Adjoint of `sample_linear`: add `w_a·value` at every in-grid corner `b + a` of 
 `w_a = Π_d (a_d ? f_d : 1 − f_d)` (for a half volume, corners with negative kz receive
 `conj(w_a·value)` at the stored partner).
 """
-@inline function scatter_linear!(acc::VolumeView{T}, g0::Tc, g1::Tc, g2::Tc, value) where {T,Tc<:AbstractFloat}
-    b0 = floor(g0)
-    b1 = floor(g1)
-    b2 = floor(g2)
-    status = cell_status(acc.layout, b0, b1, b2)
-    status < 0 && return nothing
-    fx = g0 - b0
-    fy = g1 - b1
-    fz = g2 - b2
-    mx = 1 - fx
-    my = 1 - fy
-    mz = 1 - fz
-    i0 = unsafe_trunc(Int, b0)
-    i1 = unsafe_trunc(Int, b1)
-    i2 = unsafe_trunc(Int, b2)
-    w00 = mx * my
-    w01 = mx * fy
-    w10 = fx * my
-    w11 = fx * fy
-    add_cell!(acc, i0, i1, i2, status > 0,
-              convert(T, (w00 * mz) * value), convert(T, (w00 * fz) * value),
-              convert(T, (w01 * mz) * value), convert(T, (w01 * fz) * value),
-              convert(T, (w10 * mz) * value), convert(T, (w10 * fz) * value),
-              convert(T, (w11 * mz) * value), convert(T, (w11 * fz) * value))
-    return nothing
-end
-
-@inline function add_cell!(acc::VolumeView{T,FullVolume}, i0::Int, i1::Int, i2::Int, inside::Bool,
-                           e000, e001, e010, e011, e100, e101, e110, e111) where {T}
-    if !inside
-        add_cell_checked!(acc, i0, i1, i2, e000, e001, e010, e011, e100, e101, e110, e111)
-        return nothing
-    end
-    l = acc.layout
-    s1 = l.n2
-    s0 = l.n1 * l.n2
-    k = 1 + i2 + s1 * i1 + s0 * i0
-    d = acc.data
-    @inbounds begin
-        d[k] += e000; d[k+1] += e001; d[k+s1] += e010; d[k+s1+1] += e011
-        d[k+s0] += e100; d[k+s0+1] += e101; d[k+s0+s1] += e110; d[k+s0+s1+1] += e111
-    end
-    return nothing
-end
-
-@inline function add_cell!(acc::VolumeView{T,HalfVolume}, i0::Int, i1::Int, i2::Int, inside::Bool,
-                           e000, e001, e010, e011, e100, e101, e110, e111) where {T}
-    if !inside
-        add_cell_checked!(acc, i0, i1, i2, e000, e001, e010, e011, e100, e101, e110, e111)
-        return nothing
-    end
-    l = acc.layout
-    kz = i2 - l.c2
-    s1 = l.n2h
-    s0 = l.n1 * l.n2h
-    d = acc.data
-    if kz >= 0
-        k = 1 + kz + s1 * i1 + s0 * i0
-        @inbounds begin
-            d[k] += e000; d[k+1] += e001; d[k+s1] += e010; d[k+s1+1] += e011
-            d[k+s0] += e100; d[k+s0+1] += e101; d[k+s0+s1] += e110; d[k+s0+s1+1] += e111
-        end
-    elseif kz <= -2 && i0 >= 1 && i1 >= 1 && (i2 >= 1 || isodd(l.n2))
-        p0 = conjugate_partner(i0, l.n0)
-        p1 = conjugate_partner(i1, l.n1)
-        k = 1 - kz + s1 * p1 + s0 * p0
-        @inbounds begin
-            d[k] += conj(e000); d[k-1] += conj(e001); d[k-s1] += conj(e010); d[k-s1-1] += conj(e011)
-            d[k-s0] += conj(e100); d[k-s0-1] += conj(e101); d[k-s0-s1] += conj(e110); d[k-s0-s1-1] += conj(e111)
-        end
-    else
-        add_voxel!(acc, i0, i1, i2, e000); add_voxel!(acc, i0, i1, i2 + 1, e001)
-        add_voxel!(acc, i0, i1 + 1, i2, e010); add_voxel!(acc, i0, i1 + 1, i2 + 1, e011)
-        add_voxel!(acc, i0 + 1, i1, i2, e100); add_voxel!(acc, i0 + 1, i1, i2 + 1, e101)
-        add_voxel!(acc, i0 + 1, i1 + 1, i2, e110); add_voxel!(acc, i0 + 1, i1 + 1, i2 + 1, e111)
-    end
-    return nothing
-end
-
-@inline function add_cell_checked!(acc::VolumeView, i0::Int, i1::Int, i2::Int,
-                                   e000, e001, e010, e011, e100, e101, e110, e111)
-    add_voxel_if_in_grid!(acc, i0, i1, i2, e000); add_voxel_if_in_grid!(acc, i0, i1, i2 + 1, e001)
-    add_voxel_if_in_grid!(acc, i0, i1 + 1, i2, e010); add_voxel_if_in_grid!(acc, i0, i1 + 1, i2 + 1, e011)
-    add_voxel_if_in_grid!(acc, i0 + 1, i1, i2, e100); add_voxel_if_in_grid!(acc, i0 + 1, i1, i2 + 1, e101)
-    add_voxel_if_in_grid!(acc, i0 + 1, i1 + 1, i2, e110); add_voxel_if_in_grid!(acc, i0 + 1, i1 + 1, i2 + 1, e111)
-    return nothing
-end
+@inline scatter_linear!(acc::VolumeView, g0::Tc, g1::Tc, g2::Tc, value) where {Tc<:AbstractFloat} =
+    scatter_at!(acc, locate_linear(acc, g0, g1, g2), value)
 
 # ---- cubic -------------------------------------------------------------------------------
 
@@ -556,6 +632,11 @@ Adjoint of `sample_cubic`: add `Π_d β(g_d − j_d)·value` at every stencil po
     return nothing
 end
 
+"Cubic spline value at a cubic location (`sample_cubic`)."
+@inline evaluate(v::VolumeView, loc::CubicLocation) = sample_cubic(v, loc.g0, loc.g1, loc.g2)
+"Adjoint of `evaluate` at a cubic location (`scatter_cubic!`)."
+@inline scatter_at!(acc::VolumeView, loc::CubicLocation, value) = scatter_cubic!(acc, loc.g0, loc.g1, loc.g2, value)
+
 # ---- orders ------------------------------------------------------------------------------
 
 """
@@ -568,12 +649,25 @@ struct Nearest end
 struct Linear end
 struct Cubic end
 
-@inline sample(::Nearest, v, g0, g1, g2) = sample_nearest(v, g0, g1, g2)
-@inline sample(::Linear, v, g0, g1, g2) = sample_linear(v, g0, g1, g2)
-@inline sample(::Cubic, v, g0, g1, g2) = sample_cubic(v, g0, g1, g2)
-@inline scatter!(::Nearest, acc, g0, g1, g2, value) = scatter_nearest!(acc, g0, g1, g2, value)
-@inline scatter!(::Linear, acc, g0, g1, g2, value) = scatter_linear!(acc, g0, g1, g2, value)
-@inline scatter!(::Cubic, acc, g0, g1, g2, value) = scatter_cubic!(acc, g0, g1, g2, value)
+"""
+    locate(order, v::VolumeView, g0, g1, g2)
+
+Location of grid point `g` for `order` (`VoxelLocation`, `CellLocation`, `CubicLocation`),
+to be used with `evaluate(v, loc)` and `scatter_at!(acc, loc, value)`.
+"""
+@inline locate(::Nearest, v, g0, g1, g2) = locate_nearest(v, g0, g1, g2)
+@inline locate(::Linear, v, g0, g1, g2) = locate_linear(v, g0, g1, g2)
+@inline locate(::Cubic, v, g0::T, g1::T, g2::T) where {T} = CubicLocation{T}(g0, g1, g2)
+
+"Element type of `locate(order, v, g...)` for coordinates of type `Tc`."
+location_type(::Nearest, ::Type{Tc}) where {Tc} = VoxelLocation
+location_type(::Linear, ::Type{Tc}) where {Tc} = CellLocation{Tc}
+location_type(::Cubic, ::Type{Tc}) where {Tc} = CubicLocation{Tc}
+
+"`order`-interpolation of `v` at grid point `g` (`sample_nearest`, `sample_linear`, `sample_cubic`)."
+@inline sample(order, v, g0, g1, g2) = evaluate(v, locate(order, v, g0, g1, g2))
+"Adjoint of `sample` (`scatter_nearest!`, `scatter_linear!`, `scatter_cubic!`)."
+@inline scatter!(order, acc, g0, g1, g2, value) = scatter_at!(acc, locate(order, acc, g0, g1, g2), value)
 
 "Interpolation order object for recovar's integer order (0, 1, 3)."
 function interpolation_order(order::Integer)
@@ -591,43 +685,174 @@ projection_eltype(::Union{Linear,Cubic}, ::Type{T}, ::Type{Tc}) where {T,Tc} = p
 slice_center(::Union{Nearest,Linear}, l::VolumeLayout) = volume_center(l)
 slice_center(::Cubic, l::VolumeLayout) = cubic_center(l)
 
+# ---- software prefetch -------------------------------------------------------------------
+#
+# Slicing reads (and backprojection updates) a few cache lines per pixel at addresses that
+# move obliquely through the volume, which hardware prefetchers do not predict; one miss at
+# a time leaves the core waiting on memory. The kernels therefore handle a row of pixels
+# in two passes: the first locates every pixel's cell and prefetches its lines, the second
+# interpolates. `llvm.prefetch` is reached with `llvmcall` in its declaration form with the
+# unsuffixed intrinsic name (LLVM ≥ 10 renames it to the overloaded one while parsing);
+# whether this Julia accepts it is probed once, inside `try` — otherwise prefetching is off
+# (same results, slower). `ENV["RECOVAR_JL_PREFETCH"] = "none"` turns it off.
+
+"""
+    Prefetcher{M,T}(base)
+
+Requests cache lines of a dense vector of element type `T` at address `base`:
+`M = :prefetch` (`llvm.prefetch`) or `:none`.
+"""
+struct Prefetcher{M,T}
+    base::UInt
+end
+
+# `llvm.prefetch(address, read, high locality, data cache)`
+@inline llvm_prefetch(address::UInt) = Base.llvmcall(
+    ("declare void @llvm.prefetch(i8*, i32, i32, i32)",
+     """%ptr = inttoptr i64 %0 to i8*
+     call void @llvm.prefetch(i8* %ptr, i32 0, i32 3, i32 1)
+     ret void"""), Cvoid, Tuple{UInt}, address)
+
+function prefetch_probe()
+    x = Ref(0.0)
+    GC.@preserve x llvm_prefetch(UInt(pointer_from_objref(x)))
+    return true
+end
+
+const PREFETCH_WORKS = Ref{Int}(-1)
+
+"""
+    prefetch_kind() -> Symbol
+
+`:prefetch` if this Julia compiles `llvm_prefetch` (probed once) and
+`ENV["RECOVAR_JL_PREFETCH"]` is not "none"; else `:none`.
+"""
+function prefetch_kind()
+    get(ENV, "RECOVAR_JL_PREFETCH", "") == "none" && return :none
+    if PREFETCH_WORKS[] < 0
+        PREFETCH_WORKS[] = try
+            prefetch_probe() ? 1 : 0
+        catch
+            0
+        end
+    end
+    return PREFETCH_WORKS[] == 1 ? :prefetch : :none
+end
+
+"`Prefetcher` for the storage of `data` (only dense storage is prefetched)."
+Prefetcher(data::DenseVector{T}, kind::Symbol) where {T} =
+    kind === :prefetch ? Prefetcher{:prefetch,T}(UInt(pointer(data))) : Prefetcher{:none,T}(UInt(0))
+Prefetcher(data::SubArray{T,1,<:DenseArray,<:Tuple{Base.Slice,Vararg{Int}},true}, kind::Symbol) where {T} =
+    kind === :prefetch ? Prefetcher{:prefetch,T}(UInt(pointer(data))) : Prefetcher{:none,T}(UInt(0))
+Prefetcher(data::AbstractVector{T}, kind::Symbol) where {T} = Prefetcher{:none,T}(UInt(0))
+
+"Prefetch the cache line of stored entry `k` (1-based; an address inside the storage)."
+@inline request(pf::Prefetcher{:none}, k::Int) = nothing
+@inline request(pf::Prefetcher{:prefetch,T}, k::Int) where {T} = llvm_prefetch(pf.base + UInt((k - 1) * sizeof(T)))
+
+"""
+    prefetch_location(pf, v::VolumeView, loc)
+
+Prefetch the lines `evaluate`/`scatter_at!` will touch at `loc` (in-grid blocks only).
+"""
+@inline prefetch_location(::Prefetcher{:none}, v::VolumeView, loc) = nothing
+
+@inline function prefetch_location(pf::Prefetcher{:prefetch}, v::VolumeView, loc::VoxelLocation)
+    loc.kind == OUTSIDE || request(pf, loc.k)
+    return nothing
+end
+
+@inline function prefetch_location(pf::Prefetcher{:prefetch}, v::VolumeView, loc::CellLocation)
+    k = loc.k
+    s1 = stride1(v.layout)
+    s0 = stride0(v.layout)
+    if loc.kind == DIRECT
+        request(pf, k); request(pf, k + s1); request(pf, k + s0); request(pf, k + s0 + s1)
+    elseif loc.kind == CONJUGATED
+        request(pf, k); request(pf, k - s1); request(pf, k - s0); request(pf, k - s0 - s1)
+    end
+    return nothing
+end
+
+@inline function prefetch_location(pf::Prefetcher{:prefetch}, v::VolumeView, loc::CubicLocation)
+    l = v.layout
+    j0, in0 = cubic_base(loc.g0, l.n0)
+    j1, in1 = cubic_base(loc.g1, l.n1)
+    j2, in2 = cubic_base(loc.g2, l.n2)
+    (in0 & in1 & in2) || return nothing
+    for a0 in 0:3, a1 in 0:3
+        request(pf, stored_location(l, j0 + a0, j1 + a1, j2 + 1)[1])
+    end
+    return nothing
+end
+
 # ---- projection --------------------------------------------------------------------------
 
 """
-    slice_image!(out, offset, vol, geo, plane, order, max_r2)
+    RowBuffer{L}(width)
+
+Per-thread scratch for one row of pixels: the locations (two per pixel: the pixel and its
+conjugate partner) and the stored column of each kept pixel.
+"""
+struct RowBuffer{L}
+    locs::Matrix{L}
+    j::Vector{Int}
+end
+RowBuffer{L}(width::Int) where {L} = RowBuffer{L}(Matrix{L}(undef, 2, width), zeros(Int, width))
+
+"""
+    slice_image!(out, offset, vol, geo, plane, order, max_r2, row, pf)
 
 Project one image: for every stored pixel p of `plane`, `out[offset + p]` = the `order`
 interpolation of `vol` at `grid_point(geo, kx, ky)`, or zero if `kx² + ky² > max_r2`.
+Row by row: first the locations (prefetching their cells with `pf`), then the values.
 """
 function slice_image!(out::AbstractVector{To}, offset::Int, vol::VolumeView, geo::SliceGeometry,
-                      plane::ImagePlane, order, max_r2::Float64) where {To}
-    offset + npixels(plane) <= length(out) && offset >= 0 || throw(BoundsError(out, offset + npixels(plane)))
+                      plane::ImagePlane, order, max_r2::Float64, row::RowBuffer, pf::Prefetcher) where {To}
+    (offset >= 0 && offset + npixels(plane) <= length(out)) || throw(BoundsError(out, offset + npixels(plane)))
+    (size(row.locs, 2) >= plane.width && length(row.j) >= plane.width) ||
+        throw(DimensionMismatch("row buffer too small"))
+    locs = row.locs
+    js = row.j
     p = offset
     for r in 0:plane.h-1
         ky = row_frequency(plane, r)
+        kept = 0
         for j in 0:plane.width-1
-            p += 1
             kx = column_frequency(plane, j)
-            value = zero(To)
             if kx * kx + ky * ky <= max_r2
                 g0, g1, g2 = grid_point(geo, kx, ky)
-                value = convert(To, sample(order, vol, g0, g1, g2))
+                loc = locate(order, vol, g0, g1, g2)
+                prefetch_location(pf, vol, loc)
+                kept += 1
+                @inbounds locs[1, kept] = loc
+                @inbounds js[kept] = j
+            else
+                @inbounds out[p + j + 1] = zero(To)
             end
-            @inbounds out[p] = value
         end
+        for m in 1:kept
+            @inbounds out[p + js[m] + 1] = convert(To, evaluate(vol, locs[1, m]))
+        end
+        p += plane.width
     end
     return nothing
 end
 
 # images i in `images`, every volume of `vols`: out (npix, n, B) flattened
 function slice_images!(out::AbstractVector, vols::Vector{V}, rotations::AbstractArray{<:Real,3},
-                       plane::ImagePlane, order, u::Int, max_r2::Float64, images::UnitRange{Int}) where {V<:VolumeView}
+                       plane::ImagePlane, order, u::Int, max_r2::Float64, images::UnitRange{Int},
+                       kind::Symbol) where {V<:VolumeView}
     npix = npixels(plane)
     n = size(rotations, 3)
-    for i in images
-        geo = slice_geometry(rotations, i, u, slice_center(order, vols[1].layout))
-        for b in eachindex(vols)
-            slice_image!(out, ((b - 1) * n + (i - 1)) * npix, vols[b], geo, plane, order, max_r2)
+    Tc = promote_type(Float32, eltype(rotations))
+    row = RowBuffer{location_type(order, Tc)}(plane.width)
+    center = slice_center(order, vols[1].layout)
+    for b in eachindex(vols)
+        pf = Prefetcher(vols[b].data, kind)
+        for i in images
+            geo = slice_geometry(rotations, i, u, center)
+            slice_image!(out, ((b - 1) * n + (i - 1)) * npix, vols[b], geo, plane, order, max_r2, row, pf)
         end
     end
     return nothing
@@ -645,13 +870,16 @@ function slice_volumes!(out::AbstractVector, vols::Vector{V}, rotations::Abstrac
     n = size(rotations, 3)
     length(out) == npixels(plane) * n * length(vols) ||
         throw(DimensionMismatch("output has $(length(out)) entries, expected $(npixels(plane) * n * length(vols))"))
-    n == 0 && return out
+    (n == 0 || isempty(vols)) && return out
+    kind = prefetch_kind()
     nchunks = min(Threads.nthreads(), n)
-    if nchunks == 1
-        slice_images!(out, vols, rotations, plane, order, u, max_r2, 1:n)
-    else
-        Threads.@threads for chunk in 1:nchunks
-            slice_images!(out, vols, rotations, plane, order, u, max_r2, chunk_range(chunk, nchunks, n))
+    GC.@preserve vols begin
+        if nchunks == 1
+            slice_images!(out, vols, rotations, plane, order, u, max_r2, 1:n, kind)
+        else
+            Threads.@threads for chunk in 1:nchunks
+                slice_images!(out, vols, rotations, plane, order, u, max_r2, chunk_range(chunk, nchunks, n), kind)
+            end
         end
     end
     return out
@@ -660,47 +888,70 @@ end
 # ---- backprojection ----------------------------------------------------------------------
 
 """
-    backproject_image!(acc, slices, offset, geo, plane, order, max_r2, conjugate_partners)
+    backproject_image!(acc, slices, offset, geo, plane, order, max_r2, conjugate_partners, row, pf)
 
 Scatter one image (`slices[offset + p]`, p over the stored pixels of `plane`) into `acc`
 with the adjoint of `order` at `grid_point(geo, kx, ky)`, skipping pixels with
 `kx² + ky² > max_r2`. With `conjugate_partners` (half images, orders 0/1) every packed
 pixel with a partner also scatters its conjugate at `partner_frequency`, which makes this
-the adjoint of slicing `half_image_to_full_image(S)`'s full image.
+the adjoint of slicing `half_image_to_full_image(S)`'s full image. Row by row: locations
+and prefetches first, then the scatter.
 """
 function backproject_image!(acc::VolumeView, slices::AbstractVector, offset::Int, geo::SliceGeometry,
-                            plane::ImagePlane, order, max_r2::Float64, conjugate_partners::Bool)
-    offset + npixels(plane) <= length(slices) && offset >= 0 ||
+                            plane::ImagePlane, order, max_r2::Float64, conjugate_partners::Bool,
+                            row::RowBuffer, pf::Prefetcher)
+    (offset >= 0 && offset + npixels(plane) <= length(slices)) ||
         throw(BoundsError(slices, offset + npixels(plane)))
+    (size(row.locs, 2) >= plane.width && length(row.j) >= plane.width) ||
+        throw(DimensionMismatch("row buffer too small"))
+    locs = row.locs
+    js = row.j
     p = offset
     for r in 0:plane.h-1
         ky = row_frequency(plane, r)
+        kept = 0
         for j in 0:plane.width-1
-            p += 1
             kx = column_frequency(plane, j)
             kx * kx + ky * ky <= max_r2 || continue
-            @inbounds value = slices[p]
             g0, g1, g2 = grid_point(geo, kx, ky)
-            scatter!(order, acc, g0, g1, g2, value)
+            loc = locate(order, acc, g0, g1, g2)
+            prefetch_location(pf, acc, loc)
+            kept += 1
+            @inbounds locs[1, kept] = loc
+            @inbounds js[kept] = j
             if conjugate_partners && has_conjugate_partner(plane, j)
                 px, py = partner_frequency(plane, kx, ky)
                 h0, h1, h2 = grid_point(geo, px, py)
-                scatter!(order, acc, h0, h1, h2, conj(value))
+                partner = locate(order, acc, h0, h1, h2)
+                prefetch_location(pf, acc, partner)
+                @inbounds locs[2, kept] = partner
             end
         end
+        for m in 1:kept
+            @inbounds j = js[m]
+            @inbounds value = slices[p + j + 1]
+            @inbounds scatter_at!(acc, locs[1, m], value)
+            if conjugate_partners && has_conjugate_partner(plane, j)
+                @inbounds scatter_at!(acc, locs[2, m], conj(value))
+            end
+        end
+        p += plane.width
     end
     return nothing
 end
 
 function backproject_images!(acc::VolumeView, slices::AbstractVector, b::Int, n::Int,
                              rotations::AbstractArray{<:Real,3}, plane::ImagePlane, order, u::Int,
-                             max_r2::Float64, conjugate_partners::Bool, images::UnitRange{Int})
+                             max_r2::Float64, conjugate_partners::Bool, images::UnitRange{Int}, kind::Symbol)
     npix = npixels(plane)
     center = slice_center(order, acc.layout)
+    Tc = promote_type(Float32, eltype(rotations))
+    row = RowBuffer{location_type(order, Tc)}(plane.width)
+    pf = Prefetcher(acc.data, kind)
     for i in images
         geo = slice_geometry(rotations, i, u, center)
         backproject_image!(acc, slices, ((b - 1) * n + (i - 1)) * npix, geo, plane, order, max_r2,
-                           conjugate_partners)
+                           conjugate_partners, row, pf)
     end
     return nothing
 end
@@ -709,19 +960,23 @@ end
     backproject!(accs, slices, b, rotations, plane, order, u, max_r2, conjugate_partners)
 
 Backproject images `slices[:, :, b]` (flat (npix, n, B)) into the accumulators `accs`
-(one `VolumeView` per thread, same layout): thread t scatters its block of images into
-`accs[t]`. The caller sums the accumulators.
+(one `VolumeView` per thread, same layout, dense data): thread t scatters its block of
+images into `accs[t]`. The caller sums the accumulators.
 """
 function backproject!(accs::Vector{V}, slices::AbstractVector, b::Int, rotations::AbstractArray{<:Real,3},
                       plane::ImagePlane, order, u::Int, max_r2::Float64, conjugate_partners::Bool) where {V<:VolumeView}
     n = size(rotations, 3)
     nchunks = length(accs)
-    if nchunks == 1
-        backproject_images!(accs[1], slices, b, n, rotations, plane, order, u, max_r2, conjugate_partners, 1:n)
-    else
-        Threads.@threads for chunk in 1:nchunks
-            backproject_images!(accs[chunk], slices, b, n, rotations, plane, order, u, max_r2,
-                                conjugate_partners, chunk_range(chunk, nchunks, n))
+    kind = prefetch_kind()
+    GC.@preserve accs begin
+        if nchunks == 1
+            backproject_images!(accs[1], slices, b, n, rotations, plane, order, u, max_r2, conjugate_partners,
+                                1:n, kind)
+        else
+            Threads.@threads for chunk in 1:nchunks
+                backproject_images!(accs[chunk], slices, b, n, rotations, plane, order, u, max_r2,
+                                    conjugate_partners, chunk_range(chunk, nchunks, n), kind)
+            end
         end
     end
     return nothing
