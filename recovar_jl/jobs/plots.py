@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 
 def _figure(width: float, height: float):
-    fig = Figure(figsize=(width, height), dpi=110)
+    fig = Figure(figsize=(width, height), dpi=110, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 
@@ -30,7 +30,7 @@ def fsc_plot(path, frequencies: np.ndarray, curves: Dict[str, np.ndarray],
     """FSC curves against spatial frequency (1/Å), with threshold lines.
 
     ``thresholds``: ``(value, label, crossing frequency or None)``; each draws a horizontal
-    line at ``value`` and, if the crossing is known, a vertical marker labelled in Å.
+    line at ``value``, a vertical line at the crossing, and names the resolution (Å) in the legend.
     """
     fig = _figure(6.4, 4.2)
     ax = fig.add_subplot(1, 1, 1)
@@ -40,14 +40,10 @@ def fsc_plot(path, frequencies: np.ndarray, curves: Dict[str, np.ndarray],
     colors = ["tab:red", "tab:purple", "tab:green"]
     for j, (value, label, crossing) in enumerate(thresholds):
         color = colors[j % len(colors)]
-        ax.axhline(value, color=color, lw=0.9, ls=":")
+        where = f"{1.0 / crossing:.2f} Å" if crossing is not None else "beyond Nyquist"
+        ax.axhline(value, color=color, lw=0.9, ls=":", label=f"{label}: {where}")
         if crossing is not None:
             ax.axvline(crossing, color=color, lw=0.9, ls="--")
-            ax.annotate(f"{label}: {1.0 / crossing:.2f} Å", xy=(crossing, value),
-                        xytext=(6, 8 + 14 * j), textcoords="offset points", color=color, fontsize=9)
-        else:
-            ax.annotate(f"{label}: beyond Nyquist", xy=(frequencies[-1], value), xytext=(-110, 8 + 14 * j),
-                        textcoords="offset points", color=color, fontsize=9)
     ax.set_xlim(0, frequencies[-1])
     ax.set_ylim(-0.1, 1.05)
     ax.set_xlabel("spatial frequency (1/Å)")
@@ -62,14 +58,13 @@ def fsc_plot(path, frequencies: np.ndarray, curves: Dict[str, np.ndarray],
     ax.legend(loc="lower left", fontsize=9)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
     _save(fig, path)
 
 
 def slices_plot(path, volumes: Dict[str, np.ndarray], voxel_size: Optional[float] = None) -> None:
     """Central slices of each volume ``[x, y, z]``: one row per volume, columns XY, XZ, YZ."""
     rows = len(volumes)
-    fig = _figure(8.4, 2.9 * rows + 0.2)
+    fig = _figure(8.4, 3.0 * rows + 0.4)
     for r, (label, vol) in enumerate(volumes.items()):
         vol = np.asarray(vol, dtype=np.float64)
         c = [s // 2 for s in vol.shape]
@@ -84,5 +79,4 @@ def slices_plot(path, volumes: Dict[str, np.ndarray], voxel_size: Optional[float
             ax.set_title(f"{label}: {name}", fontsize=9)
     if voxel_size:
         fig.suptitle(f"central slices ({vol.shape[0]}³ voxels, {voxel_size:.3g} Å/voxel)", fontsize=10)
-    fig.tight_layout()
     _save(fig, path)
