@@ -91,9 +91,13 @@ def _integer(x, name: str, allow_none: bool = False):
 
 
 def _shape(shape, name: str, length=None) -> tuple:
+    if isinstance(shape, (str, bytes)):  # iterable, but not a shape (b"ab" would be (97, 98))
+        raise TypeError(f"{name} must be a tuple of ints, got {shape!r}")
     out = _v.shape_tuple(shape, name, length)
     if not out:
         raise ValueError(f"{name} must have at least one entry, got {shape!r}")
+    # every grid built from a shape holds float64/float32 intermediates of that size
+    _v.check_memory(8 * math.prod(out), f"a grid of {name}={out}")
     return out
 
 
