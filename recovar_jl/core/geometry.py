@@ -125,7 +125,7 @@ _STENCILS = {
 
 def get_stencil(dim):
     """The 2^dim corners of the unit cell, int32, lexicographic (last axis fastest); dim ∈ {2, 3}."""
-    if isinstance(dim, (bool, np.bool_)) or dim not in _STENCILS:
+    if isinstance(dim, (bool, np.bool_)) or not isinstance(dim, numbers.Integral) or dim not in _STENCILS:
         raise ValueError(f"dim must be 2 or 3, got {dim!r}")
     return _STENCILS[int(dim)].copy()
 
@@ -143,6 +143,7 @@ def _voxel_size(voxel_size):
 def _k_coordinates(image_shape, voxel_size, scaled):
     """recovar's `get_k_coordinate_of_each_pixel` (xy meshgrid; float32 grid, conventions.md §3)."""
     shape = v.shape_tuple(image_shape, "image_shape", length=2)
+    v.check_memory(shape[0] * shape[1] * 3 * 4, "the pixel coordinates")
     grids = []
     for n in shape:
         g = np.arange(-(n // 2), n - n // 2, dtype=np.float32)
@@ -172,6 +173,8 @@ def get_unrotated_plane_grid_points(image_shape, three_d_upsampling_factor=1):
 def get_unrotated_plane_coords(image_shape, voxel_size, scaled=True):
     """Plane frequencies ``(kx, ky, 0)`` (1/Å when `scaled`: divided by N·voxel_size), shape (H·W, 3)."""
     voxel_size = _voxel_size(voxel_size)
+    if np.ndim(scaled) != 0:
+        raise TypeError(f"scaled must be a bool, got {scaled!r}")
     return _with_zero_z(_k_coordinates(image_shape, voxel_size, bool(scaled)))
 
 
@@ -267,7 +270,7 @@ def batch_get_nearest_gridpoint_indices(rotation_matrix, image_shape, volume_sha
 
 def rotations_to_grid_point_coords(rotation_matrices, image_shape, volume_shape):
     """Grid coordinates of many slices, transposed: ``(coords (3, n·N²), (n, N², 3))``."""
-    coords = batch_get_gridpoint_coords(rotation_matrices, image_shape, volume_shape)
+    coords = _coords(_rotations(rotation_matrices, "rotation_matrices", True), image_shape, volume_shape, False)
     return np.ascontiguousarray(coords.reshape(-1, 3).T), coords.shape
 
 
