@@ -75,6 +75,8 @@ def vec_indices_to_vol_indices(vec_indices, vol_shape):
         raise TypeError(f"vec_indices must be real, got dtype {idx.dtype}")
     v.check_finite(idx, "vec_indices")
     shape = v.shape_tuple(vol_shape, "vol_shape")
+    if not shape:
+        raise ValueError(f"vol_shape must have at least one entry, got {vol_shape!r}")
     size = int(np.prod(shape))
     work = np.clip(idx, -size, size - 1)
     work = np.where(work < 0, work + size, work)
@@ -129,7 +131,13 @@ def _real(x, name: str) -> np.ndarray:
 
 
 def _grid_size(grid_size) -> float:
-    return v.positive_scalar(grid_size, "grid_size")
+    try:
+        return v.positive_scalar(grid_size, "grid_size")
+    except ValueError as exc:
+        if "grid_size" in str(exc):
+            raise
+        # np.asarray of a ragged sequence raises its own ValueError, naming nothing
+        raise TypeError(f"grid_size must be a real number, got {grid_size!r}") from None
 
 
 def check_frequencies_in_bound(frequencies, grid_size):
