@@ -1,0 +1,172 @@
+"""Benchmark: forward model, adjoint and AᵀAv of recovar_jl vs recovar 1.0.5, same inputs, one run.
+
+    .venv/bin/python bench/bench_forward.py [--quick] [--no-recovar]
+
+Box 128, 4000 random poses, a real-looking CTF per image (defocus 5000–30000 Å, astigmatism,
+300 kV, Cs 2.7 mm, W 0.1), complex64 Fourier volume of a smooth density, linear
+interpolation, per-pixel noise variance; translations of ±5 px for batch_translate_images
+(forward_model itself has no translations in recovar's API). --quick: box 64, 500 poses.
+Reports medians of ≥5 timed repeats after a warm-up, and the peak extra memory (VmHWM
+above the RSS before the call, measured in a fresh subprocess) of compute_AtAv for
+several image counts.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RECOVAR_PY = ROOT / ".venv-recovar" / "bin" / "python"
+OPS = ["forward_model", "adjoint_forward_model", "compute_AtAv", "batch_translate_images"]
+
+
+def random_rotations(rng, n):
+    q = rng.standard_normal((n, 4))
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    w, x, y, z = q.T
+    R = np.stack([
+        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
+        np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
+        np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1)], axis=1)
+    return R.astype(np.float32)
+
+
+def make_inputs(N, n, seed=0):
+    rng = np.random.default_rng(seed)
+    g = np.arange(N) - N // 2
+    z, y, x = np.meshgrid(g, g, g, indexing="ij", sparse=True)
+    density = np.zeros((N, N, N), np.float32)
+    for _ in range(6):
+        c = rng.uniform(-N / 5, N / 5, 3)
+        s = rng.uniform(N / 14, N / 7)
+        density += np.exp(-((z - c[0]) ** 2 + (y - c[1]) ** 2 + (x - c[2]) ** 2) / (2 * s * s)).astype(np.float32)
+    volume = np.fft.fftshift(np.fft.fftn(np.fft.fftshift(density))).astype(np.complex64).ravel()
+    dfu = rng.uniform(5000, 30000, n)
+    params = np.stack([dfu, dfu - rng.uniform(0, 600, n), rng.uniform(0, 180, n), np.full(n, 300.0),
+                       np.full(n, 2.7), np.full(n, 0.1), np.zeros(n), np.zeros(n), np.ones(n)], 1).astype(np.float32)
+    slices = (rng.standard_normal((n, N * N)) + 1j * rng.standard_normal((n, N * N))).astype(np.complex64)
+    return dict(volume=volume, ctf_params=params, rotations=random_rotations(rng, n), slices=slices,
+                translations=rng.uniform(-5, 5, (n, 2)).astype(np.float32),
+                noise_variance=rng.uniform(0.5, 2.0, N * N).astype(np.float32), N=np.array(N),
+                voxel_size=np.array(128 * 1.3 / N))
+
+
+def ours(x):
+    from recovar_jl.core import forward
+    from recovar_jl.core.configs import ForwardModelConfig
+    from recovar_jl.core.ctf import CTFEvaluator
+    N = int(x["N"])
+    config = ForwardModelConfig((N, N), (N, N, N), N, float(x["voxel_size"]), 0, "linear_interp", CTFEvaluator())
+    return config, {
+        "forward_model": lambda: forward.forward_model(config, x["volume"], x["ctf_params"], x["rotations"]),
+        "adjoint_forward_model": lambda: forward.adjoint_forward_model(config, x["slices"], x["ctf_params"],
+                                                                       x["rotations"]),
+        "compute_AtAv": lambda: forward.compute_AtAv(config, x["volume"], x["ctf_params"], x["rotations"],
+                                                     x["noise_variance"])[0],
+        "batch_translate_images": lambda: forward.batch_translate_images(x["slices"][None], x["translations"][None],
+                                                                         (N, N)),
+    }
+
+
+def time_ours(x, repeats):
+    _, ops = ours(x)
+    result = {}
+    for name, op in ops.items():
+        op()  # warm-up (JIT compile)
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            op()
+            times.append(time.perf_counter() - t0)
+        result[name] = times
+    return result
+
+
+def vm(key):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    raise KeyError(key)
+
+
+def memory_probe(path, count):
+    """Subprocess body: peak extra bytes of our compute_AtAv with the first `count` images."""
+    with np.load(path) as data:
+        x = {k: data[k] for k in data.files}
+    small = dict(x, ctf_params=x["ctf_params"][:8], rotations=x["rotations"][:8])
+    ours(small)[1]["compute_AtAv"]()  # start Julia, compile
+    sub = dict(x, ctf_params=x["ctf_params"][:count], rotations=x["rotations"][:count])
+    op = ours(sub)[1]["compute_AtAv"]
+    op()
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset VmHWM to the current RSS
+    before = vm("VmRSS")
+    op()
+    print(json.dumps({"peak_extra_bytes": vm("VmHWM") - before}))
+
+
+def run_json(cmd, env=None):
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="box 64, 500 poses")
+    parser.add_argument("--no-recovar", action="store_true", help="skip the recovar side")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--memory-probe", nargs=2, metavar=("INPUTS", "N_IMAGES"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_probe:
+        memory_probe(args.memory_probe[0], int(args.memory_probe[1]))
+        return
+    N, n = (64, 500) if args.quick else (128, 4000)
+    x = make_inputs(N, n)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "inputs.npz")
+        np.savez(path, **x)
+        env = dict(os.environ, JAX_PLATFORMS="cpu")
+        print(f"box {N}, {n} images, linear_interp, complex64, CTF per image; "
+              f"Julia threads: {os.environ.get('RECOVAR_JL_NUM_THREADS', 'all cores')}", flush=True)
+        mine = time_ours(x, args.repeats)
+        theirs = None
+        if not args.no_recovar and RECOVAR_PY.exists():
+            theirs = run_json([str(RECOVAR_PY), str(ROOT / "bench" / "recovar_forward.py"), "time", path,
+                               str(args.repeats)], env)
+        print()
+        print("| operation | recovar_jl (s) | recovar 1.0.5 (s) | speed-up |")
+        print("|---|---:|---:|---:|")
+        for name in OPS:
+            a = statistics.median(mine[name])
+            if theirs:
+                b = statistics.median(theirs[name])
+                print(f"| {name} | {a:.3f} | {b:.3f} | {b / a:.1f}× |")
+            else:
+                print(f"| {name} | {a:.3f} | – | – |")
+        counts = [n // 4, n // 2, n]
+        print()
+        print("Peak extra memory of compute_AtAv (VmHWM − RSS before the call, fresh process):")
+        print()
+        print("| images | recovar_jl (MB) | recovar 1.0.5 (MB) |")
+        print("|---:|---:|---:|")
+        for count in counts:
+            a = run_json([sys.executable, __file__, "--memory-probe", path, str(count)])["peak_extra_bytes"]
+            b = None
+            if theirs is not None:
+                b = run_json([str(RECOVAR_PY), str(ROOT / "bench" / "recovar_forward.py"), "memory", path,
+                              str(count)], env)["peak_extra_bytes"]
+            print(f"| {count} | {a / 2**20:.1f} | {'–' if b is None else f'{b / 2**20:.1f}'} |")
+        volume_mb = x["volume"].nbytes / 2**20
+        print(f"\n(one volume = {volume_mb:.1f} MB; one image stack of {n} = {x['slices'].nbytes / 2**20:.1f} MB)")
+
+
+if __name__ == "__main__":
+    main()

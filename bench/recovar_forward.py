@@ -1,0 +1,86 @@
+"""recovar 1.0.5 side of bench_forward.py (run under .venv-recovar's python).
+
+    recovar_forward.py time INPUTS.npz REPEATS      → JSON {op: [seconds, ...]}
+    recovar_forward.py memory INPUTS.npz N_IMAGES   → JSON {"peak_extra_bytes": ...} for compute_AtAv
+
+Inputs (written by bench_forward.py): volume, ctf_params, rotations, slices, translations,
+noise_variance, N, voxel_size. Every op is run once to compile before timing; results are
+blocked on (`block_until_ready`).
+"""
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+import jax
+
+jax.config.update("jax_enable_x64", True)  # as recovar's own jax_config does
+import numpy as np
+from recovar.core import forward
+from recovar.core.configs import ForwardModelConfig
+from recovar.core.ctf import CTFEvaluator
+
+
+def load(path):
+    with np.load(path) as data:
+        inputs = {k: data[k] for k in data.files}
+    N = int(inputs["N"])
+    config = ForwardModelConfig((N, N), (N, N, N), N, float(inputs["voxel_size"]), 0, "linear_interp", CTFEvaluator())
+    return config, inputs
+
+
+def operations(config, x):
+    vol = jax.numpy.asarray(x["volume"])
+    params = jax.numpy.asarray(x["ctf_params"])
+    rot = jax.numpy.asarray(x["rotations"])
+    slices = jax.numpy.asarray(x["slices"])
+    images = jax.numpy.asarray(x["slices"][None])
+    shifts = jax.numpy.asarray(x["translations"][None])
+    noise = jax.numpy.asarray(x["noise_variance"])
+    N = config.image_shape
+    return {
+        "forward_model": lambda: forward.forward_model(config, vol, params, rot),
+        "adjoint_forward_model": lambda: forward.adjoint_forward_model(config, slices, params, rot),
+        "compute_AtAv": lambda: forward.compute_AtAv(config, vol, params, rot, noise)[0],
+        "batch_translate_images": lambda: forward.batch_translate_images(images, shifts, N),
+    }
+
+
+def vm(key):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    raise KeyError(key)
+
+
+def main():
+    mode, path, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    config, x = load(path)
+    if mode == "time":
+        result = {}
+        for name, op in operations(config, x).items():
+            jax.block_until_ready(op())  # compile
+            times = []
+            for _ in range(count):
+                t0 = time.perf_counter()
+                jax.block_until_ready(op())
+                times.append(time.perf_counter() - t0)
+            result[name] = times
+        print(json.dumps(result))
+    else:  # memory: peak extra bytes of compute_AtAv with the first `count` images
+        small = {k: (x[k][:8] if k in ("ctf_params", "rotations") else x[k]) for k in x}
+        jax.block_until_ready(operations(config, small)["compute_AtAv"]())  # compile the small shape
+        sub = {k: (x[k][:count] if k in ("ctf_params", "rotations") else x[k]) for k in x}
+        op = operations(config, sub)["compute_AtAv"]
+        jax.block_until_ready(op())  # compile this shape
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # reset VmHWM to the current RSS
+        before = vm("VmRSS")
+        jax.block_until_ready(op())
+        print(json.dumps({"peak_extra_bytes": vm("VmHWM") - before}))
+
+
+if __name__ == "__main__":
+    main()

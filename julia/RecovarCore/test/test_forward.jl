@@ -1,0 +1,172 @@
+# Forward model kernels (forward.jl): adjoint identities with the CTF, AᵀAv relations, the
+# inline CTF of every mode against ctf_grid!, blocked float32 accumulation, bad arguments.
+# Arrays are built as Julia sees NumPy buffers: images (npix, n), rotations (3, 3, n) with
+# rotations[b, a, i] = R_i[a, b], CTF parameters (K, n).
+
+using Test, LinearAlgebra, Random
+using RecovarCore
+const RCF = RecovarCore
+
+function forward_test_rotations(rng, n, T)
+    R = zeros(T, 3, 3, n)
+    for i in 1:n
+        q = randn(rng, 4)
+        a, b, c, d = q ./ norm(q)
+        M = [1-2(c^2+d^2) 2(b*c-d*a) 2(b*d+c*a); 2(b*c+d*a) 1-2(b^2+d^2) 2(c*d-b*a); 2(b*d-c*a) 2(c*d+b*a) 1-2(b^2+c^2)]
+        R[:, :, i] = permutedims(M)
+    end
+    return R
+end
+
+function forward_test_params(rng, n; columns=9)
+    P = zeros(Float64, columns, n)
+    for i in 1:n
+        dfu = 5000 + 25000 * rand(rng)
+        P[1:9, i] = [dfu, dfu - 600 * rand(rng), 180 * rand(rng), 300, 2.7, 0.1, 0, 40 * rand(rng), 1]
+    end
+    return P
+end
+
+# kernel wrappers: N³ volume, N×N images, default clip radius N/2 − 1
+fwd_call(out, vol, R, kind, P, N; order=1, hv=0, hi=0, voxel=4.0, dpt=0.0, apt=0.0) =
+    RCF.forward_model_kernel!(out, vol, R, kind, P, voxel, dpt, apt, order, hv, hi, N, N, N, N, N,
+                              Float64((N ÷ 2 - 1)^2), 1)
+adj_call(out, s, R, kind, P, N; order=1, hv=0, hi=0, voxel=4.0, transpose=0) =
+    RCF.adjoint_forward_model_kernel!(out, s, R, kind, P, voxel, 0.0, 0.0, order, hv, hi, N, N, N, N, N,
+                                      Float64((N ÷ 2 - 1)^2), 1, transpose)
+atav_call(out, vol, R, kind, P, noise, a, b, N; order=1, voxel=4.0) =
+    RCF.compute_AtAv_kernel!(out, vol, R, kind, P, voxel, 0.0, 0.0, noise, a, b, order, N, N, N, N,
+                             Float64((N ÷ 2 - 1)^2), 1)
+
+const NO_CTF_DATA = zeros(0, 0)
+half_width(N) = N ÷ 2 + 1
+
+@testset "forward model is adjoint of its backprojection, with CTF (float64)" begin
+    rng = MersenneTwister(11)
+    N, n = 8, 3
+    R = forward_test_rotations(rng, n, Float64)
+    P = forward_test_params(rng, n)
+    for order in (0, 1)
+        forward(v) = (out = zeros(ComplexF64, N * N, n); fwd_call(out, v, R, RCF.CTF_SPA, P, N; order=order); out)
+        adjoint(y) = (out = zeros(ComplexF64, N^3); adj_call(out, y, R, RCF.CTF_SPA, P, N; order=order); out)
+        @test adjoint_mismatch(forward, adjoint, randn(rng, ComplexF64, N^3), randn(rng, ComplexF64, N * N, n)) < 1e-13
+    end
+    # cubic: the exact transpose (cubic_transpose = 1) is the adjoint of slicing coefficients
+    forward3(v) = (out = zeros(ComplexF64, N * N, n); fwd_call(out, v, R, RCF.CTF_SPA, P, N; order=3); out)
+    transpose3(y) = (out = zeros(ComplexF64, N^3); adj_call(out, y, R, RCF.CTF_SPA, P, N; order=3, transpose=1); out)
+    @test adjoint_mismatch(forward3, transpose3, randn(rng, ComplexF64, N^3), randn(rng, ComplexF64, N * N, n)) < 1e-13
+end
+
+@testset "half layouts: adjoint under the real inner product" begin
+    rng = MersenneTwister(12)
+    N, n = 8, 2
+    Vh = N * N * half_width(N)
+    R = forward_test_rotations(rng, n, Float64)
+    P = forward_test_params(rng, n)
+    h = randn(rng, ComplexF64, Vh)
+    y = randn(rng, ComplexF64, N * N, n)
+    Ah = zeros(ComplexF64, N * N, n)
+    fwd_call(Ah, h, R, RCF.CTF_SPA, P, N; hv=1)
+    Aty = zeros(ComplexF64, Vh)
+    adj_call(Aty, y, R, RCF.CTF_SPA, P, N; hv=1)
+    lhs = real(dot(Ah, y))
+    rhs = real(dot(h, Aty))
+    @test abs(lhs - rhs) <= 1e-12 * abs(lhs)
+    # the half image is the packed full image
+    full = zeros(ComplexF64, N * N, n)
+    half = zeros(ComplexF64, N * half_width(N), n)
+    v = randn(rng, ComplexF64, N^3)
+    fwd_call(full, v, R, RCF.CTF_SPA, P, N)
+    fwd_call(half, v, R, RCF.CTF_SPA, P, N; hi=1)
+    packed = RCF.packed_columns(N)
+    @test reshape(half, half_width(N), N, n) ≈ reshape(full, N, N, n)[packed, :, :] rtol = 1e-14
+end
+
+@testset "AᵀAv = Aᵀ(A v / σ²) for every noise layout and order" begin
+    rng = MersenneTwister(13)
+    N, n = 8, 3
+    npix = N * N
+    R = forward_test_rotations(rng, n, Float64)
+    P = forward_test_params(rng, n)
+    v = randn(rng, ComplexF64, N^3)
+    noises = [(fill(2.0, 1), 1, 1), (rand(rng, npix) .+ 0.5, 1, npix), (rand(rng, 1, n) .+ 0.5, n, 1),
+              (rand(rng, npix, n) .+ 0.5, n, npix)]
+    for order in (0, 1, 3), (noise, a, b) in noises
+        y = zeros(ComplexF64, npix, n)
+        fwd_call(y, v, R, RCF.CTF_SPA, P, N; order=order)
+        expected = zeros(ComplexF64, N^3)
+        adj_call(expected, y ./ reshape(noise, b, a), R, RCF.CTF_SPA, P, N; order=order, transpose=1)
+        actual = zeros(ComplexF64, N^3)
+        atav_call(actual, v, R, RCF.CTF_SPA, P, noise, a, b, N; order=order)
+        @test relerr(actual, expected) < 1e-13
+    end
+end
+
+@testset "inline CTF equals ctf_grid! for every mode" begin
+    rng = MersenneTwister(14)
+    N, n = 8, 3
+    R = forward_test_rotations(rng, n, Float32)
+    v = randn(rng, ComplexF64, N^3)
+    P = forward_test_params(rng, n; columns=11)
+    P[10, :] = [0.0, 20.0, 40.0]
+    P[11, :] = [0.0, -30.0, 60.0]
+    # kind => (antialias, dose mode) of ctf_grid!
+    modes = [(RCF.CTF_SPA, 0, 0), (RCF.CTF_SPA_ANTIALIASED, 1, 0), (RCF.CTF_TILT_SERIES, 0, 1), (RCF.CTF_CRYO_ET, 0, 2)]
+    for ((kind, antialias, dose), hi) in Iterators.product(modes, (0, 1))
+        npix = hi == 1 ? N * half_width(N) : N * N
+        ctf = zeros(npix, n)
+        RCF.ctf_grid!(ctf, P, N, 3.5, hi, antialias, dose, 2.0, 3.0)
+        bare = zeros(ComplexF64, npix, n)
+        fwd_call(bare, v, R, RCF.CTF_NONE, NO_CTF_DATA, N; hi=hi)
+        out = zeros(ComplexF64, npix, n)
+        fwd_call(out, v, R, kind, P, N; hi=hi, voxel=3.5, dpt=2.0, apt=3.0)
+        @test relerr(out, bare .* ctf) < 1e-13
+        tabulated = zeros(ComplexF64, npix, n)
+        fwd_call(tabulated, v, R, RCF.CTF_TABULATED, ctf, N; hi=hi)
+        @test relerr(tabulated, bare .* ctf) < 1e-15
+    end
+end
+
+@testset "float32 backprojection of many images is accumulated in blocks" begin
+    # identity rotations send every image to the same voxels: a plain float32 running sum
+    # of the same value drifts with the number of images
+    N = 4
+    n = 3 * RCF.FLUSH_BLOCK + 17
+    R = zeros(Float32, 3, 3, n)
+    for i in 1:n
+        R[1, 1, i] = R[2, 2, i] = R[3, 3, i] = 1
+    end
+    s = fill(0.3f0, N * N, n)
+    single = zeros(Float32, N^3)
+    adj_call(single, s, R, RCF.CTF_NONE, NO_CTF_DATA, N)
+    double = zeros(Float64, N^3)
+    adj_call(double, Float64.(s), R, RCF.CTF_NONE, NO_CTF_DATA, N)
+    hit = double .!= 0
+    @test any(hit)
+    @test maximum(abs.(single[hit] .- double[hit]) ./ abs.(double[hit])) < 2e-6
+    # AᵀAv accumulates the same way
+    v = fill(0.3f0, N^3)
+    single = zeros(Float32, N^3)
+    atav_call(single, v, R, RCF.CTF_NONE, NO_CTF_DATA, Float32[1.0], 1, 1, N)
+    double = zeros(Float64, N^3)
+    atav_call(double, Float64.(v), R, RCF.CTF_NONE, NO_CTF_DATA, [1.0], 1, 1, N)
+    @test maximum(abs.(single[hit] .- double[hit]) ./ abs.(double[hit])) < 2e-6
+end
+
+@testset "forward kernels refuse inconsistent arguments" begin
+    rng = MersenneTwister(15)
+    N, n = 8, 2
+    R = forward_test_rotations(rng, n, Float32)
+    P = forward_test_params(rng, n)
+    v = zeros(ComplexF32, N^3)
+    out = zeros(ComplexF32, N * N, n)
+    @test_throws ArgumentError fwd_call(out, v, R, 9, P, N)                       # unknown CTF kind
+    @test_throws DimensionMismatch fwd_call(out, v, R, RCF.CTF_SPA, P[1:8, :], N)   # too few parameters
+    @test_throws DimensionMismatch fwd_call(out, v, R, RCF.CTF_SPA, P[:, 1:1], N)   # CTF rows ≠ images
+    @test_throws DimensionMismatch fwd_call(out, v, R, RCF.CTF_TABULATED, zeros(5, n), N)
+    @test_throws ArgumentError fwd_call(zeros(Float32, N * N, n), v, R, RCF.CTF_SPA, P, N)  # complex → real
+    @test_throws DimensionMismatch fwd_call(out, v[1:10], R, RCF.CTF_SPA, P, N)
+    acc = zeros(ComplexF32, N^3)
+    @test_throws DimensionMismatch atav_call(acc, v, R, RCF.CTF_SPA, P, zeros(Float32, 3), 1, 3, N)
+    @test_throws ArgumentError atav_call(zeros(ComplexF64, N^3), v, R, RCF.CTF_SPA, P, Float32[1], 1, 1, N)
+end
