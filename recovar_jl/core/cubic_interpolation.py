@@ -145,6 +145,8 @@ def map_coordinates(input, coordinates, order, mode="wrap", cval=0.0):
     ``map_coordinates_with_cubic_spline(calculate_spline_coefficients(input), coordinates,
     mode, cval)``.
     """
+    if np.ndim(order) != 0:  # an array would make `order != 3` ambiguous
+        raise TypeError(f"order must be an integer (3), got {order!r}")
     if order != 3:
         raise NotImplementedError(f"This implementation only supports cubic splines (order=3), got order={order}")
     return map_coordinates_with_cubic_spline(calculate_spline_coefficients(input), coordinates, mode, cval)
