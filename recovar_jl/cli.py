@@ -13,8 +13,13 @@ import sys
 _EPILOG = "Run 'recovar-jl COMMAND --help' for the options of a command. Docs: docs/cli.md."
 
 
-class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    pass
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Wrapped descriptions; defaults shown unless there is nothing useful to show."""
+
+    def _get_help_string(self, action):
+        if action.required or action.default is None or action.default is False or "%(default)" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
 
 
 def _positive_int(text: str) -> int:
