@@ -149,4 +149,5 @@ def map_coordinates(input, coordinates, order, mode="wrap", cval=0.0):
         raise TypeError(f"order must be an integer (3), got {order!r}")
     if order != 3:
         raise NotImplementedError(f"This implementation only supports cubic splines (order=3), got order={order}")
-    return map_coordinates_with_cubic_spline(calculate_spline_coefficients(input), coordinates, mode, cval)
+    data = v.numeric_array(input, "input", finite=False)  # errors name `input`, not `data`
+    return map_coordinates_with_cubic_spline(calculate_spline_coefficients(data), coordinates, mode, cval)
