@@ -202,3 +202,11 @@ def test_bad_image_name_is_reported(tmp_path):
     path = tmp_path / "p.star"
     write_star(path, tables)
     assert "particle 2" in _error(path)
+
+
+def test_impossible_ctf_values_are_reported(tmp_path):
+    _, _, _, tables = _tables()
+    tables["optics"]["rlnAmplitudeContrast"] = 1.5
+    path = tmp_path / "p.star"
+    write_star(path, tables)
+    assert "_rlnAmplitudeContrast" in _error(path)

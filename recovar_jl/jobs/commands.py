@@ -105,6 +105,27 @@ def _write_fsc_csv(path, rec: Reconstruction, ground_truth_fsc: Optional[np.ndar
             fh.write(f"{int(row[0])}," + ",".join(f"{v:.6g}" for v in row[1:]) + "\n")
 
 
+def _write_reconstruction(out: AtomicOutputs, rec: Reconstruction, halves: bool, gt_fsc, gt_crossing,
+                          ground_truth, title: str) -> None:
+    from .plots import fsc_plot, slices_plot
+
+    write_volume(out.tmp("map.mrc"), rec.full, rec.voxel_size)
+    volumes = {"map": rec.full}
+    if ground_truth is not None:
+        volumes["ground truth"] = ground_truth
+    slices_plot(out.tmp("slices.png"), volumes, rec.voxel_size)
+    if halves:
+        write_volume(out.tmp("half1.mrc"), rec.half1, rec.voxel_size)
+        write_volume(out.tmp("half2.mrc"), rec.half2, rec.voxel_size)
+        _write_fsc_csv(out.tmp("fsc.csv"), rec, gt_fsc)
+        curves = {"half map 1 vs half map 2": rec.fsc}
+        thresholds = [(FSC_THRESHOLD, "FSC = 0.143", rec.resolution)]
+        if gt_fsc is not None:
+            curves["map vs ground truth"] = gt_fsc
+            thresholds.append((GROUND_TRUTH_THRESHOLD, "vs truth = 0.5", gt_crossing))
+        fsc_plot(out.tmp("fsc.png"), rec.frequencies, curves, thresholds, title=title)
+
+
 def reconstruct_job(star_path, out_dir, disc: str = "linear", pad: float = 2.0, halves: bool = True,
                     seed: int = 0, chunk_size: int = 256, quiet: bool = False,
                     ground_truth: Optional[np.ndarray] = None) -> dict:
@@ -113,8 +134,6 @@ def reconstruct_job(star_path, out_dir, disc: str = "linear", pad: float = 2.0, 
     Writes ``map.mrc`` and ``slices.png``; with ``halves`` also ``half1.mrc``, ``half2.mrc``,
     ``fsc.csv`` and ``fsc.png``. ``ground_truth`` (x, y, z) adds the map-vs-truth FSC.
     """
-    from .plots import fsc_plot, slices_plot
-
     say = _say(quiet)
     particles = read_particles(star_path)
     n = len(particles)
@@ -134,39 +153,25 @@ def reconstruct_job(star_path, out_dir, disc: str = "linear", pad: float = 2.0, 
             assignment = split_halves(n, np.random.default_rng(seed))
             split_note = f"random halves, seed {seed}"
         bp = Backprojector(box, particles.voxel_size, disc=disc, pad=pad)
-        say(f"reconstructing {n} particles ({box}×{box}, {particles.voxel_size:g} Å/pixel) with {disc} "
-            f"interpolation, padding {bp.padded_box}/{box}, {split_note}")
-        with _progress(n, "reconstruct", quiet) as bar:
-            for start in range(0, n, chunk_size):
-                rows = np.arange(start, min(n, start + chunk_size))
-                images = reader.read(rows)
-                bp.add_images(images, particles.rotations[rows], particles.translations[rows],
-                              particles.ctf_params[rows], assignment[rows])
-                bar.update(rows.size)
-    rec = bp.reconstruct()
-    gt_fsc = gt_crossing = None
-    if ground_truth is not None:
-        gt_fsc = fsc(rec.full, ground_truth)
-        gt_crossing = crossing_frequency(rec.frequencies, gt_fsc, GROUND_TRUTH_THRESHOLD)
-
-    with AtomicOutputs(out_dir) as out:
-        write_volume(out.tmp("map.mrc"), rec.full, rec.voxel_size)
-        volumes = {"map": rec.full}
-        if ground_truth is not None:
-            volumes["ground truth"] = ground_truth
-        slices_plot(out.tmp("slices.png"), volumes, rec.voxel_size)
-        if halves:
-            write_volume(out.tmp("half1.mrc"), rec.half1, rec.voxel_size)
-            write_volume(out.tmp("half2.mrc"), rec.half2, rec.voxel_size)
-            _write_fsc_csv(out.tmp("fsc.csv"), rec, gt_fsc)
-            curves = {"half map 1 vs half map 2": rec.fsc}
-            thresholds = [(FSC_THRESHOLD, "FSC = 0.143", rec.resolution)]
-            if gt_fsc is not None:
-                curves["map vs ground truth"] = gt_fsc
-                thresholds.append((GROUND_TRUTH_THRESHOLD, "vs truth = 0.5", gt_crossing))
-            fsc_plot(out.tmp("fsc.png"), rec.frequencies, curves, thresholds,
-                     title=f"{n} particles, box {box}, {rec.voxel_size:g} Å/pixel, {disc}, pad {bp.padded_box}/{box}")
-        written = out.commit()
+        with AtomicOutputs(out_dir) as out:  # creates DIR now: an unusable --out fails before the work
+            say(f"reconstructing {n} particles ({box}×{box}, {particles.voxel_size:g} Å/pixel) with {disc} "
+                f"interpolation, padding {bp.padded_box}/{box}, {split_note}")
+            with _progress(n, "reconstruct", quiet) as bar:
+                for start in range(0, n, chunk_size):
+                    rows = np.arange(start, min(n, start + chunk_size))
+                    images = reader.read(rows)
+                    bp.add_images(images, particles.rotations[rows], particles.translations[rows],
+                                  particles.ctf_params[rows], assignment[rows])
+                    bar.update(rows.size)
+            rec = bp.reconstruct()
+            gt_fsc = gt_crossing = None
+            if ground_truth is not None:
+                gt_fsc = fsc(rec.full, ground_truth)
+                gt_crossing = crossing_frequency(rec.frequencies, gt_fsc, GROUND_TRUTH_THRESHOLD)
+            _write_reconstruction(out, rec, halves, gt_fsc, gt_crossing, ground_truth,
+                                  title=f"{n} particles, box {box}, {rec.voxel_size:g} Å/pixel, {disc}, "
+                                        f"pad {bp.padded_box}/{box}")
+            written = out.commit()
     elapsed = time.perf_counter() - t0
     say(f"wrote {', '.join(p.name for p in written)} to {Path(out_dir)} in {elapsed:.1f} s")
     print(f"FSC=0.143 resolution (half maps): {resolution_text(rec.resolution, rec.nyquist)} "

@@ -302,6 +302,15 @@ def read_particles(star_path) -> ParticleSet:
         optional("rlnPhaseShift", 0.0), -optional("rlnCtfBFactor", 0.0), optional("rlnCtfScalefactor", 1.0),
     ], axis=1)
 
+    for col, column, ok, rule in (
+            (3, "rlnVoltage", ctf[:, 3] > 0, "positive (kV)"),
+            (5, "rlnAmplitudeContrast", (ctf[:, 5] >= 0) & (ctf[:, 5] < 1), "in [0, 1)"),
+            (4, "rlnSphericalAberration", ctf[:, 4] >= 0, "non-negative (mm)")):
+        if not np.all(ok):
+            row = int(np.flatnonzero(~ok)[0])
+            raise JobError(f"{path}: _{column} must be {rule}, particle {row + 1} has {ctf[row, col]:g}; fix it "
+                           f"in data_optics")
+
     stack_of_name = {}
     stack_paths: List[Path] = []
     stack_ids = np.empty(n, dtype=np.int64)
