@@ -176,6 +176,7 @@ class _Runtime:
         self.error: BaseException | None = None
         self.facts: dict = {}
         self.lib = None
+        self.pid = os.getpid()
         self._thread = threading.Thread(target=self._serve, name="recovar_jl-julia", daemon=True)
         self._thread.start()
         self._ready.wait()
@@ -289,11 +290,31 @@ class _Runtime:
 
 _runtime: _Runtime | None = None
 _runtime_lock = threading.Lock()
+_forked_from: int | None = None  # pid of the parent whose Julia this forked child cannot use
+
+
+def _after_fork_in_child() -> None:
+    # The Julia thread does not survive fork(), and libjulia cannot be initialised twice in
+    # one address space: a call would wait forever for a thread that is gone. Refuse instead.
+    global _forked_from, _runtime_lock
+    _runtime_lock = threading.Lock()
+    if _runtime is not None and _runtime.error is None and _forked_from is None:
+        _forked_from = _runtime.pid
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def runtime() -> _Runtime:
     """The started Julia runtime (starting it on first use); raises JuliaSetupError."""
     global _runtime
+    if _forked_from is not None:
+        raise JuliaSetupError(
+            f"this process was forked from process {_forked_from} after Julia had started there, and "
+            "Julia cannot run in a forked child; use multiprocessing with the 'spawn' or 'forkserver' "
+            "start method (multiprocessing.set_start_method('spawn')), or fork before the first "
+            "recovar_jl kernel call")
     if _runtime is None:
         with _runtime_lock:
             if _runtime is None:
