@@ -179,3 +179,50 @@ print("usable", bool(np.array_equal(again, small)), "nonzero", int(np.count_nonz
     if "not interrupted" in out.stdout:  # the machine was fast: the call finished first
         pytest.skip("the backprojection finished before the interrupt arrived: " + out.stdout)
     assert "interrupted after" in out.stdout
+
+
+def test_a_forked_child_gets_a_clear_error_not_a_hang_and_spawned_workers_compute():
+    # fork() keeps libjulia's memory but not its thread: a kernel call in the child would
+    # wait forever. It must raise at once; 'spawn' workers start their own Julia.
+    code = r"""
+import multiprocessing as mp, os, time
+import numpy as np
+import recovar_jl
+from recovar_jl import _julia
+from recovar_jl.core import slicing
+
+def project(seed):
+    vol = np.random.default_rng(seed).standard_normal(8 ** 3).astype(np.float32)
+    return slicing.slice_volume(vol, np.eye(3, dtype=np.float32)[None], (8, 8), (8, 8, 8), "nearest")
+
+if __name__ == "__main__":
+    _julia.call("noop")
+    pid = os.fork()
+    if pid == 0:
+        try:
+            _julia.call("noop")
+            print("child: call worked", flush=True)
+        except recovar_jl.JuliaSetupError as exc:
+            print("child: refused:", exc, flush=True)
+        os._exit(0)
+    deadline = time.time() + 60
+    while time.time() < deadline and os.waitpid(pid, os.WNOHANG)[0] == 0:
+        time.sleep(0.05)
+    else:
+        pass
+    print("child finished" if time.time() < deadline else "child HUNG", flush=True)
+    with mp.get_context("spawn").Pool(2) as pool:
+        results = pool.map(project, [1, 2])
+    print("spawn ok", all(np.array_equal(r, project(s)) for r, s in zip(results, [1, 2])), flush=True)
+"""
+    import os
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        script = os.path.join(tmp, "fork_probe.py")
+        with open(script, "w") as f:
+            f.write(code)
+        out = subprocess.run([sys.executable, script], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "child: refused:" in out.stdout and "spawn" in out.stdout, out.stdout
+    assert "child finished" in out.stdout and "spawn ok True" in out.stdout, out.stdout
