@@ -179,6 +179,9 @@ class _Runtime:
         self.pid = os.getpid()
         self._thread = threading.Thread(target=self._serve, name="recovar_jl-julia", daemon=True)
         self._thread.start()
+
+    def wait_ready(self):
+        """Wait until Julia has started (or failed to); a Ctrl-C here leaves the start running."""
         self._ready.wait()
 
     def _serve(self):
@@ -318,7 +321,10 @@ def runtime() -> _Runtime:
     if _runtime is None:
         with _runtime_lock:
             if _runtime is None:
+                # Published before waiting: a Ctrl-C during the start must not lead the next
+                # call to start a second Julia in this process (jl_init twice segfaults).
                 _runtime = _Runtime()
+    _runtime.wait_ready()
     if _runtime.error is not None:
         err = _runtime.error
         if isinstance(err, JuliaSetupError):
