@@ -226,3 +226,25 @@ if __name__ == "__main__":
     assert out.returncode == 0, out.stderr[-3000:]
     assert "child: refused:" in out.stdout and "spawn" in out.stdout, out.stdout
     assert "child finished" in out.stdout and "spawn ok True" in out.stdout, out.stdout
+
+
+@pytest.mark.parametrize("delay", [0.02, 0.2])
+def test_keyboard_interrupt_while_julia_starts_then_calling_again_works(delay):
+    # Before the fix the second call started a second Julia in the process: segfault.
+    code = f"""
+import os, signal, threading
+import numpy as np
+from recovar_jl import _julia
+threading.Timer({delay}, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+try:
+    _julia.call("noop")
+    print("start finished first")
+except KeyboardInterrupt:
+    print("interrupted during start")
+x = np.ones((1, 4, 4), np.complex64); y = np.empty_like(x)
+_julia.call("centered_fft", y, x, 2, -1, 1.0)
+print("usable", float(y[0, 2, 2].real))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, (out.returncode, out.stderr[-3000:])
+    assert "usable 16.0" in out.stdout, out.stdout
