@@ -170,3 +170,30 @@ end
     @test_throws DimensionMismatch atav_call(acc, v, R, RCF.CTF_SPA, P, zeros(Float32, 3), 1, 3, N)
     @test_throws ArgumentError atav_call(zeros(ComplexF64, N^3), v, R, RCF.CTF_SPA, P, Float32[1], 1, 1, N)
 end
+
+@testset "vectorised trilinear rows give exactly the general path's values" begin
+    rng = MersenneTwister(16)
+    n = 3
+    R = forward_test_rotations(rng, n, Float32)
+    for (N, Nv, max_r2) in ((8, 8, 9.0), (9, 9, 16.0), (8, 16, 9.0), (8, 8, Inf), (7, 7, Inf))
+        v = randn(rng, ComplexF32, Nv^3)
+        for hi in (0, 1)
+            npix = hi == 1 ? N * half_width(N) : N * N
+            expected = zeros(ComplexF32, npix, n, 1)
+            u = max(1, Nv ÷ N)
+            RCF.slice_volume_kernel!(expected, reshape(v, :, 1), R, 1, 0, hi, Nv, Nv, Nv, N, N, max_r2, u)
+            actual = zeros(ComplexF32, npix, n)
+            RCF.forward_model_kernel!(actual, v, R, RCF.CTF_NONE, NO_CTF_DATA, 4.0, 0.0, 0.0, 1, 0, hi, Nv, Nv, Nv,
+                                      N, N, max_r2, u)
+            @test actual == reshape(expected, npix, n)
+        end
+        s = randn(rng, ComplexF32, N * N, n)
+        expected = zeros(ComplexF32, Nv^3, 1)
+        u = max(1, Nv ÷ N)
+        RCF.adjoint_slice_volume_kernel!(expected, reshape(s, N * N, n, 1), R, 1, 0, 0, Nv, Nv, Nv, N, N, max_r2, u)
+        actual = zeros(ComplexF32, Nv^3)
+        RCF.adjoint_forward_model_kernel!(actual, s, R, RCF.CTF_NONE, NO_CTF_DATA, 4.0, 0.0, 0.0, 1, 0, 0, Nv, Nv, Nv,
+                                          N, N, max_r2, u, 0)
+        @test relerr(actual, vec(expected)) < 1e-6
+    end
+end
