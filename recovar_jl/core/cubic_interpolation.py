@@ -50,12 +50,14 @@ def _coordinate_list(coords, ndim, name):
         except TypeError:
             raise TypeError(f"{name} must be a sequence of {ndim} coordinate arrays") from None
     if len(items) != ndim:
-        raise ValueError(f"Number of coordinate arrays ({len(items)}) must match coefficient dimensions ({ndim})")
+        raise ValueError(f"{name}: number of coordinate arrays ({len(items)}) must match coefficient "
+                         f"dimensions ({ndim})")
+    shapes = [v.as_array(c, f"{name}[{d}]").shape for d, c in enumerate(items)]
     arrays = [v.real_array(c, f"{name}[{d}]", finite=False) for d, c in enumerate(items)]
-    shape = arrays[0].shape
-    for d, a in enumerate(arrays):
-        if a.shape != shape:
-            raise ValueError(f"{name} arrays must share one shape: {name}[0] has {shape}, {name}[{d}] has {a.shape}")
+    shape = shapes[0]
+    for d, s in enumerate(shapes):
+        if s != shape:
+            raise ValueError(f"{name} arrays must share one shape: {name}[0] has {shape}, {name}[{d}] has {s}")
     dtype = np.result_type(*[a.dtype for a in arrays])
     return arrays, shape, dtype
 
