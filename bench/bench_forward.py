@@ -101,11 +101,9 @@ def memory_probe(path, count):
     """Subprocess body: peak extra bytes of our compute_AtAv with the first `count` images."""
     with np.load(path) as data:
         x = {k: data[k] for k in data.files}
-    small = dict(x, ctf_params=x["ctf_params"][:8], rotations=x["rotations"][:8])
-    ours(small)[1]["compute_AtAv"]()  # start Julia, compile
+    ours(make_inputs(16, 8, seed=1))[1]["compute_AtAv"]()  # start Julia and compile on a tiny problem
     sub = dict(x, ctf_params=x["ctf_params"][:count], rotations=x["rotations"][:count])
     op = ours(sub)[1]["compute_AtAv"]
-    op()
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # reset VmHWM to the current RSS
     before = vm("VmRSS")

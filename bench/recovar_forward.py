@@ -70,15 +70,18 @@ def main():
             result[name] = times
         print(json.dumps(result))
     else:  # memory: peak extra bytes of compute_AtAv with the first `count` images
-        small = {k: (x[k][:8] if k in ("ctf_params", "rotations") else x[k]) for k in x}
-        jax.block_until_ready(operations(config, small)["compute_AtAv"]())  # compile the small shape
+        from bench_forward import make_inputs
+
+        tiny = make_inputs(16, 8, seed=1)
+        tiny_config = ForwardModelConfig((16, 16), (16,) * 3, 16, float(tiny["voxel_size"]), 0, "linear_interp",
+                                         CTFEvaluator())
+        jax.block_until_ready(operations(tiny_config, tiny)["compute_AtAv"]())  # warm up on a tiny problem
         sub = {k: (x[k][:count] if k in ("ctf_params", "rotations") else x[k]) for k in x}
         op = operations(config, sub)["compute_AtAv"]
-        jax.block_until_ready(op())  # compile this shape
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")  # reset VmHWM to the current RSS
         before = vm("VmRSS")
-        jax.block_until_ready(op())
+        jax.block_until_ready(op())  # includes compiling this shape (does not grow with the image count)
         print(json.dumps({"peak_extra_bytes": vm("VmHWM") - before}))
 
 

@@ -468,3 +468,14 @@ def test_bad_input_raises_errors_naming_the_argument(problem):
         forward.batch_translate_images(sl[None], np.zeros((1, p["n"], 3)), (N, N))
     with pytest.raises(ValueError, match="image"):
         forward.batch_translate_images(sl, np.zeros((p["n"], 2)), (N, N))
+
+
+def test_f_adj_is_unaffected_by_later_changes_to_the_callers_arrays(problem):
+    p = problem
+    cfg = config_for(p["N"], "linear_interp")
+    rot, params = p["rot"].copy(), p["params"].copy()
+    _, f_adj = forward.forward_model_and_adjoint(cfg, p["volume"], params, rot)
+    before = f_adj(p["slices"])[0]
+    rot[:] = np.eye(3)
+    params[:, 0] += 1000.0
+    assert np.array_equal(f_adj(p["slices"])[0], before)

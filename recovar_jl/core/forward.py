@@ -267,14 +267,19 @@ def forward_model_and_adjoint(config, volume, ctf_params, rotation_matrices, ski
     plan = _ctf_plan(geo, ctf_params, rot.shape[0], False, skip_ctf)
     compute = _output_dtype(_slicing._projection_dtype(geo.order, vol.dtype, rot), plan)
     slices = _project(geo, vol, rot, plan, False, False)
-    volume_shape, volume_dtype = original.shape, original.dtype
+    volume_shape, volume_dtype, size = original.shape, original.dtype, vol.size
+    del vol, original  # f_adj keeps only what it needs: shapes, rotations, CTF plan
+    # f_adj applies the operator of this call even if the caller later changes its arrays
+    rot = rot.copy()
+    if plan.kind != _CTF_TABULATED:
+        plan.data = plan.data.copy()
 
     def f_adj(ct):
         """``(Aᵀ ct,)`` for image-space cotangents ``ct`` of shape (n, H·W) or (n, H, W)."""
         stack = _image_stack(ct, "ct", geo, False, rot.shape[0])
         if stack.dtype.kind == "c" and compute.kind != "c":
             raise TypeError(f"ct must be real: the forward model of a real volume is real (got {stack.dtype})")
-        out = np.zeros(vol.shape, dtype=compute)
+        out = np.zeros(size, dtype=compute)
         _adjoint(geo, stack, rot, plan, out, False, False, cubic_transpose=True)
         return (out.astype(volume_dtype, copy=False).reshape(volume_shape),)
 
