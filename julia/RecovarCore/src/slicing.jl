@@ -337,8 +337,11 @@ path): its stored entry, or `OUTSIDE` if it is not in the grid.
     r0 = round(g0)
     r1 = round(g1)
     r2 = round(g2)
-    # compare as floats first: huge coordinates never reach the Int conversion
-    ((0 <= r0 < l.n0) & (0 <= r1 < l.n1) & (0 <= r2 < l.n2)) || return VoxelLocation(0, OUTSIDE)
+    # compare as floats (of the coordinate type) first: huge coordinates never reach the
+    # Int conversion
+    z = zero(Tc)
+    ((z <= r0) & (r0 <= Tc(l.n0 - 1)) & (z <= r1) & (r1 <= Tc(l.n1 - 1)) & (z <= r2) & (r2 <= Tc(l.n2 - 1))) ||
+        return VoxelLocation(0, OUTSIDE)
     k, conjugated = stored_location(l, unsafe_trunc(Int, r0), unsafe_trunc(Int, r1), unsafe_trunc(Int, r2))
     return VoxelLocation(k, conjugated ? CONJUGATED : DIRECT)
 end
@@ -380,9 +383,14 @@ Adjoint of `sample_nearest`: add `value` at the nearest grid point if it is in t
 
 # The 2×2×2 cell with corner b = floor(g): -1 (entirely outside), 0 (partly outside),
 # 1 (all eight corners inside).
+# (Comparisons in the coordinate type: Julia's exact Float-vs-Int comparisons are slow.)
 @inline function cell_status(l::VolumeLayout, b0::Tc, b1::Tc, b2::Tc) where {Tc}
-    ((-1 <= b0 < l.n0) & (-1 <= b1 < l.n1) & (-1 <= b2 < l.n2)) || return -1
-    ((0 <= b0 <= l.n0 - 2) & (0 <= b1 <= l.n1 - 2) & (0 <= b2 <= l.n2 - 2)) && return 1
+    lo = -one(Tc)
+    ((lo <= b0) & (b0 <= Tc(l.n0 - 1)) & (lo <= b1) & (b1 <= Tc(l.n1 - 1)) & (lo <= b2) & (b2 <= Tc(l.n2 - 1))) ||
+        return -1
+    z = zero(Tc)
+    ((z <= b0) & (b0 <= Tc(l.n0 - 2)) & (z <= b1) & (b1 <= Tc(l.n1 - 2)) & (z <= b2) & (b2 <= Tc(l.n2 - 2))) &&
+        return 1
     return 0
 end
 
@@ -814,13 +822,14 @@ function slice_image!(out::AbstractVector{To}, offset::Int, vol::VolumeView, geo
         throw(DimensionMismatch("row buffer too small"))
     locs = row.locs
     js = row.j
+    limit = clip_limit(max_r2)
     p = offset
     for r in 0:plane.h-1
         ky = row_frequency(plane, r)
         kept = 0
         for j in 0:plane.width-1
             kx = column_frequency(plane, j)
-            if kx * kx + ky * ky <= max_r2
+            if kx * kx + ky * ky <= limit
                 g0, g1, g2 = grid_point(geo, kx, ky)
                 loc = locate(order, vol, g0, g1, g2)
                 prefetch_location(pf, vol, loc)
@@ -906,13 +915,14 @@ function backproject_image!(acc::VolumeView, slices::AbstractVector, offset::Int
         throw(DimensionMismatch("row buffer too small"))
     locs = row.locs
     js = row.j
+    limit = clip_limit(max_r2)
     p = offset
     for r in 0:plane.h-1
         ky = row_frequency(plane, r)
         kept = 0
         for j in 0:plane.width-1
             kx = column_frequency(plane, j)
-            kx * kx + ky * ky <= max_r2 || continue
+            kx * kx + ky * ky <= limit || continue
             g0, g1, g2 = grid_point(geo, kx, ky)
             loc = locate(order, acc, g0, g1, g2)
             prefetch_location(pf, acc, loc)
@@ -1106,6 +1116,9 @@ function volume_layout(half_volume::Integer, n0::Integer, n1::Integer, n2::Integ
 end
 
 clip_radius2(max_r2::Real) = max_r2 < 0 ? Inf : Float64(max_r2)
+
+"Integer bound equivalent to `kx² + ky² ≤ max_r2` for integer frequencies (`max_r2 ≥ 0`)."
+clip_limit(max_r2::Float64) = max_r2 >= 2.0^60 ? typemax(Int) >> 2 : floor(Int, max_r2)
 
 """
     slice_volume_kernel!(out, volumes, rotations, order, half_volume, half_image,
