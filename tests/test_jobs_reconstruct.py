@@ -42,9 +42,9 @@ def test_gridding_correction_keeps_blobs_near_the_box_edge_at_full_height(disc, 
     blobs = [((0, 0, 0), 1.0), ((11, 0, 0), 1.0), ((-9, 9, 0), 1.0)]
     bp = Backprojector(box, 2.0, disc=disc, pad=pad)
     rng = np.random.default_rng(5)
-    R = random_rotations(600, rng)
+    R = random_rotations(300, rng)
     spectra = _blob_spectrum_half(R, bp.padded_box, blobs, sigma)
-    bp.add_spectra(spectra, R, None, split_halves(600, rng))
+    bp.add_spectra(spectra, R, None, split_halves(300, rng))
     rec = bp.reconstruct()
     c = box // 2
     peaks = [rec.full[c + x, c + y, c + z] for (x, y, z), _ in blobs]
