@@ -86,6 +86,25 @@ def _jobs():
     except ImportError:  # pragma: no cover
         pass
     try:
+        from recovar_jl.core import forward, geometry
+        from recovar_jl.core.configs import ForwardModelConfig
+        from recovar_jl.core.ctf import CTFEvaluator
+
+        cfg = ForwardModelConfig(image_shape=(N, N), volume_shape=(N, N, N), grid_size=N, voxel_size=1.5,
+                                 padding=0, disc_type="linear_interp", ctf=CTFEvaluator())
+        fvol = (rng.standard_normal(N ** 3) + 1j * rng.standard_normal(N ** 3)).astype(np.complex64)
+        frot = _random_rotations(rng, 8)
+        fparams = _ctf_params(rng, 8)
+        fimgs = rng.standard_normal((8, N * N)).astype(np.float32)
+        shifts = rng.uniform(-3, 3, (8, 2)).astype(np.float32)
+        jobs += [("forward_model", lambda: forward.forward_model(cfg, fvol, fparams, frot)),
+                 ("adjoint_forward_model", lambda: forward.adjoint_forward_model(cfg, fimgs, fparams, frot)),
+                 ("compute_AtAv", lambda: forward.compute_AtAv(cfg, fvol, fparams, frot, 2.0)[0]),
+                 ("translate_images", lambda: geometry.translate_images(fimgs, shifts, (N, N))),
+                 ("gridpoint_coords", lambda: geometry.batch_get_gridpoint_coords(frot, (N, N), (N, N, N)))]
+    except ImportError:  # pragma: no cover
+        pass
+    try:
         from recovar_jl.core import fourier_transform_utils as ftu
         if hasattr(ftu, "get_dft2"):
             images = rng.standard_normal((6, N, N)).astype(np.float32)
