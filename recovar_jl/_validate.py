@@ -40,7 +40,7 @@ def real_array(x, name: str, dtype=None, ndim=None, finite=True) -> np.ndarray:
     if arr.dtype.kind == "c":
         raise TypeError(f"{name} must be real, got dtype {arr.dtype}")
     target = np.dtype(dtype) if dtype is not None else real_dtype(arr.dtype)
-    arr = np.ascontiguousarray(arr, dtype=target)
+    arr = np.asarray(arr, dtype=target, order="C")  # keeps 0-d arrays 0-d
     check_ndim(arr, name, ndim)
     if finite:
         check_finite(arr, name)
@@ -58,7 +58,7 @@ def numeric_array(x, name: str, dtype=None, ndim=None, finite=True) -> np.ndarra
             raise TypeError(f"{name} has unsupported dtype {arr.dtype}")
     else:
         target = real_dtype(arr.dtype)
-    arr = np.ascontiguousarray(arr, dtype=target)
+    arr = np.asarray(arr, dtype=target, order="C")  # keeps 0-d arrays 0-d
     check_ndim(arr, name, ndim)
     if finite:
         check_finite(arr, name)
@@ -73,7 +73,7 @@ def int_array(x, name: str, dtype=np.int64, ndim=None) -> np.ndarray:
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
             raise ValueError(f"{name} must hold integers")
-    arr = np.ascontiguousarray(arr, dtype=dtype)
+    arr = np.asarray(arr, dtype=dtype, order="C")
     check_ndim(arr, name, ndim)
     return arr
 
