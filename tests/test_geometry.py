@@ -322,3 +322,18 @@ def test_bad_translation_input_raises_naming_the_argument():
         geometry.batch_translate(images, np.zeros((2, 2)), np.zeros((15, 2)))
     with pytest.raises(TypeError, match="translation"):
         geometry.translate_images(images, np.zeros((2, 2), np.complex64), (4, 4))
+
+
+def test_batch_trans_translate_images_half_image_equals_packed_full_result():
+    from recovar_jl.core import fourier_transform_utils as ftu  # noqa: F401  (module exists)
+
+    rng = np.random.default_rng(5)
+    n_side = 8
+    images = (rng.standard_normal((3, n_side * n_side)) + 1j * rng.standard_normal((3, n_side * n_side))).astype(np.complex64)
+    shifts = rng.uniform(-3, 3, (3, 4, 2)).astype(np.float32)
+    packed_columns = [4, 5, 6, 7, 0]  # conventions.md §2, n = 8
+    full = geometry.batch_trans_translate_images(images, shifts, (n_side, n_side))
+    half_images = images.reshape(3, n_side, n_side)[:, :, packed_columns].reshape(3, -1)
+    half = geometry.batch_trans_translate_images(half_images, shifts, (n_side, n_side), half_image=True)
+    expected = full.reshape(3, 4, n_side, n_side)[:, :, :, packed_columns].reshape(3, 4, -1)
+    np.testing.assert_allclose(half, expected, rtol=1e-6, atol=1e-6)

@@ -344,12 +344,15 @@ def translate_images(image, translation, image_shape, *, half_image=False):
     return _translate(image, trans.reshape(-1, 1, 2), side, half)[:, 0]
 
 
-def batch_trans_translate_images(image, translation, image_shape):
-    """Each image under each of its T translations: image (n, N²), translation (n, T, 2) → (n, T, N²)."""
-    image, side = _images_and_side(image, image_shape, False, allow_1d=False)
+def batch_trans_translate_images(image, translation, image_shape, *, half_image=False):
+    """Each image under each of its T translations: image (n, p), translation (n, T, 2) → (n, T, p).
+
+    p = N² (full) or N·(N//2+1) (`half_image`).
+    """
+    image, side = _images_and_side(image, image_shape, bool(half_image), allow_1d=False)
     trans = v.real_array(translation, "translation")
     v.check_shape(trans, "translation", (image.shape[0], None, 2))
-    return _translate(image, trans, side, False)
+    return _translate(image, trans, side, bool(half_image))
 
 
 def _lattice_translate(image: np.ndarray, trans: np.ndarray, lattice: np.ndarray) -> np.ndarray:
