@@ -1,1 +1,15 @@
-# (filled by its issue)
+# Inference for the entry points' common signatures happens when RecovarCore is
+# precompiled, not on the first call from Python. (Julia ≥ 1.9 also caches native code.)
+precompile(call_kernel, (Cstring, Ptr{ArgDesc}, Cint, Ptr{UInt8}, Csize_t))
+precompile(serve, (Ptr{JobSlot}, Ptr{Cvoid}, Ptr{Cvoid}))
+for T in (Float32, Float64)
+    precompile(centered_fft!, (Array{Complex{T},3}, Array{Complex{T},3}, Int, Int, Float64))
+end
+precompile(ctf_grid!, (Matrix{Float32}, Matrix{Float32}, Int, Float64, Int, Int, Int, Float64, Float64))
+precompile(ctf_grid!, (Matrix{Float64}, Matrix{Float64}, Int, Float64, Int, Int, Int, Float64, Float64))
+precompile(evaluate_ctf!, (Matrix{Float32}, Matrix{Float32}, Matrix{Float32}))
+precompile(dose_filters!, (Matrix{Float32}, Vector{Float64}, Vector{Float64}, Int, Float64, Float64, Int))
+precompile(gridpoint_coords!, (Array{Float32,3}, Array{Float32,3}, Int, Int, Int))
+precompile(nearest_gridpoint_indices!, (Matrix{Int32}, Array{Float32,3}, Int, Int, Int, Int, Int))
+precompile(translate_images!, (Array{ComplexF32,3}, Matrix{ComplexF32}, Array{Float32,3}, Int, Int))
+precompile(translate_images!, (Array{ComplexF32,3}, Matrix{Float32}, Array{Float32,3}, Int, Int))
