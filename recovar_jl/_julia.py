@@ -164,6 +164,14 @@ class _Semaphore:
         while self._libc.sem_wait(self.buffer) != 0:
             pass
 
+    def wait_interruptible(self, spin: int = 200) -> bool:
+        """Take the token (True), or return False when a signal interrupted the wait."""
+        trywait = self._libc.sem_trywait
+        for _ in range(spin):
+            if trywait(self.buffer) == 0:
+                return True
+        return self._libc.sem_wait(self.buffer) == 0
+
 
 class _Runtime:
     """libjulia on one thread, which runs Julia's `serve` loop; `run` hands it one job."""
@@ -269,22 +277,55 @@ class _Runtime:
         return self.lib.jl_string_ptr(value).decode(errors="replace")
 
     def run(self, name: bytes, descs, nargs: int, message, keep) -> int:
-        """Run one kernel on the Julia thread; returns its status (0 = success)."""
+        """Run one kernel on the Julia thread; returns its status (0 = success).
+
+        Only the main thread receives KeyboardInterrupt. There, the SIGINT handler is
+        deferred while the call lock and the two semaphore tokens change hands: an exception
+        raised between two of those steps (say, right after `sem_trywait` took the "done"
+        token) would leave the lock held forever. A Ctrl-C while Julia computes is still
+        delivered at once; the job finishes in the background and frees the lock.
+        """
+        handler = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
+        if not callable(handler):
+            return self._run_plain(name, descs, nargs, message)
+        pending = []
+        signal.signal(signal.SIGINT, lambda signum, frame: pending.append((signum, frame)))
+        try:
+            while not self._lock.acquire(timeout=0.05):
+                if pending:
+                    handler(*pending.pop())   # nothing is held yet
+            self._post(name, descs, nargs, message)
+            while not self._done.wait_interruptible():
+                if pending:
+                    try:
+                        handler(*pending.pop())
+                    except BaseException:
+                        # The job still runs: keep its buffers alive and free the lock when
+                        # it is done, so that the package stays usable.
+                        threading.Thread(target=self._finish_interrupted, args=(keep, message, descs),
+                                         daemon=True).start()
+                        raise
+            status = self._slot.status
+            self._lock.release()
+        finally:
+            signal.signal(signal.SIGINT, handler)
+        if pending:
+            handler(*pending.pop())  # a Ctrl-C that arrived while the call completed
+        return status
+
+    def _run_plain(self, name, descs, nargs, message) -> int:
         self._lock.acquire()
+        self._post(name, descs, nargs, message)
+        self._done.wait()
+        status = self._slot.status
+        self._lock.release()
+        return status
+
+    def _post(self, name, descs, nargs, message):
         slot = self._slot
         slot.name, slot.args, slot.nargs = name, descs, nargs
         slot.message, slot.capacity, slot.status = ctypes.cast(message, ctypes.c_char_p), len(message), -1
         self._request.post()
-        try:
-            self._done.wait()
-        except BaseException:
-            # Interrupted (Ctrl-C): the job still runs; keep its buffers alive and free the
-            # slot once it is done, so that the package stays usable.
-            threading.Thread(target=self._finish_interrupted, args=(keep, message, descs), daemon=True).start()
-            raise
-        status = slot.status
-        self._lock.release()
-        return status
 
     def _finish_interrupted(self, *buffers):
         self._done.wait()
