@@ -1,8 +1,12 @@
 """Time recovar 1.0.5's slicing on CPU (run under .venv-recovar by bench_slicing.py).
 
-Reads the inputs bench_slicing.py wrote (an .npz), times slice_volume / adjoint_slice_volume
-for each requested case (median of `repeats` after one warm-up call that also compiles) and
-prints one JSON object {case_key: {"slice": s, "adjoint": s}} on stdout.
+Reads the volumes and poses bench_slicing.py wrote (an .npz), builds the same formula slices,
+times slice_volume / adjoint_slice_volume for each requested case (median of `repeats` after
+one warm-up call that also compiles; a warm-up longer than 15 s lowers the repeats to 3) and
+prints one JSON object {case_key: {"slice": s, "adjoint": s}} on stdout (a case with "op"
+times only that operation). A case may ask for
+the first `n` poses of a larger pose set (`rotations_key`), which bench_slicing.py uses to
+time recovar on image batches.
 
 Usage: JAX_PLATFORMS=cpu python recovar_slicing.py INPUTS.npz CASES_JSON REPEATS
 """
@@ -21,8 +25,17 @@ import numpy as np  # noqa: E402
 from recovar.core import slicing  # noqa: E402
 
 
+def pattern_slices(n, npix):
+    i = np.arange(n, dtype=np.float32)[:, None]
+    p = np.arange(npix, dtype=np.float32)[None, :]
+    return (np.cos(0.37 * i + 0.011 * p) + 1j * np.sin(0.23 * p - 0.5 * i)).astype(np.complex64)
+
+
 def timed(fn, repeats):
+    start = time.perf_counter()
     jax.block_until_ready(fn())  # warm-up + compile
+    if time.perf_counter() - start > 15:
+        repeats = min(repeats, 3)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -38,16 +51,23 @@ def main():
     for case in json.loads(cases_json):
         N, n, disc, half = case["N"], case["n"], case["disc"], case["half_volume"]
         volume_shape = (N, N, N)
-        volume = jax.device_put(data[f"volume_{N}_{int(half)}"])
-        rotations = jax.device_put(data[f"rotations_{n}"])
-        slices = jax.device_put(data[f"slices_{N}_{n}"])
+        volume = data[f"volume_{N}"]
+        if half:
+            cols = list(range(N // 2, N)) + [0]
+            volume = np.ascontiguousarray(volume.reshape(N, N, N)[..., cols]).reshape(-1)
+        volume = jax.device_put(volume)
+        rotations = jax.device_put(data[case.get("rotations_key", f"rotations_{n}")][:n])
+        slices = jax.device_put(pattern_slices(n, N * N))
         key = case["key"]
-        results[key] = {
-            "slice": timed(lambda: slicing.slice_volume(volume, rotations, (N, N), volume_shape, disc,
-                                                        half_volume=half), repeats),
-            "adjoint": timed(lambda: slicing.adjoint_slice_volume(slices, rotations, (N, N), volume_shape, disc,
-                                                                  half_volume=half), repeats),
-        }
+        ops = [case["op"]] if "op" in case else ["slice", "adjoint"]
+        results[key] = {}
+        if "slice" in ops:
+            results[key]["slice"] = timed(lambda: slicing.slice_volume(volume, rotations, (N, N), volume_shape, disc,
+                                                                       half_volume=half), repeats)
+        if "adjoint" in ops:
+            results[key]["adjoint"] = timed(lambda: slicing.adjoint_slice_volume(slices, rotations, (N, N),
+                                                                                 volume_shape, disc,
+                                                                                 half_volume=half), repeats)
         print(f"recovar {key}: {results[key]}", file=sys.stderr, flush=True)
     print(json.dumps(results))
 

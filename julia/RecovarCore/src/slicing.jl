@@ -794,6 +794,28 @@ end
     return nothing
 end
 
+# ---- work distribution -------------------------------------------------------------------
+
+"""
+    ImageBlocks(n, nthreads)
+
+Images 1:n handed out in blocks (about 8 per thread) to whichever thread asks next
+(`next_block!`), so a thread slowed down by other work on the machine does not hold up the
+others. Each thread still writes only its own output images / its own accumulator.
+"""
+struct ImageBlocks
+    n::Int
+    size::Int
+    next::Threads.Atomic{Int}
+end
+ImageBlocks(n::Int, nthreads::Int) = ImageBlocks(n, max(1, cld(n, 8 * nthreads)), Threads.Atomic{Int}(1))
+
+"The next block of images (empty when all are taken)."
+function next_block!(blocks::ImageBlocks)
+    first = Threads.atomic_add!(blocks.next, blocks.size)
+    return first:min(first + blocks.size - 1, blocks.n)
+end
+
 # ---- projection --------------------------------------------------------------------------
 
 """
@@ -881,13 +903,18 @@ function slice_volumes!(out::AbstractVector, vols::Vector{V}, rotations::Abstrac
         throw(DimensionMismatch("output has $(length(out)) entries, expected $(npixels(plane) * n * length(vols))"))
     (n == 0 || isempty(vols)) && return out
     kind = prefetch_kind()
-    nchunks = min(Threads.nthreads(), n)
+    nthreads = min(Threads.nthreads(), n)
     GC.@preserve vols begin
-        if nchunks == 1
+        if nthreads == 1
             slice_images!(out, vols, rotations, plane, order, u, max_r2, 1:n, kind)
         else
-            Threads.@threads for chunk in 1:nchunks
-                slice_images!(out, vols, rotations, plane, order, u, max_r2, chunk_range(chunk, nchunks, n), kind)
+            blocks = ImageBlocks(n, nthreads)
+            Threads.@threads for t in 1:nthreads
+                while true
+                    images = next_block!(blocks)
+                    isempty(images) && break
+                    slice_images!(out, vols, rotations, plane, order, u, max_r2, images, kind)
+                end
             end
         end
     end
@@ -976,16 +1003,21 @@ images into `accs[t]`. The caller sums the accumulators.
 function backproject!(accs::Vector{V}, slices::AbstractVector, b::Int, rotations::AbstractArray{<:Real,3},
                       plane::ImagePlane, order, u::Int, max_r2::Float64, conjugate_partners::Bool) where {V<:VolumeView}
     n = size(rotations, 3)
-    nchunks = length(accs)
+    nthreads = length(accs)
     kind = prefetch_kind()
     GC.@preserve accs begin
-        if nchunks == 1
+        if nthreads == 1
             backproject_images!(accs[1], slices, b, n, rotations, plane, order, u, max_r2, conjugate_partners,
                                 1:n, kind)
         else
-            Threads.@threads for chunk in 1:nchunks
-                backproject_images!(accs[chunk], slices, b, n, rotations, plane, order, u, max_r2,
-                                    conjugate_partners, chunk_range(chunk, nchunks, n), kind)
+            blocks = ImageBlocks(n, nthreads)
+            Threads.@threads for t in 1:nthreads
+                while true
+                    images = next_block!(blocks)
+                    isempty(images) && break
+                    backproject_images!(accs[t], slices, b, n, rotations, plane, order, u, max_r2,
+                                        conjugate_partners, images, kind)
+                end
             end
         end
     end

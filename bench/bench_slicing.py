@@ -1,0 +1,255 @@
+"""Benchmark: Fourier-slice projection and backprojection, recovar_jl vs recovar 1.0.5 (JAX CPU).
+
+    .venv/bin/python bench/bench_slicing.py [--quick] [--repeats 5] [--no-recovar] [--out FILE]
+
+Same inputs for both (a random complex64 spectrum, uniform random float32 poses, complex64
+slices from a fixed formula), full volumes, full images, default max_r. Each timing is the
+median of `--repeats` calls after one warm-up call (which also compiles). recovar_jl runs
+in subprocesses with RECOVAR_JL_NUM_THREADS=2 (the table) and =1 (thread scaling); recovar
+runs in .venv-recovar (bench/recovar_slicing.py) with JAX on CPU (all cores), one subprocess
+per case and operation, on the largest image batch whose intermediates fit in 2 GiB (its cubic
+path keeps ~1 kB per pixel, its order-0/1 backprojection one volume per image); the time
+is scaled by the number of batches (marked †b in the table).
+
+Memory bandwidth: a NumPy copy of a 256 MiB array (read + write). "Touched" bytes per
+projected pixel count every volume entry read or updated (8 B each: 1 nearest, 8 linear,
+64 cubic; an update counts twice) plus the image pixel (8 B); many of them hit cache, so
+the touched fraction can exceed 1. "Streamed" bytes count only the image pixel (the traffic
+no cache can avoid).
+
+Writes the tables to docs/perf_slicing.md (or --out).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+RECOVAR_PYTHON = ROOT / ".venv-recovar" / "bin" / "python"
+DISCS = ("nearest", "linear_interp", "cubic")
+TOUCHED = {"nearest": 1, "linear_interp": 8, "cubic": 64}
+RECOVAR_MEMORY = 2 * 2 ** 30   # bytes of intermediates recovar may use per call (machine is shared)
+
+
+def recovar_batch(n, N, disc, op):
+    """Largest divisor of n whose estimated recovar intermediates fit in RECOVAR_MEMORY: the
+    cubic path materialises ~1 kB per pixel (64 stencil values and weights), the order-0/1
+    backprojection one volume per image, the order-0/1 slice ~100 B per pixel."""
+    if disc == "cubic":
+        per_image = N * N * 1100
+    elif op == "adjoint":
+        per_image = N ** 3 * 8 * 2
+    else:
+        per_image = N * N * 100
+    limit = max(1, RECOVAR_MEMORY // per_image)
+    return max(d for d in range(1, n + 1) if n % d == 0 and d <= limit)
+
+
+def pattern_slices(n, npix):
+    """Fixed complex64 slices (n, npix), identical in both processes."""
+    i = np.arange(n, dtype=np.float32)[:, None]
+    p = np.arange(npix, dtype=np.float32)[None, :]
+    return (np.cos(0.37 * i + 0.011 * p) + 1j * np.sin(0.23 * p - 0.5 * i)).astype(np.complex64)
+
+
+def make_inputs(path, sizes, counts):
+    from scipy.spatial.transform import Rotation
+
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for N in sizes:
+        arrays[f"volume_{N}"] = (rng.standard_normal(N ** 3) + 1j * rng.standard_normal(N ** 3)).astype(np.complex64)
+    for n in counts:
+        arrays[f"rotations_{n}"] = Rotation.random(n, random_state=n).as_matrix().astype(np.float32)
+    np.savez(path, **arrays)
+
+
+def cases_for(quick):
+    sizes, counts = ((64,), (1000,)) if quick else ((64, 128), (1000, 4000))
+    cases = []
+    for N in sizes:
+        for n in counts:
+            for disc in DISCS:
+                cases.append({"N": N, "n": n, "disc": disc, "half_volume": False, "key": f"{N}/{n}/{disc}"})
+    if not quick:
+        cases.append({"N": 128, "n": 1000, "disc": "linear_interp", "half_volume": True,
+                      "key": "128/1000/linear_interp/half", "ours_only": True})
+    return cases, sizes, counts
+
+
+def median_time(fn, repeats):
+    fn()  # warm-up (compiles)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+# ---- worker: recovar_jl in a subprocess with a fixed thread count -----------------------------
+
+def worker(inputs, cases_json, repeats):
+    from recovar_jl.core import slicing
+
+    data = np.load(inputs)
+    results = {}
+    for case in json.loads(cases_json):
+        N, n, disc, half = case["N"], case["n"], case["disc"], case["half_volume"]
+        volume = data[f"volume_{N}"]
+        if half:
+            cols = list(range(N // 2, N)) + [0]
+            volume = np.ascontiguousarray(volume.reshape(N, N, N)[..., cols]).reshape(-1)
+        rotations = data[f"rotations_{n}"]
+        slices = pattern_slices(n, N * N)
+        shape = (N, N, N)
+        results[case["key"]] = {
+            "slice": median_time(lambda: slicing.slice_volume(volume, rotations, (N, N), shape, disc,
+                                                              half_volume=half), repeats),
+            "adjoint": median_time(lambda: slicing.adjoint_slice_volume(slices, rotations, (N, N), shape, disc,
+                                                                        half_volume=half), repeats),
+        }
+        print(f"  recovar_jl {case['key']}: {results[case['key']]}", file=sys.stderr, flush=True)
+    print(json.dumps(results))
+
+
+def run_ours(inputs, cases, repeats, threads):
+    env = dict(os.environ, RECOVAR_JL_NUM_THREADS=str(threads))
+    proc = subprocess.run([sys.executable, __file__, "--worker", str(inputs), json.dumps(cases), str(repeats)],
+                          env=env, capture_output=True, text=True)
+    sys.stderr.write(proc.stderr)
+    if proc.returncode != 0:
+        raise RuntimeError(f"recovar_jl worker failed ({proc.returncode})")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run_recovar(inputs, cases, repeats):
+    if not RECOVAR_PYTHON.exists():
+        print(f"(no {RECOVAR_PYTHON}: recovar not timed)", file=sys.stderr)
+        return {}
+    results = {}
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    for case in cases:
+        if case.get("ours_only"):
+            continue
+        results[case["key"]] = {}
+        for op in ("slice", "adjoint"):
+            batch = recovar_batch(case["n"], case["N"], case["disc"], op)
+            request = [dict(case, n=batch, op=op, rotations_key=f"rotations_{case['n']}")]
+            proc = subprocess.run([str(RECOVAR_PYTHON), str(Path(__file__).with_name("recovar_slicing.py")),
+                                   str(inputs), json.dumps(request), str(repeats)],
+                                  env=env, capture_output=True, text=True)
+            if proc.returncode != 0:
+                print(f"recovar {case['key']} {op} failed (exit {proc.returncode}): "
+                      f"{proc.stderr.strip().splitlines()[-1:] if proc.stderr.strip() else ''}", file=sys.stderr)
+                continue
+            t = json.loads(proc.stdout.strip().splitlines()[-1])[case["key"]][op]
+            factor = case["n"] // batch
+            results[case["key"]][op] = t * factor
+            results[case["key"]][op + "_batch"] = batch
+            print(f"recovar {case['key']} {op}: {t:.3f} s per {batch} images", file=sys.stderr, flush=True)
+    return results
+
+
+def copy_bandwidth(repeats=5):
+    a = np.ones(32 * 2 ** 20)  # 256 MiB of float64
+    b = np.empty_like(a)
+    t = median_time(lambda: np.copyto(b, a), repeats)
+    return 2 * a.nbytes / t
+
+
+def fmt_time(t):
+    return f"{t:.3f}" if t < 10 else f"{t:.1f}"
+
+
+def report(cases, ours2, ours1, theirs, bandwidth, quick, repeats):
+    lines = []
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    lines.append("# Performance: slicing and backprojection\n")
+    lines.append(f"Machine: {os.cpu_count()} cores ({cpu}), shared with other users while measured, "
+                 f"so figures are rough. NumPy copy bandwidth: **{bandwidth / 1e9:.1f} GB/s**. "
+                 f"Medians of {repeats} calls after a warm-up call; recovar_jl with 2 Julia threads, "
+                 f"recovar 1.0.5 with JAX on CPU. Inputs: complex64 full volume, float32 poses, complex64 "
+                 f"full images, default max_r. Generated by `bench/bench_slicing.py{' --quick' if quick else ''}`.\n")
+    lines.append("| box | poses | disc_type | operation | recovar (s) | recovar_jl (s) | speed-up | "
+                 "Mpixel/s | touched GB/s (fraction) | streamed fraction |")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|")
+    for case in cases:
+        key = case["key"]
+        N, n, disc = case["N"], case["n"], case["disc"]
+        pixels = n * N * N
+        for op in ("slice", "adjoint"):
+            ours = ours2[key][op]
+            ref = theirs.get(key, {}).get(op)
+            batch = theirs.get(key, {}).get(op + "_batch", n)
+            mark = f" †{batch}" if batch < n else ""
+            speed = f"{ref / ours:.1f}×" if ref else "–"
+            touched = pixels * 8 * (1 + TOUCHED[disc] * (1 if op == "slice" else 2)) / ours
+            streamed = pixels * 8 / ours
+            label = disc + (" (half volume)" if case["half_volume"] else "")
+            lines.append(f"| {N} | {n} | {label} | {op} | {fmt_time(ref) + mark if ref else '–'} | {fmt_time(ours)} | "
+                         f"{speed} | {pixels / ours / 1e6:.0f} | {touched / 1e9:.1f} ({touched / bandwidth:.2f}) | "
+                         f"{streamed / bandwidth:.3f} |")
+    lines.append("")
+    lines.append("†b: recovar timed on batches of b images and multiplied by n/b: its cubic path keeps ~1 kB per "
+                 "pixel and its order-0/1 backprojection one volume per image, which does not fit in memory for "
+                 "all images at once on this shared machine (recovar's own pipelines also work in image batches).\n")
+    lines.append("## Thread scaling (recovar_jl, RECOVAR_JL_NUM_THREADS = 1 → 2)\n")
+    lines.append("| box | poses | disc_type | operation | 1 thread (s) | 2 threads (s) | scaling |")
+    lines.append("|---|---|---|---|---|---|---|")
+    for case in cases:
+        key = case["key"]
+        for op in ("slice", "adjoint"):
+            t1, t2 = ours1[key][op], ours2[key][op]
+            label = case["disc"] + (" (half volume)" if case["half_volume"] else "")
+            lines.append(f"| {case['N']} | {case['n']} | {label} | {op} | {fmt_time(t1)} | {fmt_time(t2)} | "
+                         f"{t1 / t2:.2f}× |")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="box 64, 1000 poses only")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-recovar", action="store_true", help="time recovar_jl only")
+    parser.add_argument("--out", default=str(ROOT / "docs" / "perf_slicing.md"))
+    parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker[0], args.worker[1], int(args.worker[2]))
+        return
+    cases, sizes, counts = cases_for(args.quick)
+    with tempfile.TemporaryDirectory() as tmp:
+        inputs = Path(tmp) / "inputs.npz"
+        make_inputs(inputs, sizes, counts)
+        bandwidth = copy_bandwidth()
+        print(f"copy bandwidth {bandwidth / 1e9:.1f} GB/s", file=sys.stderr)
+        ours2 = run_ours(inputs, cases, args.repeats, 2)
+        ours1 = run_ours(inputs, cases, args.repeats, 1)
+        theirs = {} if args.no_recovar else run_recovar(inputs, cases, args.repeats)
+    text = report(cases, ours2, ours1, theirs, bandwidth, args.quick, args.repeats)
+    print(text)
+    Path(args.out).write_text(text)
+    print(f"wrote {args.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
