@@ -152,4 +152,6 @@ def map_coordinates(input, coordinates, order, mode="wrap", cval=0.0):
     if order != 3:
         raise NotImplementedError(f"This implementation only supports cubic splines (order=3), got order={order}")
     data = v.numeric_array(input, "input", finite=False)  # errors name `input`, not `data`
+    if data.ndim == 0:
+        raise ValueError("input must have at least one dimension")
     return map_coordinates_with_cubic_spline(calculate_spline_coefficients(data), coordinates, mode, cval)
