@@ -392,7 +392,10 @@ def _describe(arg, position: int, kernel: str) -> tuple[_ArgDesc, object]:
     elif isinstance(arg, (bool, np.bool_)):
         desc.kind, desc.ival = 1, int(arg)
     elif isinstance(arg, (int, np.integer)):
-        desc.kind, desc.ival = 1, int(arg)
+        value = int(arg)
+        if not -2**63 <= value < 2**63:  # ctypes would silently keep only the low 64 bits
+            raise ValueError(f"{kernel}: argument {position} = {value} does not fit in a 64-bit integer")
+        desc.kind, desc.ival = 1, value
     elif isinstance(arg, (float, np.floating)):
         desc.kind, desc.fval = 2, float(arg)
     elif isinstance(arg, str):
