@@ -118,3 +118,12 @@ def test_any_arguments_give_a_result_or_a_named_value_or_type_error(module, name
         if before is not None:
             same = np.array_equal(a, before, equal_nan=before.dtype.kind in "fc")
             assert same, f"{module}.{name} wrote into an input array"
+
+
+def test_the_bridge_refuses_integers_beyond_int64_instead_of_wrapping_them():
+    from recovar_jl import _julia
+
+    for value in (2 ** 63, -(2 ** 63) - 1, 2 ** 70):
+        with pytest.raises(ValueError, match="64-bit"):
+            _julia.call("noop", value)
+    _julia.call("noop", 2 ** 63 - 1, -(2 ** 63))
