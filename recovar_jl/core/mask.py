@@ -364,6 +364,7 @@ def window_mask(D, in_rad, out_rad):
     D = _integer(D, "D")
     if D <= 0 or D % 2 != 0:
         raise ValueError(f"D must be a positive even integer, got {D}")
+    _v.check_memory(24 * D * D, f"a window of D={D}")  # float32 coordinates, float64 r and window
     in_rad = float(_real_number(in_rad, "in_rad"))
     out_rad = float(_real_number(out_rad, "out_rad"))
     x = ((np.arange(D, dtype=np.float64) - D / 2) / (D / 2)).astype(np.float32)
@@ -395,6 +396,7 @@ def smooth_circular_mask(image_size, radius, thickness):
     image_size = _integer(image_size, "image_size")
     if image_size <= 0:
         raise ValueError(f"image_size must be positive, got {image_size}")
+    _v.check_memory(24 * image_size * image_size, f"a mask of image_size={image_size}")
     radius = float(_real_number(radius, "radius"))
     thickness = float(_real_number(thickness, "thickness"))
     coords = np.arange(image_size, dtype=np.float64) - image_size // 2
