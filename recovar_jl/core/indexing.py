@@ -6,6 +6,8 @@ index is ``i0·N1·N2 + i1·N2 + i2``, and the frequency of index i on an axis o
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import _validate as v
@@ -31,8 +33,15 @@ def _integer_indices(x, name: str) -> np.ndarray:
     return arr
 
 
-def _shape_for(arr: np.ndarray, shape, name: str, array_name: str) -> tuple:
+def _checked_shape(shape, name: str) -> tuple:
     shape = v.shape_tuple(shape, name)
+    if math.prod(shape) >= 2**63:  # np.prod would wrap around silently
+        raise ValueError(f"{name}={shape} has more than 2**63 - 1 voxels")
+    return shape
+
+
+def _shape_for(arr: np.ndarray, shape, name: str, array_name: str) -> tuple:
+    shape = _checked_shape(shape, name)
     if arr.ndim == 0 or arr.shape[-1] != len(shape):
         raise ValueError(f"{array_name} must have shape (..., {len(shape)}) for {name}={shape}, got {arr.shape}")
     return shape
@@ -74,7 +83,7 @@ def vec_indices_to_vol_indices(vec_indices, vol_shape):
     if idx.dtype.kind in "bc":
         raise TypeError(f"vec_indices must be real, got dtype {idx.dtype}")
     v.check_finite(idx, "vec_indices")
-    shape = v.shape_tuple(vol_shape, "vol_shape")
+    shape = _checked_shape(vol_shape, "vol_shape")
     if not shape:
         raise ValueError(f"vol_shape must have at least one entry, got {vol_shape!r}")
     size = int(np.prod(shape))
