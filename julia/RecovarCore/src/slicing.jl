@@ -552,7 +552,8 @@ Adjoint of `sample_linear`: add `w_a·value` at every in-grid corner `b + a` of 
         b = zero(b)
     end
     i = unsafe_trunc(Int, b) - 1
-    return mod(i, n), (0 <= i) & (i + 3 < n)
+    inside = (0 <= i) & (i + 3 < n)
+    return inside ? i : mod(i, n), inside   # (the division only near the edges)
 end
 
 # (j + a) mod n for 0 ≤ j < n and 0 ≤ a ≤ 3, without a division
