@@ -16,6 +16,7 @@ CUDA and cubic paths apply it); here every order applies it. With ``volume_shape
 """
 from __future__ import annotations
 
+import math  # exact products: np.prod wraps around in int64 (a (2**40,)*3 shape "holds" 0 voxels)
 import numbers
 
 import numpy as np
@@ -90,7 +91,7 @@ def _half_shape(volume_shape):
 
 
 def _stored_volume_size(volume_shape, half_volume):
-    return int(np.prod(_half_shape(volume_shape) if half_volume else volume_shape))
+    return math.prod(_half_shape(volume_shape) if half_volume else volume_shape)
 
 
 def _image_grid(image_shape, half_image):
@@ -188,7 +189,7 @@ def _slices(slices, name, image_shape, half_image, batched):
 def _call_slice(vols, rot, image_shape, volume_shape, order, half_volume, half_image, max_r):
     B = vols.shape[0]
     n = rot.shape[0]
-    npix = int(np.prod(_image_grid(image_shape, half_image)))
+    npix = math.prod(_image_grid(image_shape, half_image))
     out_dtype = _projection_dtype(order, vols.dtype, rot)
     v.check_memory(B * n * npix * out_dtype.itemsize, "the projected images")
     out = np.empty((B, n, npix), dtype=out_dtype)
@@ -369,8 +370,8 @@ def precompute_cubic_coefficients(volume, volume_shape):
     """
     volume_shape = _volume_shape(volume_shape)
     arr = v.numeric_array(volume, "volume", finite=False)
-    if arr.size != int(np.prod(volume_shape)):
-        raise ValueError(f"volume has {arr.size} elements, expected {int(np.prod(volume_shape))} for "
+    if arr.size != math.prod(volume_shape):
+        raise ValueError(f"volume has {arr.size} elements, expected {math.prod(volume_shape)} for "
                          f"volume_shape={volume_shape}")
     coeffs = np.array(arr.reshape(volume_shape), copy=True, order="C")
     _julia.call("calculate_spline_coefficients", coeffs)
@@ -408,8 +409,8 @@ def slice_from_cubic_coefficients(coeffs, rotation_matrices, image_shape, volume
     half_image = _flag(half_image, "half_image")
     rot = _rotations(rotation_matrices)
     arr = v.numeric_array(coeffs, "coeffs", finite=False)
-    full_size = int(np.prod(volume_shape))
-    half_size = int(np.prod(_half_shape(volume_shape)))
+    full_size = math.prod(volume_shape)
+    half_size = math.prod(_half_shape(volume_shape))
     half_volume = arr.size == half_size and arr.size != full_size
     if not half_volume and arr.size != full_size:
         raise ValueError(f"coeffs has {arr.size} elements, expected {full_size} (full) or {half_size} (half) "
