@@ -127,3 +127,44 @@ def test_the_bridge_refuses_integers_beyond_int64_instead_of_wrapping_them():
         with pytest.raises(ValueError, match="64-bit"):
             _julia.call("noop", value)
     _julia.call("noop", 2 ** 63 - 1, -(2 ** 63))
+
+
+def test_shapes_whose_voxel_count_overflows_int64_are_refused_not_a_segfault():
+    # np.prod((2**40,)*3) wraps to 0 in int64: an empty volume then "matched" the shape and
+    # the kernel read outside it. Each case runs in a subprocess (a crash is a failure, not
+    # the end of the test run).
+    import subprocess
+    import sys
+
+    code = r"""
+import numpy as np
+from recovar_jl.core import slicing, forward, indexing
+from recovar_jl.core.configs import ForwardModelConfig
+from recovar_jl.core.ctf import CTFEvaluator
+B = (2 ** 40,) * 3
+R = np.eye(3)[None]
+p = np.array([[15000, 15000, 0, 300, 2.7, 0.1, 0, 0, 1]], np.float32)
+cfg = ForwardModelConfig(image_shape=(2, 2), volume_shape=B, grid_size=2 ** 40, voxel_size=1.0, padding=0,
+                         disc_type="linear_interp", ctf=CTFEvaluator())
+cases = [
+    lambda: slicing.slice_volume(np.zeros(0), R, (2, 2), B, "nearest", max_r=None),
+    lambda: slicing.slice_volume(np.zeros(0), R, (2, 2), B, "cubic", half_volume=True),
+    lambda: slicing.batch_slice_volume(np.zeros((1, 0)), R, (2, 2), B, "linear_interp"),
+    lambda: slicing.adjoint_slice_volume(np.ones((1, 4)), R, (2, 2), B, "nearest"),
+    lambda: slicing.slice_from_cubic_coefficients(np.zeros(0), R, (2, 2), B),
+    lambda: slicing.precompute_cubic_coefficients(np.zeros(0), B),
+    lambda: forward.forward_model(cfg, np.zeros(0), p, R),
+    lambda: forward.compute_AtAv(cfg, np.zeros(0), p, R, 1.0),
+    lambda: indexing.vec_indices_to_vol_indices(np.zeros(2, int), B),
+]
+for i, case in enumerate(cases):
+    try:
+        case()
+        print(i, "returned")
+    except (ValueError, TypeError, MemoryError) as exc:
+        print(i, "refused", type(exc).__name__)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, (out.returncode, out.stdout, out.stderr[-2000:])
+    lines = out.stdout.splitlines()
+    assert len(lines) == 9 and all("refused" in line for line in lines), out.stdout
