@@ -1145,7 +1145,15 @@ end
 
 function volume_layout(half_volume::Integer, n0::Integer, n1::Integer, n2::Integer)
     (n0 > 0 && n1 > 0 && n2 > 0) || throw(ArgumentError("volume_shape must be positive"))
+    # the flat index arithmetic must not wrap around
+    Base.Checked.checked_mul(Base.Checked.checked_mul(Int(n0), Int(n1)), Int(n2))
     return half_volume != 0 ? HalfVolume(n0, n1, n2) : FullVolume(n0, n1, n2)
+end
+
+function image_plane(h::Integer, w::Integer, half_image::Integer)
+    (h > 0 && w > 0) || throw(ArgumentError("image_shape must be positive"))
+    Base.Checked.checked_mul(Int(h), Int(w))
+    return ImagePlane(h, w, half_image != 0)
 end
 
 clip_radius2(max_r2::Real) = max_r2 < 0 ? Inf : Float64(max_r2)
@@ -1170,7 +1178,7 @@ function slice_volume_kernel!(out::AbstractArray, volumes::AbstractArray, rotati
     check_rotations(rotations)
     interp = interpolation_order(order)
     layout = volume_layout(half_volume, n0, n1, n2)
-    plane = ImagePlane(h, w, half_image != 0)
+    plane = image_plane(h, w, half_image)
     B = size(volumes, ndims(volumes))
     length(volumes) == stored_length(layout) * B ||
         throw(DimensionMismatch("volumes have $(length(volumes)) entries, expected $B × $(stored_length(layout))"))
@@ -1201,7 +1209,7 @@ function adjoint_slice_volume_kernel!(out::AbstractArray, slices::AbstractArray,
     check_rotations(rotations)
     interp = interpolation_order(order)
     layout = volume_layout(half_volume, n0, n1, n2)
-    plane = ImagePlane(h, w, half_image != 0)
+    plane = image_plane(h, w, half_image)
     B = size(out, ndims(out))
     ndims(out) >= 1 && length(out) == stored_length(layout) * B ||
         throw(DimensionMismatch("output has $(length(out)) entries, expected $B × $(stored_length(layout))"))
