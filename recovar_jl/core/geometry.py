@@ -8,6 +8,7 @@ Coordinates, nearest indices and translations are Julia kernels; the rest is Num
 """
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -81,6 +82,8 @@ def _neighbours(coords, max_grid_dist, min_ndim: int):
     if dim not in (2, 3):
         raise ValueError(f"coords must have 2 or 3 coordinates on the last axis, got shape {coords.shape}")
     m = _grid_dist(max_grid_dist)
+    points = coords.size // dim if coords.ndim else 1
+    v.check_memory(points * (2 * m + 1) ** dim * dim * 4, "the neighbouring frequencies")
     axis = np.arange(-m, m + 1, dtype=np.int32)
     offsets = np.stack(np.meshgrid(*([axis] * dim), indexing="ij"), axis=-1).reshape(-1, dim)
     if coords.dtype.kind == "f":
@@ -159,7 +162,7 @@ def _with_zero_z(coords):
 def _factor(three_d_upsampling_factor):
     if isinstance(three_d_upsampling_factor, (bool, np.bool_)) or not isinstance(three_d_upsampling_factor, numbers.Real):
         raise TypeError(f"three_d_upsampling_factor must be a number, got {three_d_upsampling_factor!r}")
-    if not np.isfinite(three_d_upsampling_factor):
+    if not math.isfinite(float(three_d_upsampling_factor)) or abs(three_d_upsampling_factor) > 2**53:
         raise ValueError(f"three_d_upsampling_factor must be finite, got {three_d_upsampling_factor!r}")
     return three_d_upsampling_factor
 
