@@ -802,7 +802,9 @@ end
 
 Images 1:n handed out in blocks (about 8 per thread) to whichever thread asks next
 (`next_block!`), so a thread slowed down by other work on the machine does not hold up the
-others. Each thread still writes only its own output images / its own accumulator.
+others. Used for projection, where each image is computed on its own (results do not
+depend on the hand-out); backprojection keeps static blocks so that its sums are rounded
+the same way in every run.
 """
 struct ImageBlocks
     n::Int
@@ -1011,14 +1013,11 @@ function backproject!(accs::Vector{V}, slices::AbstractVector, b::Int, rotations
             backproject_images!(accs[1], slices, b, n, rotations, plane, order, u, max_r2, conjugate_partners,
                                 1:n, kind)
         else
-            blocks = ImageBlocks(n, nthreads)
+            # Static blocks (not `ImageBlocks`): which images a thread sums decides the
+            # rounding, and results should not change from one run to the next.
             Threads.@threads for t in 1:nthreads
-                while true
-                    images = next_block!(blocks)
-                    isempty(images) && break
-                    backproject_images!(accs[t], slices, b, n, rotations, plane, order, u, max_r2,
-                                        conjugate_partners, images, kind)
-                end
+                backproject_images!(accs[t], slices, b, n, rotations, plane, order, u, max_r2,
+                                    conjugate_partners, chunk_range(t, nthreads, n), kind)
             end
         end
     end

@@ -238,3 +238,21 @@ end
     @test_throws ArgumentError slice_volume_kernel!(zeros(ComplexF64, 16, 1), vol, rot, 1, 0, 0, n, n, n, n, n, -1.0, 1)
     @test_throws DimensionMismatch VolumeView(zeros(10), FullVolume(2, 2, 2))
 end
+
+@testset "prefetching changes nothing but speed" begin
+    n = 8
+    rng = MersenneTwister(12)
+    rot = Float32.(julia_rotations([random_rotation(rng) for _ in 1:4]))
+    v = randn(rng, ComplexF32, n * n * (n ÷ 2 + 1))
+    y = randn(rng, ComplexF32, n * n, 4)
+    @test RecovarCore.prefetch_kind() in (:prefetch, :none)
+    results = Dict{String,Any}()
+    previous = get(ENV, "RECOVAR_JL_PREFETCH", nothing)
+    for setting in ("none", "")
+        ENV["RECOVAR_JL_PREFETCH"] = setting
+        results[setting] = [(project(v, rot, n, order; half_volume=true), backproject(y, rot, n, order; half_volume=true))
+                            for order in (0, 1, 3)]
+    end
+    previous === nothing ? delete!(ENV, "RECOVAR_JL_PREFETCH") : (ENV["RECOVAR_JL_PREFETCH"] = previous)
+    @test results["none"] == results[""]
+end
