@@ -332,3 +332,55 @@ def test_numpy_scalars_lists_and_arrays_are_accepted_for_shapes_and_flags(data):
     got = slicing.slice_volume(vol, R, image_shape, volume_shape, "linear_interp", half_volume=flag,
                                half_image=flag, max_r=max_r)
     np.testing.assert_array_equal(got, want)
+
+
+def expand_half_images(S, N):
+    """NumPy half_image_to_full_image of (n, N, N//2+1) packed images (conventions.md §2)."""
+    n = S.shape[0]
+    full = np.zeros((n, N, N), dtype=np.complex128)
+    cols = packed_columns(N)
+    full[:, :, cols] = S
+    redundant = range(1, N // 2) if N % 2 == 0 else range(0, N // 2)
+    rows = [partner(i, N) for i in range(N)]
+    for c in redundant:
+        full[:, :, c] = np.conj(S[:, rows, N // 2 - c])
+    return full
+
+
+def fold_full_volume(g, volume_shape):
+    """NumPy adjoint of half_volume_to_full_volume (kernels.md §2): (N0, N1, N2) → (N0, N1, N2//2+1)."""
+    N0, N1, N2 = volume_shape
+    g = g.reshape(volume_shape)
+    h = np.zeros((N0, N1, N2 // 2 + 1), dtype=np.complex128)
+    cols = packed_columns(N2)
+    h += g[:, :, cols]
+    redundant = range(1, N2 // 2) if N2 % 2 == 0 else range(0, N2 // 2)
+    p0 = [partner(i, N0) for i in range(N0)]
+    p1 = [partner(i, N1) for i in range(N1)]
+    for c in redundant:
+        for i0 in range(N0):
+            for i1 in range(N1):
+                h[p0[i0], p1[i1], N2 // 2 - c] += np.conj(g[i0, i1, c])
+    return h
+
+
+@hardening(30)
+@given(st.data())
+def test_half_layout_backprojection_is_the_full_one_through_expand_and_fold(data):
+    N = data.draw(st.integers(1, 7), label="N")
+    disc_type = data.draw(st.sampled_from(["nearest", "linear_interp"]), label="disc_type")
+    n = data.draw(st.integers(0, 3), label="n")
+    half_image = data.draw(st.booleans(), label="half_image")
+    half_volume = data.draw(st.booleans(), label="half_volume")
+    R = data.draw(rotations(n)).astype(np.float64)
+    seed = data.draw(st.integers(0, 2**31 - 1))
+    vs = (N, N, N)
+    width = N // 2 + 1 if half_image else N
+    S = random_values(seed, (n, N, width))
+    out = slicing.adjoint_slice_volume(S.reshape(n, N * width), R, (N, N), vs, disc_type, half_image=half_image,
+                                       half_volume=half_volume, max_r=None)
+    full_images = expand_half_images(S, N) if half_image else S
+    full = slicing.adjoint_slice_volume(full_images.reshape(n, N * N), R, (N, N), vs, disc_type, max_r=None)
+    expected = fold_full_volume(full, vs).reshape(-1) if half_volume else full
+    assert out.shape == expected.shape
+    assert rel_error(out, expected) <= 1e-9
