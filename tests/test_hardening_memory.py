@@ -35,6 +35,9 @@ CASES = {
     "forward.adjoint_forward_model":
         "forward.adjoint_forward_model(config((2, 2), BIG_VOLUME), np.zeros((0, 4)), params[:0], eye[:0])",
     "mask.get_radial_mask": "mask.get_radial_mask(BIG_VOLUME)",
+    "mask.window_mask": "mask.window_mask(10 ** 5, 0.5, 0.9)",
+    "mask.smooth_circular_mask": "mask.smooth_circular_mask(10 ** 5, 3.0, 2.0)",
+    "geometry.find_frequencies_within_grid_dist": "geometry.find_frequencies_within_grid_dist(np.zeros((1, 3)), 10 ** 4)",
     "fourier_transform_utils.get_k_coordinate_of_each_pixel":
         "fourier_transform_utils.get_k_coordinate_of_each_pixel(BIG_IMAGE, 1.0)",
     "fourier_transform_utils.get_grid_of_radial_distances":
