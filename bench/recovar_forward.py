@@ -1,6 +1,6 @@
 """recovar 1.0.5 side of bench_forward.py (run under .venv-recovar's python).
 
-    recovar_forward.py time INPUTS.npz REPEATS      → JSON {op: [seconds, ...]}
+    recovar_forward.py time INPUTS.npz REPEATS [BATCH]  → JSON {op: [wall seconds, ...], op:cpu: [CPU seconds, ...]}
     recovar_forward.py memory INPUTS.npz N_IMAGES   → JSON {"peak_extra_bytes": ...} for compute_AtAv
 
 Inputs (written by bench_forward.py): volume, ctf_params, rotations, slices, translations,
@@ -30,7 +30,11 @@ def load(path):
     return config, inputs
 
 
-def operations(config, x):
+def operations(config, x, batch=None):
+    """The timed operations. With `batch`, adjoint_forward_model and compute_AtAv loop over
+    batches of that many images and sum the volumes (how recovar's pipelines call them; a
+    single call on thousands of box-128 images would need tens of GB for JAX's
+    intermediates)."""
     vol = jax.numpy.asarray(x["volume"])
     params = jax.numpy.asarray(x["ctf_params"])
     rot = jax.numpy.asarray(x["rotations"])
@@ -39,10 +43,27 @@ def operations(config, x):
     shifts = jax.numpy.asarray(x["translations"][None])
     noise = jax.numpy.asarray(x["noise_variance"])
     N = config.image_shape
+    n = rot.shape[0]
+    step = n if batch is None else batch
+    starts = range(0, n, step)
+
+    def adjoint():
+        acc = None
+        for s in starts:
+            acc = forward.adjoint_forward_model(config, slices[s:s + step], params[s:s + step], rot[s:s + step],
+                                                volume=acc)
+        return acc
+
+    def normal():
+        total = 0
+        for s in starts:
+            total = total + forward.compute_AtAv(config, vol, params[s:s + step], rot[s:s + step], noise)[0]
+        return total
+
     return {
         "forward_model": lambda: forward.forward_model(config, vol, params, rot),
-        "adjoint_forward_model": lambda: forward.adjoint_forward_model(config, slices, params, rot),
-        "compute_AtAv": lambda: forward.compute_AtAv(config, vol, params, rot, noise)[0],
+        "adjoint_forward_model": adjoint,
+        "compute_AtAv": normal,
         "batch_translate_images": lambda: forward.batch_translate_images(images, shifts, N),
     }
 
@@ -57,17 +78,20 @@ def vm(key):
 
 def main():
     mode, path, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    batch = int(sys.argv[4]) if len(sys.argv) > 4 else None
     config, x = load(path)
     if mode == "time":
         result = {}
-        for name, op in operations(config, x).items():
+        for name, op in operations(config, x, batch).items():
             jax.block_until_ready(op())  # compile
-            times = []
+            times, cpu = [], []
             for _ in range(count):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 jax.block_until_ready(op())
                 times.append(time.perf_counter() - t0)
+                cpu.append(time.process_time() - c0)
             result[name] = times
+            result[name + ":cpu"] = cpu
         print(json.dumps(result))
     else:  # memory: peak extra bytes of compute_AtAv with the first `count` images
         from bench_forward import make_inputs
