@@ -9,6 +9,7 @@ from recovar_jl.jobs.gridding import (
     apodization_1d, apodization_3d, crop_slices, disc_type, pad_size, undo_spline_prefilter,
 )
 from recovar_jl.jobs.phantom import gaussian_atom_phantom
+from recovar_jl.jobs.plots import fsc_plot, slices_plot  # matplotlib before Julia starts (see jobs/plots.py)
 
 
 # ---- FSC ------------------------------------------------------------------------------------
@@ -162,7 +163,6 @@ def test_phantom_is_not_symmetric_under_axis_swaps_or_inversion():
 
 # ---- plots ----------------------------------------------------------------------------------
 def test_plots_write_png_files(tmp_path):
-    from recovar_jl.jobs.plots import fsc_plot, slices_plot
 
     f = shell_frequencies(16, 3.0)
     curve = np.linspace(1, -0.05, f.size)

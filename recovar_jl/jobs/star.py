@@ -25,7 +25,6 @@ is CONTRAST.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional
