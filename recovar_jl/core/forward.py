@@ -3,14 +3,16 @@
 ``A v = CTF ⊙ slice_volume(v)`` (default ``max_r`` clipping; no translations, noise,
 padding or ``process_fn``), ``Aᵀ s = adjoint_slice_volume(CTF ⊙ s)`` and the normal
 operator ``AᵀA v / σ²`` (kernels.md §6). The Julia kernels (RecovarCore ``src/forward.jl``)
-fuse slicing and CTF per image and pixel: with a standard
-:class:`~recovar_jl.core.ctf.CTFEvaluator` the CTF is evaluated inside the pixel loop from
-each image's parameters (no CTF array), and ``compute_AtAv`` never forms the images at all.
-A config whose ``ctf`` is some other callable is honoured by calling it once and passing the
-resulting CTF array to the same kernels.
+fuse slicing and CTF per image, row by row: with a standard
+:class:`~recovar_jl.core.ctf.CTFEvaluator` the CTF of each row is evaluated from the image's
+parameters (no CTF array), and ``compute_AtAv`` never forms the images at all (extra memory:
+a few volumes, whatever the number of images). A config whose ``ctf`` is some other callable
+is honoured by calling it once and passing the resulting CTF array to the same kernels.
 
-Geometry and dtypes are those of :mod:`recovar_jl.core.slicing`; the CTF multiplies in the
-promoted dtype (float64 CTF parameters give 64-bit images).
+Geometry and dtypes are those of :mod:`recovar_jl.core.slicing` (including its scaling of
+plane frequencies by ``volume_shape[0] // image_shape[0]`` for upsampled volumes, which
+recovar's CPU nearest/linear path omits); the CTF multiplies in the promoted dtype (float64
+CTF parameters give 64-bit images).
 """
 from __future__ import annotations
 
