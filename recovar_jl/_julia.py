@@ -212,6 +212,13 @@ class _Runtime:
         facts = probe_julia(julia)
         facts["julia"] = julia
         self.facts = facts
+        # Julia 1.5 brings its own libunwind, loaded globally; without libgcc_s first in the
+        # global namespace, C++ extensions loaded later (matplotlib, pybind11) abort on their
+        # first internal exception because the wrong _Unwind_* symbols are found.
+        try:
+            ctypes.CDLL("libgcc_s.so.1", mode=ctypes.RTLD_GLOBAL)
+        except OSError:
+            pass
         try:
             lib = ctypes.CDLL(facts["libjulia"], ctypes.RTLD_GLOBAL)
         except OSError as exc:

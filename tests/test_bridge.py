@@ -141,3 +141,21 @@ def test_info_command_prints_runtime_facts():
     out = _run_python("from recovar_jl.cli import main; main(['info'])")
     assert out.returncode == 0, out.stderr
     assert "julia_version: 1." in out.stdout and "fftw:" in out.stdout
+
+
+def test_cpp_extensions_loaded_after_julia_still_handle_their_own_exceptions():
+    # matplotlib's pybind11 code throws and catches C++ exceptions internally; with Julia's
+    # libunwind first in the global namespace this aborted the process.
+    code = """
+from recovar_jl import _julia
+_julia.call("noop")
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import io
+fig = plt.figure(); plt.plot([0, 1], [1, 0]); fig.savefig(io.BytesIO(), format="png")
+print("saved")
+"""
+    out = _run_python(code)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "saved" in out.stdout
