@@ -19,7 +19,7 @@
 
 const CHUNK_ELEMENTS = 1 << 15      # elements per FFT piece of the one-stage path (≈ L2 size)
 const TWO_STAGE_ELEMENTS = 1 << 17  # transforms (× inner batch) larger than this use two stages
-const PENCIL_ELEMENTS = 1 << 12     # elements per block of pencils
+const PENCIL_ELEMENTS = 1 << 14     # elements per block of pencils (≈ 128 KB buffer)
 
 """
     AxisMap{T}
