@@ -361,6 +361,46 @@ function pencil_pass!(dst::Array{Complex{T},3}, src::Array{Complex{T},3}, pre::A
     return dst
 end
 
+# One reusable scratch buffer per element type for the full-size intermediate of large inverse
+# real transforms: fresh memory of that size is mmap'ed and page-faulted on every call, which
+# costs a quarter of a 256³ transform. Buffers up to SCRATCH_KEEP_BYTES are kept between calls.
+const SCRATCH_KEEP_BYTES = 1 << 30
+const SCRATCH = Dict{DataType,Any}()
+const SCRATCH_LOCK = ReentrantLock()
+
+"""
+    with_scratch(f, T, dims)
+
+Call `f(work)` with an uninitialised `Array{T}` of size `dims` that may be reused by later
+calls (never by two calls at once).
+"""
+function with_scratch(f, ::Type{T}, dims::Dims) where {T}
+    n = prod(dims)
+    lock(SCRATCH_LOCK)
+    buffer = try
+        pop!(SCRATCH, T, nothing)
+    finally
+        unlock(SCRATCH_LOCK)
+    end
+    if !(buffer isa Vector{T}) || length(buffer) < n
+        buffer = Vector{T}(undef, n)
+    end
+    try
+        GC.@preserve buffer f(unsafe_wrap(Array, pointer(buffer), dims; own=false))
+    finally
+        if sizeof(buffer) <= SCRATCH_KEEP_BYTES
+            lock(SCRATCH_LOCK)
+            try
+                kept = get(SCRATCH, T, nothing)
+                (kept === nothing || length(kept) < length(buffer)) && (SCRATCH[T] = buffer)
+            finally
+                unlock(SCRATCH_LOCK)
+            end
+        end
+    end
+    return nothing
+end
+
 two_stage(inner::Integer, n::Tuple) = length(n) >= 2 && inner * prod(n) > TWO_STAGE_ELEMENTS
 
 """
@@ -457,15 +497,16 @@ function centered_irfft!(dst::Array{T}, src::Array{Complex{T}}, first_dim::Integ
     maps = [d == 1 ? packed_inverse_map(T, n[1]) : inverse_real_map(T, n[d]) for d in 1:r]
     maps[r] = scaled(maps[r], scale)
     if two_stage(inner, n)
-        # Pencils along the slowest dim first (into a scratch copy: c2r destroys its input),
-        # then slices: gather and complex-to-real.
-        work = Array{Complex{T}}(undef, size(src))
-        m = inner * h1 * prod(n[2:r-1])
-        pencil_pass!(reshape(work, (m, n[r], outer)), reshape(src, (m, n[r], outer)), maps[r],
-                     identity_map(T, n[r]), FFTW_BACKWARD)
-        slices = n[r] * outer
-        unit_pass_c2r!(reshape(dst, (inner, pad3(n[1:r-1])..., slices)),
-                       reshape(work, (inner, h1, pad3(n[2:r-1])[1:2]..., slices)), r - 1, pad_maps(maps[1:r-1]))
+        # Pencils along the slowest dim first, into scratch memory (the caller's half spectrum
+        # is never written), then slices: gather and complex-to-real.
+        with_scratch(Complex{T}, size(src)) do work
+            m = inner * h1 * prod(n[2:r-1])
+            pencil_pass!(reshape(work, (m, n[r], outer)), reshape(src, (m, n[r], outer)), maps[r],
+                         identity_map(T, n[r]), FFTW_BACKWARD)
+            slices = n[r] * outer
+            unit_pass_c2r!(reshape(dst, (inner, pad3(n[1:r-1])..., slices)),
+                           reshape(work, (inner, h1, pad3(n[2:r-1])[1:2]..., slices)), r - 1, pad_maps(maps[1:r-1]))
+        end
     else
         unit_pass_c2r!(reshape(dst, (inner, pad3(n)..., outer)),
                        reshape(src, (inner, h1, pad3(n[2:end])[1:2]..., outer)), r, pad_maps(maps))
