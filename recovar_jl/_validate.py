@@ -5,6 +5,7 @@ bad input raises ValueError/TypeError naming the argument instead of a JuliaErro
 """
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -23,15 +24,25 @@ def as_array(x, name: str) -> np.ndarray:
     return arr
 
 
+def _native(dtype) -> np.dtype:
+    """The dtype in native byte order ('>f8' → 'f8'), so precision follows the value type."""
+    d = np.dtype(dtype)
+    return d.newbyteorder("=") if d.byteorder not in ("=", "|") else d
+
+
 def real_dtype(dtype) -> np.dtype:
     """float64 stays float64; every other real or integer dtype computes in float32."""
-    return np.dtype(np.float64) if np.dtype(dtype) == np.float64 else np.dtype(np.float32)
+    return np.dtype(np.float64) if _native(dtype) == np.float64 else np.dtype(np.float32)
 
 
 def complex_dtype(dtype) -> np.dtype:
     """complex128 for 64-bit real/complex inputs, complex64 otherwise."""
-    d = np.dtype(dtype)
+    d = _native(dtype)
     return np.dtype(np.complex128) if d in (np.float64, np.complex128) else np.dtype(np.complex64)
+
+
+def _aligned(arr: np.ndarray) -> np.ndarray:
+    return arr if arr.flags.aligned else arr.copy()
 
 
 def real_array(x, name: str, dtype=None, ndim=None, finite=True) -> np.ndarray:
@@ -40,7 +51,7 @@ def real_array(x, name: str, dtype=None, ndim=None, finite=True) -> np.ndarray:
     if arr.dtype.kind == "c":
         raise TypeError(f"{name} must be real, got dtype {arr.dtype}")
     target = np.dtype(dtype) if dtype is not None else real_dtype(arr.dtype)
-    arr = np.asarray(arr, dtype=target, order="C")  # keeps 0-d arrays 0-d
+    arr = _aligned(np.asarray(arr, dtype=target, order="C"))  # keeps 0-d arrays 0-d
     check_ndim(arr, name, ndim)
     if finite:
         check_finite(arr, name)
@@ -53,12 +64,12 @@ def numeric_array(x, name: str, dtype=None, ndim=None, finite=True) -> np.ndarra
     if dtype is not None:
         target = np.dtype(dtype)
     elif arr.dtype.kind == "c":
-        target = np.dtype(np.complex128) if arr.dtype == np.complex128 else np.dtype(np.complex64)
+        target = np.dtype(np.complex128) if _native(arr.dtype) == np.complex128 else np.dtype(np.complex64)
         if arr.dtype.itemsize > 16:
             raise TypeError(f"{name} has unsupported dtype {arr.dtype}")
     else:
         target = real_dtype(arr.dtype)
-    arr = np.asarray(arr, dtype=target, order="C")  # keeps 0-d arrays 0-d
+    arr = _aligned(np.asarray(arr, dtype=target, order="C"))  # keeps 0-d arrays 0-d
     check_ndim(arr, name, ndim)
     if finite:
         check_finite(arr, name)
@@ -73,7 +84,7 @@ def int_array(x, name: str, dtype=np.int64, ndim=None) -> np.ndarray:
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
             raise ValueError(f"{name} must hold integers")
-    arr = np.asarray(arr, dtype=dtype, order="C")
+    arr = _aligned(np.asarray(arr, dtype=dtype, order="C"))
     check_ndim(arr, name, ndim)
     return arr
 
@@ -119,6 +130,8 @@ def shape_tuple(shape, name: str, length=None) -> tuple:
         out.append(int(v))
     if length is not None and len(out) != length:
         raise ValueError(f"{name} must have {length} entries, got {shape!r}")
+    if math.prod(out) >= 2**63:
+        raise ValueError(f"{name}={tuple(out)} has more than 2**63 - 1 elements")
     return tuple(out)
 
 

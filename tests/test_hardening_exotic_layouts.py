@@ -40,8 +40,6 @@ def unaligned(a):
     return view
 
 
-@pytest.mark.xfail(reason="needs _validate to treat non-native byte order as its native dtype (see report)",
-                   strict=False)
 @pytest.mark.parametrize("name", sorted(CALLS))
 def test_big_endian_float64_input_computes_like_native_float64(name):
     fn, value = CALLS[name]
@@ -51,7 +49,6 @@ def test_big_endian_float64_input_computes_like_native_float64(name):
     np.testing.assert_array_equal(swapped, native)
 
 
-@pytest.mark.xfail(reason="needs _validate to copy unaligned arrays (see report)", strict=False)
 @pytest.mark.parametrize("name", sorted(CALLS))
 def test_unaligned_input_is_copied_not_refused(name):
     fn, value = CALLS[name]
