@@ -2,7 +2,7 @@
 using RecovarCore: fft_batched!, rfft_batched!, irfft_batched!, fftw_plan, IODim, PLAN_CACHE, FFTW_FORWARD
 
 "Naive unnormalised DFT of a vector (sign -1 forward, +1 backward)."
-naive_dft(x::AbstractVector, sign) = [sum(x[j+1] * cis(sign * 2pi * j * k / length(x)) for j in 0:length(x)-1)
+naive_unnormalised_dft(x::AbstractVector, sign) = [sum(x[j+1] * cis(sign * 2pi * j * k / length(x)) for j in 0:length(x)-1)
                                       for k in 0:length(x)-1]
 
 @testset "fft_batched! matches a naive DFT, both directions, in and out of place" begin
@@ -10,10 +10,10 @@ naive_dft(x::AbstractVector, sign) = [sum(x[j+1] * cis(sign * 2pi * j * k / leng
         x = randn(Complex{T}, n, 3)
         y = similar(x)
         fft_batched!(y, x, (n,), 3, -1)
-        @test relerr(y, hcat([naive_dft(x[:, b], -1) for b in 1:3]...)) < 10eps(T)
+        @test relerr(y, hcat([naive_unnormalised_dft(x[:, b], -1) for b in 1:3]...)) < 10eps(T)
         z = copy(x)
         fft_batched!(z, z, (n,), 3, 1)
-        @test relerr(z, hcat([naive_dft(x[:, b], 1) for b in 1:3]...)) < 10eps(T)
+        @test relerr(z, hcat([naive_unnormalised_dft(x[:, b], 1) for b in 1:3]...)) < 10eps(T)
     end
 end
 
@@ -58,5 +58,5 @@ end
     y = zeros(ComplexF32, 10, 3)
     fft_batched!(y, x, (10,), 3, -1)   # first use of this shape: planned with FFTW_MEASURE
     @test x == keep
-    @test relerr(y[:, 2], naive_dft(x[:, 2], -1)) < 1e-5
+    @test relerr(y[:, 2], naive_unnormalised_dft(x[:, 2], -1)) < 1e-5
 end

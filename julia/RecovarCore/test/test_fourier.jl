@@ -2,7 +2,7 @@
 using RecovarCore: centered_fft!, centered_rfft!, centered_irfft!, fft_batched!, TWO_STAGE_ELEMENTS
 
 "Centered transform from circshift + plain FFT (an independent route to the same result)."
-function shifted_reference(x, dims, direction)
+function centered_by_circshift(x, dims, direction)
     sz = size(x)
     amounts = ntuple(d -> d in dims ? (direction == -1 ? sz[d] ÷ 2 : -(sz[d] ÷ 2)) : 0, ndims(x))
     y = complex(circshift(x, amounts))
@@ -16,7 +16,7 @@ function shifted_reference(x, dims, direction)
 end
 
 "Packed half of a centered spectrum along dim 1: columns n÷2 … n−1 (and 0 for even n)."
-packed_half(F) = F[[mod(size(F, 1) ÷ 2 + j, size(F, 1)) + 1 for j in 0:size(F, 1)÷2], ntuple(_ -> Colon(), ndims(F) - 1)...]
+packed_half_of_centered(F) = F[[mod(size(F, 1) ÷ 2 + j, size(F, 1)) + 1 for j in 0:size(F, 1)÷2], ntuple(_ -> Colon(), ndims(F) - 1)...]
 
 @testset "centered_fft! equals the naive centered DFT on tiny arrays (odd and even)" begin
     for T in (Float32, Float64), dims in ((8,), (7,), (4, 6), (5, 3), (4, 5, 6), (3, 3, 3))
@@ -57,7 +57,7 @@ end
     y = similar(x)
     centered_fft!(y, x, 2, 4, 1, 1.0)
     for i in 1:3
-        @test relerr(y[i, :, :, :], shifted_reference(x[i, :, :, :], 1:3, 1)) < 1e-12
+        @test relerr(y[i, :, :, :], centered_by_circshift(x[i, :, :, :], 1:3, 1)) < 1e-12
     end
 end
 
@@ -67,7 +67,7 @@ end
         x = randn(T, dims...)
         h = Array{Complex{T}}(undef, dims[1] ÷ 2 + 1, dims[2:end]...)
         centered_rfft!(h, x, nd, 1.0)
-        @test relerr(h, packed_half(shifted_reference(x, 1:nd, -1))) < 20eps(T)
+        @test relerr(h, packed_half_of_centered(centered_by_circshift(x, 1:nd, -1))) < 20eps(T)
         keep = copy(h)
         back = similar(x)
         centered_irfft!(back, h, nd, 1 / prod(dims[1:nd]))
@@ -81,7 +81,7 @@ end
     h = Array{ComplexF64}(undef, 2, 4, 5, 3)
     centered_rfft!(h, x, 2, 3, 1.0)
     for i in 1:2
-        @test relerr(h[i, :, :, :], packed_half(shifted_reference(x[i, :, :, :], 1:2, -1))) < 1e-12
+        @test relerr(h[i, :, :, :], packed_half_of_centered(centered_by_circshift(x[i, :, :, :], 1:2, -1))) < 1e-12
     end
     back = similar(x)
     centered_irfft!(back, h, 2, 3, 1 / 30)
@@ -94,20 +94,20 @@ end
     x = randn(ComplexF32, dims...)
     y = similar(x)
     centered_fft!(y, x, 3, -1, 1.0)
-    @test relerr(y, shifted_reference(x, 1:3, -1)) < 1e-5
+    @test relerr(y, centered_by_circshift(x, 1:3, -1)) < 1e-5
     centered_fft!(y, y, 3, 1, 1 / prod(dims))
     @test relerr(y, x) < 1e-5
     xr = real(x)
     h = Array{ComplexF32}(undef, 25, 40, 70)
     centered_rfft!(h, xr, 3, 1.0)
-    @test relerr(h, packed_half(shifted_reference(xr, 1:3, -1))) < 1e-5
+    @test relerr(h, packed_half_of_centered(centered_by_circshift(xr, 1:3, -1))) < 1e-5
     back = similar(xr)
     centered_irfft!(back, h, 3, 1 / prod(dims))
     @test relerr(back, xr) < 1e-5
     img = randn(ComplexF64, 401, 350)
     out = similar(img)
     centered_fft!(out, img, 2, -1, 1.0)
-    @test relerr(out, shifted_reference(img, 1:2, -1)) < 1e-12
+    @test relerr(out, centered_by_circshift(img, 1:2, -1)) < 1e-12
 end
 
 @testset "batch of one, empty batch, Float64" begin
