@@ -103,9 +103,12 @@ function threaded_parts(f, n::Integer)
     end
 end
 
-"Items per FFT piece: about CHUNK_ELEMENTS, and enough pieces for every thread."
-chunk_items(unit::Integer, items::Integer) =
-    max(1, min(CHUNK_ELEMENTS ÷ max(unit, 1), cld(items, Threads.nthreads())))
+"Items per FFT piece: about CHUNK_ELEMENTS, and enough pieces for every thread (one piece,
+so no thread start-up, when everything fits in one)."
+function chunk_items(unit::Integer, items::Integer)
+    unit * items <= CHUNK_ELEMENTS && return max(items, 1)
+    return max(1, min(CHUNK_ELEMENTS ÷ max(unit, 1), cld(items, Threads.nthreads())))
+end
 
 "Guru dims of `q` transformed dims (logical sizes n) with `inner` and `count` batches."
 function unit_layout(n::NTuple{3,Int}, q::Integer, inner::Integer, count::Integer, in_first::Integer,
