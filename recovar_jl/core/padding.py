@@ -99,7 +99,7 @@ def unpad_volume_spatial_domain(volume, padding):
     return _unpad_trailing(arr, _padding(padding), 3, "volume")
 
 
-def padded_dft(images, image_size, padding):
+def padded_dft(images, image_size, padding: int):
     """Centered 2-D DFT of zero-padded images.
 
     Parameters
@@ -118,7 +118,7 @@ def padded_dft(images, image_size, padding):
     return _flatten_images(ftu.get_dft2(padded))
 
 
-def padded_rfft(images, image_size, padding):
+def padded_rfft(images, image_size, padding: int):
     """Half-spectrum centered DFT of zero-padded real images.
 
     Returns (n, (H+p)·((W+p)//2 + 1)), complex64 (complex128 for float64); float16 images
