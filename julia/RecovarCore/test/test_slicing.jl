@@ -5,7 +5,7 @@ using RecovarCore: FullVolume, HalfVolume, VolumeView, ImagePlane, SliceGeometry
                    locate, evaluate, scatter_at!, Nearest, Linear, Cubic, read_voxel, add_voxel!,
                    slice_volume_kernel!, adjoint_slice_volume_kernel!, spline_coefficients!, stored_length,
                    column_frequency, row_frequency, partner_frequency, has_conjugate_partner
-using LinearAlgebra: dot, norm
+using LinearAlgebra: dot, norm, I
 
 function random_rotation(rng)
     q = randn(rng, 4)
