@@ -408,3 +408,20 @@ def test_bad_input_raises_errors_naming_the_argument():
         ftu.get_grid_of_radial_distances((4, 4, 4), frequency_shift=[1, 2])
     with pytest.raises(TypeError, match="image_shape"):
         ftu.get_grid_of_radial_distances(8)
+    with pytest.raises(TypeError, match="image_shape"):
+        ftu.get_grid_of_radial_distances(b"bytes")
+    with pytest.raises(TypeError, match="norm"):
+        ftu.get_dft2(np.zeros((4, 4)), norm=np.zeros(2))
+    with pytest.raises(TypeError, match="scaled"):
+        ftu.get_k_coordinate_of_each_pixel((4, 4), 1.0, scaled=np.zeros(0))
+    with pytest.raises(TypeError, match="rounded"):
+        ftu.get_grid_of_radial_distances((4, 4), rounded="yes")
+    with pytest.raises(TypeError, match="axes"):
+        ftu.get_dft3_real(np.zeros((4, 4, 4)), axes=None)
+
+
+def test_grids_that_cannot_fit_in_memory_are_refused_up_front():
+    with pytest.raises(MemoryError, match="would need"):
+        ftu.get_k_coordinate_of_each_pixel((2 ** 17, 2 ** 17), 1.0)
+    with pytest.raises(MemoryError, match="would need"):
+        ftu.get_grid_of_radial_distances((4000, 4000, 4000))

@@ -48,33 +48,55 @@ _MAX_KERNEL_AXES = 3  # the Julia kernels transform up to 3 adjacent axes at onc
 # Argument helpers
 # ---------------------------------------------------------------------------------------------
 
+def _scalar(x, name: str):
+    """A real number from a Python/NumPy scalar or a 0-d array (TypeError naming `name` otherwise)."""
+    if isinstance(x, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a number, got {x!r}")
+    if isinstance(x, numbers.Real):
+        return x
+    if isinstance(x, np.ndarray) and x.shape == () and x.dtype.kind in "iuf":
+        return x
+    raise TypeError(f"{name} must be a real number, got {x!r}")
+
+
 def _positive_int(n, name: str) -> int:
-    if isinstance(n, (bool, np.bool_)):
+    value = _scalar(n, name)
+    value = value.item() if isinstance(value, np.ndarray) else value
+    if not (np.isfinite(float(value)) and float(value).is_integer()):
         raise TypeError(f"{name} must be an integer, got {n!r}")
-    if isinstance(n, numbers.Integral):
-        value = int(n)
-    elif isinstance(n, numbers.Real) and float(n).is_integer():
-        value = int(n)
-    else:
-        arr = np.asarray(n)
-        if arr.shape == () and arr.dtype.kind in "iu":
-            value = int(arr)
-        else:
-            raise TypeError(f"{name} must be an integer, got {n!r}")
+    value = int(value)
     if value <= 0:
         raise ValueError(f"{name} must be positive, got {n!r}")
     return value
 
 
+def _flag(x, name: str) -> bool:
+    """A boolean switch: bool, NumPy bool or integer (0-d arrays too)."""
+    if isinstance(x, (bool, np.bool_, numbers.Integral)):
+        return bool(x)
+    if isinstance(x, np.ndarray) and x.shape == () and x.dtype.kind in "biu":
+        return bool(x)
+    raise TypeError(f"{name} must be True or False, got {x!r}")
+
+
+def _shape(shape, name: str, length=None) -> tuple:
+    """Tuple of positive ints (strings and bytes are refused, not read as sequences)."""
+    if isinstance(shape, (str, bytes, bytearray, dict)) or shape is None:
+        raise TypeError(f"{name} must be a tuple of ints, got {shape!r}")
+    return V.shape_tuple(shape, name, length)
+
+
 def _voxel_size(voxel_size, name: str = "voxel_size"):
     """Validate a voxel size but keep its type: a NumPy float64 makes scaled grids float64."""
-    V.positive_scalar(voxel_size, name)
-    if isinstance(voxel_size, np.ndarray):
-        return voxel_size.reshape(()) if voxel_size.shape == () else voxel_size
-    return voxel_size
+    value = _scalar(voxel_size, name)
+    if not np.isfinite(float(value)) or float(value) <= 0:
+        raise ValueError(f"{name} must be a positive finite number, got {voxel_size!r}")
+    return value
 
 
 def _norm_scale(norm, n_elements: int, inverse: bool) -> float:
+    if norm is not None and not isinstance(norm, str):
+        raise TypeError(f'norm must be "backward", "ortho", "forward" or None, got {norm!r}')
     if norm is None or norm == "backward":
         return 1.0 / n_elements if inverse else 1.0
     if norm == "ortho":
@@ -84,13 +106,19 @@ def _norm_scale(norm, n_elements: int, inverse: bool) -> float:
     raise ValueError(f'Invalid norm value {norm!r}; should be "backward", "ortho" or "forward".')
 
 
-def _normalize_axes(axes, ndim: int, name: str = "axes", array_name: str = "the array") -> tuple:
+def _axes_tuple(axes, name: str = "axes") -> tuple:
     if isinstance(axes, numbers.Integral) and not isinstance(axes, (bool, np.bool_)):
-        axes = (axes,)
+        return (axes,)
+    if isinstance(axes, (str, bytes, bytearray, dict)) or axes is None:
+        raise TypeError(f"{name} must be a sequence of ints, got {axes!r}")
     try:
-        values = tuple(axes)
+        return tuple(axes)
     except TypeError:
         raise TypeError(f"{name} must be a sequence of ints, got {axes!r}") from None
+
+
+def _normalize_axes(axes, ndim: int, name: str = "axes", array_name: str = "the array") -> tuple:
+    values = _axes_tuple(axes, name)
     if not values:
         raise ValueError(f"{name} must name at least one axis")
     out = []
@@ -336,7 +364,7 @@ def get_idft2_real(img, image_shape=None, norm=DEFAULT_FFT_NORM):
             raise ValueError(f"img of shape {arr.shape} is too small to infer image_shape; pass image_shape")
         image_shape = (arr.shape[-2], 2 * (arr.shape[-1] - 1))
     else:
-        image_shape = V.shape_tuple(image_shape, "image_shape")
+        image_shape = _shape(image_shape, "image_shape")
         if len(image_shape) != 2:
             raise ValueError(f"image_shape must have 2 dims, got {image_shape}")
     _check_half_input(arr, axes, image_shape, "img", "image_shape")
@@ -348,7 +376,7 @@ def get_dft3_real(img, norm=DEFAULT_FFT_NORM, axes=(-3, -2, -1)):
 
     Returns complex64 (complex128 for float64) with ``shape[axes[-1]] = n // 2 + 1``.
     """
-    axes_tuple = tuple(axes) if not isinstance(axes, numbers.Integral) else (axes,)
+    axes_tuple = _axes_tuple(axes)
     if len(axes_tuple) != 3:
         raise ValueError(f"axes must have length 3, got {axes}")
     arr, axes = _transform_input(img, "img", axes_tuple, real_only=True)
@@ -362,7 +390,7 @@ def get_idft3_real(img, volume_shape=None, norm=DEFAULT_FFT_NORM, axes=(-3, -2, 
     `volume_shape` (sizes along `axes`) defaults to ``(N0, N1, 2 * (img.shape[-1] - 1))`` and
     is required unless `axes` are the last three.
     """
-    axes_tuple = tuple(axes) if not isinstance(axes, numbers.Integral) else (axes,)
+    axes_tuple = _axes_tuple(axes)
     if len(axes_tuple) != 3:
         raise ValueError(f"axes must have length 3, got {axes}")
     arr, axes = _transform_input(img, "img", axes_tuple)
@@ -374,7 +402,7 @@ def get_idft3_real(img, volume_shape=None, norm=DEFAULT_FFT_NORM, axes=(-3, -2, 
             raise ValueError(f"img of shape {arr.shape} is too small to infer volume_shape; pass volume_shape")
         volume_shape = (arr.shape[-3], arr.shape[-2], 2 * (arr.shape[-1] - 1))
     else:
-        volume_shape = V.shape_tuple(volume_shape, "volume_shape")
+        volume_shape = _shape(volume_shape, "volume_shape")
         if len(volume_shape) != 3:
             raise ValueError(f"volume_shape must have 3 dims, got {volume_shape}")
     _check_half_input(arr, axes, volume_shape, "img", "volume_shape")
@@ -392,6 +420,8 @@ def get_1d_frequency_grid(n, voxel_size=1, scaled=False):
     the result float64 (NumPy/JAX promotion); a Python float keeps float32.
     """
     n = _positive_int(n, "n")
+    scaled = _flag(scaled, "scaled")
+    V.check_memory(8 * n, "the frequency grid")
     half = n // 2
     grid = np.arange(-half, n - half, dtype=np.float32)
     if scaled:
@@ -402,16 +432,25 @@ def get_1d_frequency_grid(n, voxel_size=1, scaled=False):
 def get_1d_frequency_grid_rfft(n, voxel_size=1, scaled=False):
     """Non-negative frequencies ``0 … n//2`` of an rfft-packed axis (Nyquist **+n/2**), float32."""
     n = _positive_int(n, "n")
+    scaled = _flag(scaled, "scaled")
+    V.check_memory(4 * n, "the frequency grid")
     grid = np.arange(0, n // 2 + 1, dtype=np.float32)
     if scaled:
         grid = grid / (n * _voxel_size(voxel_size))
     return grid
 
 
-def _grids(image_shape, voxel_size, scaled, rfft_last=False):
-    shape = V.shape_tuple(image_shape, "image_shape")
+def _grids(image_shape, voxel_size, scaled, rfft_last=False, bytes_per_point=None):
+    """Validated shape and 1-D grids; `bytes_per_point`: refuse outputs that cannot fit in memory."""
+    shape = _shape(image_shape, "image_shape")
     if not shape:
         raise ValueError("image_shape must have at least one dimension")
+    scaled = _flag(scaled, "scaled")
+    if bytes_per_point is not None:
+        points = 1
+        for n in shape:
+            points *= n
+        V.check_memory(points * bytes_per_point, f"a grid of image_shape={shape}")
     if scaled:
         voxel_size = _voxel_size(voxel_size)
     grids = [get_1d_frequency_grid(n, voxel_size, scaled) for n in shape]
@@ -429,13 +468,15 @@ def get_k_coordinate_of_each_pixel(image_shape, voxel_size, scaled=True):
     """Frequency coordinates of every pixel, (H·W, 2): coordinate 0 = column frequency,
     coordinate 1 = row frequency (square images; recovar's "xy" meshgrid, reproduced for any shape).
     """
-    _, grids = _grids(image_shape, voxel_size, scaled)
+    shape = _shape(image_shape, "image_shape")
+    _, grids = _grids(shape, voxel_size, scaled, bytes_per_point=16 * max(len(shape), 1))
     return _stack_meshgrid(grids, "xy")
 
 
 def get_k_coordinate_of_each_pixel_3d(image_shape, voxel_size, scaled=True):
     """Frequency coordinates of every voxel, (V, 3), coordinate d ↔ axis d, C order."""
-    _, grids = _grids(image_shape, voxel_size, scaled)
+    shape = _shape(image_shape, "image_shape")
+    _, grids = _grids(shape, voxel_size, scaled, bytes_per_point=16 * max(len(shape), 1))
     return _stack_meshgrid(grids, "ij")
 
 
@@ -444,20 +485,20 @@ def get_k_coordinate_of_each_pixel_real(image_shape, voxel_size, scaled=True):
     coordinate 0 = centered grid of ``image_shape[0]`` varying fastest, coordinate 1 = rfft
     grid of ``image_shape[1]`` varying slowest (the transpose of the packed layout's order).
     """
-    shape = V.shape_tuple(image_shape, "image_shape")
+    shape = _shape(image_shape, "image_shape")
     if len(shape) != 2:
         raise ValueError(f"image_shape must have 2 dims, got {shape}")
-    _, grids = _grids(shape, voxel_size, scaled, rfft_last=True)
+    _, grids = _grids(shape, voxel_size, scaled, rfft_last=True, bytes_per_point=32)
     return _stack_meshgrid(grids, "xy")
 
 
 def get_k_coordinate_of_each_pixel_3d_real(image_shape, voxel_size, scaled=True):
     """Packed 3-D coordinates, (N0·N1·(N2//2+1), 3): ij grid of (grid(N0), grid(N1),
     rfft_grid(N2)), C order; the last-axis Nyquist is **+N2/2**."""
-    shape = V.shape_tuple(image_shape, "image_shape")
+    shape = _shape(image_shape, "image_shape")
     if len(shape) != 3:
         raise ValueError(f"image_shape must have 3 dims, got {shape}")
-    _, grids = _grids(shape, voxel_size, scaled, rfft_last=True)
+    _, grids = _grids(shape, voxel_size, scaled, rfft_last=True, bytes_per_point=48)
     return _stack_meshgrid(grids, "ij")
 
 
@@ -470,7 +511,7 @@ def _half_image_pixel_indices(image_shape) -> np.ndarray:
 def get_k_coordinate_of_each_pixel_half(image_shape, voxel_size, scaled=True):
     """Rows of :func:`get_k_coordinate_of_each_pixel` at the packed pixels, (H·(W//2+1), 2);
     the Nyquist column has kx = −W/2."""
-    shape = V.shape_tuple(image_shape, "image_shape")
+    shape = _shape(image_shape, "image_shape")
     if len(shape) != 2:
         raise ValueError(f"image_shape must have 2 dims, got {shape}")
     full = get_k_coordinate_of_each_pixel(shape, voxel_size, scaled)
@@ -478,6 +519,8 @@ def get_k_coordinate_of_each_pixel_half(image_shape, voxel_size, scaled=True):
 
 
 def _radial(shape, grids, frequency_shift, rounded, scaled, out_shape):
+    rounded = _flag(rounded, "rounded")
+    scaled = _flag(scaled, "scaled")
     dtype = grids[0].dtype
     shift = V.as_array(frequency_shift, "frequency_shift")
     if shift.dtype.kind == "c":
@@ -506,14 +549,14 @@ def get_grid_of_radial_distances(image_shape, voxel_size=1, scaled=False, freque
     per axis. ``rounded and not scaled`` → rounded half to even, int32; else float32 (float64
     for a NumPy float64 voxel size with ``scaled``).
     """
-    shape, grids = _grids(image_shape, voxel_size, scaled)
+    shape, grids = _grids(image_shape, voxel_size, scaled, bytes_per_point=24)
     return _radial(shape, grids, frequency_shift, rounded, scaled, shape)
 
 
 def get_grid_of_radial_distances_real(image_shape, voxel_size=1, scaled=False, frequency_shift=0, rounded=True):
     """As :func:`get_grid_of_radial_distances` on the packed grid: the last axis uses the rfft
     grid ``0 … n//2``; output shape ``(..., n//2 + 1)``."""
-    shape, grids = _grids(image_shape, voxel_size, scaled, rfft_last=True)
+    shape, grids = _grids(image_shape, voxel_size, scaled, rfft_last=True, bytes_per_point=24)
     return _radial(shape, grids, frequency_shift, rounded, scaled, get_real_fft_packed_shape(shape))
 
 
@@ -523,7 +566,7 @@ def get_grid_of_radial_distances_real(image_shape, voxel_size=1, scaled=False, f
 
 def get_real_fft_packed_shape(shape):
     """Shape of the rfft-packed spectrum: last dim ``n`` → ``n // 2 + 1`` (any rank ≥ 1)."""
-    shape = V.shape_tuple(shape, "shape")
+    shape = _shape(shape, "shape")
     if not shape:
         raise ValueError("shape must have at least one dimension")
     return tuple(shape[:-1]) + (shape[-1] // 2 + 1,)
@@ -557,14 +600,14 @@ def _centered_partner_indices(m: int) -> np.ndarray:
 
 def get_real_fft_memory_saving_ratio(shape):
     """``prod(packed shape) / prod(shape)`` (float)."""
-    shape = V.shape_tuple(shape, "shape")
+    shape = _shape(shape, "shape")
     packed = get_real_fft_packed_shape(shape)
     return int(np.prod(packed)) / int(np.prod(shape))
 
 
 def image_shape_to_half_image_shape(image_shape):
     """``(H, W)`` → ``(H, W//2 + 1)``; ValueError unless 2 positive sizes."""
-    shape = V.shape_tuple(image_shape, "image_shape")
+    shape = _shape(image_shape, "image_shape")
     if len(shape) != 2:
         raise ValueError(f"image_shape must have 2 dims, got {shape}")
     return (shape[0], shape[1] // 2 + 1)
@@ -572,7 +615,7 @@ def image_shape_to_half_image_shape(image_shape):
 
 def volume_shape_to_half_volume_shape(volume_shape):
     """``(N0, N1, N2)`` → ``(N0, N1, N2//2 + 1)``; ValueError unless 3 positive sizes."""
-    shape = V.shape_tuple(volume_shape, "volume_shape")
+    shape = _shape(volume_shape, "volume_shape")
     if len(shape) != 3:
         raise ValueError(f"volume_shape must have 3 dims, got {shape}")
     return (shape[0], shape[1], shape[2] // 2 + 1)
@@ -633,7 +676,7 @@ def full_image_to_half_image(image, image_shape):
 
     `image`: (..., H, W) or flat (..., H·W); returns (..., H, W//2+1) or (..., H·(W//2+1)).
     """
-    shape = V.shape_tuple(image_shape, "image_shape")
+    shape = _shape(image_shape, "image_shape")
     if len(shape) != 2:
         raise ValueError(f"image_shape must have 2 dims, got {shape}")
     return _full_to_half(image, shape, "image")
@@ -647,7 +690,7 @@ def half_image_to_full_image(half_image, image_shape):
     map, not an FFT round trip, so that half-image backprojection is its exact adjoint.
     `half_image`: (..., H, W//2+1) or flat; returns the full layout in the same style.
     """
-    shape = V.shape_tuple(image_shape, "image_shape")
+    shape = _shape(image_shape, "image_shape")
     if len(shape) != 2:
         raise ValueError(f"image_shape must have 2 dims, got {shape}")
     return _half_to_full(half_image, shape, "half_image")
@@ -655,7 +698,7 @@ def half_image_to_full_image(half_image, image_shape):
 
 def full_volume_to_half_volume(volume, volume_shape):
     """Centered full 3-D spectrum (..., N0, N1, N2) or flat → packed (..., N0, N1, N2//2+1) or flat."""
-    shape = V.shape_tuple(volume_shape, "volume_shape")
+    shape = _shape(volume_shape, "volume_shape")
     if len(shape) != 3:
         raise ValueError(f"volume_shape must have 3 dims, got {shape}")
     return _full_to_half(volume, shape, "volume")
@@ -664,7 +707,7 @@ def full_volume_to_half_volume(volume, volume_shape):
 def half_volume_to_full_volume(half_volume, volume_shape):
     """Packed half volume → centered full 3-D spectrum by the Hermitian index map
     (``conj(half[π(i0), π(i1), N2//2 − c])`` in each redundant column c)."""
-    shape = V.shape_tuple(volume_shape, "volume_shape")
+    shape = _shape(volume_shape, "volume_shape")
     if len(shape) != 3:
         raise ValueError(f"volume_shape must have 3 dims, got {shape}")
     return _half_to_full(half_volume, shape, "half_volume")

@@ -39,7 +39,27 @@ def _array(x, name: str, ndim=None, finite=True) -> np.ndarray:
 
 
 def _positive_number(x, name: str) -> float:
-    return V.positive_scalar(x, name)
+    value = float(ftu._scalar(x, name))
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive finite number, got {x!r}")
+    return value
+
+
+def _real_number(x, name: str) -> float:
+    value = float(ftu._scalar(x, name))
+    if np.isnan(value):
+        raise ValueError(f"{name} must not be NaN")
+    return value
+
+
+def _float_dtype(dtype, name: str = "dtype") -> np.dtype:
+    try:
+        d = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{name} must be a NumPy floating dtype, got {dtype!r}") from None
+    if d.kind not in "fc":
+        raise TypeError(f"{name} must be a floating dtype, got {d}")
+    return d
 
 
 def _batch_size(batch_size, n_rows: int, total_gb: float, memory_to_use, name: str = "batch_size") -> int:
@@ -66,6 +86,9 @@ def _size_gb(x: np.ndarray) -> float:
 
 def batch_st_end(k, batch_size, n_rows):
     """Row range of block k: ``(int(k·batch_size), int(min((k+1)·batch_size, n_rows)))``."""
+    for value, name in ((k, "k"), (batch_size, "batch_size"), (n_rows, "n_rows")):
+        if not np.isfinite(_real_number(value, name)):
+            raise ValueError(f"{name} must be finite, got {value!r}")
     return int(k * batch_size), int(min((k + 1) * batch_size, n_rows))
 
 
@@ -133,7 +156,7 @@ def thin_svd(X, np=np, epsilon=1e-8):
     recovar's signature and ignored (NumPy is always used).
     """
     X = _array(X, "X", ndim=2)
-    eps = float(epsilon)
+    eps = _real_number(epsilon, "epsilon")
     U, sigma, V_ = _eigen_svd(_conj(X).T @ X, X, eps, lambda a, b: a @ b)
     return _numpy.flip(U, axis=1), _numpy.flip(sigma), _numpy.flip(V_, axis=1)
 
@@ -142,10 +165,13 @@ def thin_svd_in_blocks(X, np=np, memory_to_use=5, epsilon=1e-8, n_components=-1)
     """:func:`thin_svd` through blockwise products; returns ``(U[:, :k], σ[:k], Vᴴ[:k])``,
     ``k = n_components`` if positive, else ``X.shape[0]``. `np` is ignored."""
     X = _array(X, "X", ndim=2)
-    eps = float(epsilon)
+    eps = _real_number(epsilon, "epsilon")
+    components = ftu._scalar(n_components, "n_components")
+    if not float(components).is_integer():
+        raise TypeError(f"n_components must be an integer, got {n_components!r}")
     gram = blockwise_X_T_X(X, memory_to_use=memory_to_use)
     U, sigma, V_ = _eigen_svd(gram, X, eps, lambda a, b: blockwise_A_X(a, b, memory_to_use=memory_to_use))
-    k = int(n_components) if int(n_components) > 0 else X.shape[0]
+    k = int(components) if int(components) > 0 else X.shape[0]
     return (_numpy.flip(U, axis=1)[:, :k], _numpy.flip(sigma)[:k], _numpy.conj(_numpy.flip(V_, axis=1))[:, :k].T)
 
 
@@ -170,7 +196,7 @@ def randomized_svd(A, n_pcs=200):
 # ---------------------------------------------------------------------------------------------
 
 def _columns(x, vec_shape, name="x"):
-    shape = V.shape_tuple(vec_shape, "vec_shape", length=3)
+    shape = ftu._shape(vec_shape, "vec_shape", length=3)
     arr = V.numeric_array(x, name, ndim=2)
     if arr.shape[0] != shape[0] * shape[1] * shape[2]:
         raise ValueError(f"{name} must have shape ({int(np.prod(shape))}, m) for vec_shape={shape}, got {arr.shape}")
@@ -198,8 +224,7 @@ def dft3(x, vec_shape):
 
 
 def _batch_size_arg(batch_size):
-    value = V.positive_scalar(batch_size, "batch_size")
-    return int(np.ceil(value))
+    return int(np.ceil(_positive_number(batch_size, "batch_size")))
 
 
 def batch_dft3(x, vec_shape, batch_size):
@@ -224,6 +249,7 @@ def batch_idft3(x, vec_shape, batch_size, *, overwrite=False):
     returned. x must be float32/float64/complex64/complex128.
     """
     _batch_size_arg(batch_size)
+    overwrite = ftu._flag(overwrite, "overwrite")
     raw = V.as_array(x, "x")
     if raw.dtype not in (np.float32, np.float64, np.complex64, np.complex128):
         raise TypeError(f"x must be a float32/float64/complex64/complex128 array, got dtype {raw.dtype}")
@@ -265,6 +291,12 @@ def broadcast_outer(x, y):
     y = _array(y, "y")
     if x.ndim == 0 or y.ndim == 0:
         raise ValueError(f"x and y must have at least one dimension, got {x.shape} and {y.shape}")
+    try:
+        batch = np.broadcast_shapes(x.shape[:-1], y.shape[:-1])
+    except ValueError:
+        raise ValueError(f"the leading axes of x {x.shape} and y {y.shape} do not broadcast") from None
+    itemsize = np.result_type(x.dtype, y.dtype).itemsize
+    V.check_memory(int(np.prod(batch, dtype=object)) * x.shape[-1] * y.shape[-1] * itemsize, "the outer products")
     return np.matmul(x[..., :, None], _conj(y)[..., None, :])
 
 
@@ -295,8 +327,9 @@ def half_spectrum_last_axis_weights(last_axis_size, dtype=np.float32):
     """Column weights of an rfft-packed axis of full length n, length n//2+1: 1 for self-paired
     columns (0 and, for even n, Nyquist), 2 for columns whose partner is not stored."""
     n = ftu._positive_int(last_axis_size, "last_axis_size")
+    V.check_memory(8 * n, "the weights")
     m = n // 2 + 1
-    w = np.ones((m,), dtype=np.dtype(dtype))
+    w = np.ones((m,), dtype=_float_dtype(dtype))
     if n % 2 == 0:
         w[1:-1] = 2
     else:
@@ -310,15 +343,16 @@ def rfft2_hermitian_weights(image_shape, dtype=np.float32):
     Caveat (as in recovar): ``Σ (√w a)* (√w b)`` reproduces only the **real part** of the full
     inner product; interior columns contribute 2q instead of q + conj(q).
     """
-    shape = V.shape_tuple(image_shape, "image_shape")
+    shape = ftu._shape(image_shape, "image_shape")
     if len(shape) < 2:
         raise ValueError(f"image_shape must have 2 dims, got {shape}")
     H, W = shape[0], shape[1]
+    V.check_memory(8 * H * (W // 2 + 1), "the weights")
     return np.tile(np.sqrt(half_spectrum_last_axis_weights(W, dtype=dtype)), H)
 
 
 def _half_grid(arr, full_shape, name):
-    shape = V.shape_tuple(full_shape, "full_shape")
+    shape = ftu._shape(full_shape, "full_shape")
     if len(shape) not in (2, 3):
         raise ValueError(f"full_shape must have 2 or 3 dims, got {shape}")
     half_shape = ftu.get_real_fft_packed_shape(shape)
@@ -428,6 +462,7 @@ def l2_distance(X, Y):
     Y = _array(Y, "Y", ndim=2)
     if X.shape[1] != Y.shape[1]:
         raise ValueError(f"X and Y must have the same number of columns, got {X.shape} and {Y.shape}")
+    V.check_memory(3 * X.shape[0] * Y.shape[0] * 16, "the distance matrix")
     x_norm = np.sum(np.abs(X) ** 2, axis=-1, keepdims=True)
     y_norm = np.sum(np.abs(Y) ** 2, axis=-1)[None, :]
     return np.real(x_norm - 2 * (_conj(X) @ Y.T) + y_norm)

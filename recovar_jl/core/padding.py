@@ -8,8 +8,6 @@ centered transforms of :mod:`recovar_jl.core.fourier_transform_utils` (Julia/FFT
 """
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from .. import _validate as V
@@ -23,18 +21,11 @@ __all__ = [
 
 
 def _padding(padding, name: str = "padding") -> int:
-    if isinstance(padding, (bool, np.bool_)):
+    value = ftu._scalar(padding, name)
+    value = value.item() if isinstance(value, np.ndarray) else value
+    if not (np.isfinite(float(value)) and float(value).is_integer()):
         raise TypeError(f"{name} must be a non-negative integer, got {padding!r}")
-    if isinstance(padding, numbers.Integral):
-        value = int(padding)
-    elif isinstance(padding, numbers.Real) and float(padding).is_integer():
-        value = int(padding)
-    else:
-        arr = np.asarray(padding)
-        if arr.shape == () and arr.dtype.kind in "iu":
-            value = int(arr)
-        else:
-            raise TypeError(f"{name} must be a non-negative integer, got {padding!r}")
+    value = int(value)
     if value < 0:
         raise ValueError(f"{name} must be non-negative, got {padding!r}")
     return value
@@ -56,6 +47,8 @@ def _pad_trailing(arr: np.ndarray, padding: int, n_axes: int) -> np.ndarray:
         return np.array(arr, copy=True)
     lead = arr.shape[:arr.ndim - n_axes]
     spatial = arr.shape[arr.ndim - n_axes:]
+    V.check_memory(int(np.prod(lead + tuple(s + padding for s in spatial), dtype=object)) * arr.dtype.itemsize,
+                   f"the images padded by padding={padding}")
     out = np.zeros(lead + tuple(s + padding for s in spatial), dtype=arr.dtype)
     start = padding // 2
     out[(Ellipsis,) + tuple(slice(start, start + s) for s in spatial)] = arr
@@ -139,7 +132,7 @@ def pad_images_fourier_domain(images, image_shape, padding):
 
     `images`: any array of n·H·W values (e.g. (n, H·W)); returns (n, (H+p)·(W+p)) complex.
     """
-    shape = V.shape_tuple(image_shape, "image_shape", length=2)
+    shape = ftu._shape(image_shape, "image_shape", length=2)
     arr = _numeric(images, "images")
     if arr.size % (shape[0] * shape[1]):
         raise ValueError(f"images of shape {arr.shape} cannot be reshaped to (-1, {shape[0]}, {shape[1]})")
@@ -154,7 +147,7 @@ def unpad_images_fourier_domain(images, padded_image_shape, padding):
     `images`: (n, ...) with n·H'·W' values, (H', W') = `padded_image_shape`; returns
     (n, h·w) complex with h = H' − 2·(p//2).
     """
-    shape = V.shape_tuple(padded_image_shape, "padded_image_shape", length=2)
+    shape = ftu._shape(padded_image_shape, "padded_image_shape", length=2)
     arr = _numeric(images, "images", min_ndim=1)
     if arr.size != arr.shape[0] * shape[0] * shape[1]:
         raise ValueError(f"images of shape {arr.shape} cannot be reshaped to ({arr.shape[0]}, {shape[0]}, {shape[1]})")
@@ -165,7 +158,7 @@ def unpad_images_fourier_domain(images, padded_image_shape, padding):
 
 def unpad_volume_fourier_domain(volume, padded_image_shape, padding):
     """Unpad a centered volume spectrum: inverse 3-D DFT, crop, forward DFT → flat (complex)."""
-    shape = V.shape_tuple(padded_image_shape, "padded_image_shape", length=3)
+    shape = ftu._shape(padded_image_shape, "padded_image_shape", length=3)
     arr = _numeric(volume, "volume")
     if arr.size != shape[0] * shape[1] * shape[2]:
         raise ValueError(f"volume of shape {arr.shape} cannot be reshaped to {shape}")
