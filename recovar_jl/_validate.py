@@ -112,7 +112,7 @@ def check_finite(arr: np.ndarray, name: str) -> None:
 
 def shape_tuple(shape, name: str, length=None) -> tuple:
     """Tuple of positive Python ints (image_shape, volume_shape, ...)."""
-    if isinstance(shape, numbers.Integral):
+    if isinstance(shape, (numbers.Integral, str, bytes)):
         raise TypeError(f"{name} must be a tuple of ints, got {shape!r}")
     try:
         values = tuple(shape)

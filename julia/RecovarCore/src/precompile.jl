@@ -2,8 +2,11 @@
 # precompiled, not on the first call from Python. (Julia ≥ 1.9 also caches native code.)
 precompile(call_kernel, (Cstring, Ptr{ArgDesc}, Cint, Ptr{UInt8}, Csize_t))
 precompile(serve, (Ptr{JobSlot}, Ptr{Cvoid}, Ptr{Cvoid}))
-for T in (Float32, Float64)
-    precompile(centered_fft!, (Array{Complex{T},3}, Array{Complex{T},3}, Int, Int, Float64))
+for T in (Float32, Float64), N in (2, 3, 4)
+    precompile(centered_fft!, (Array{Complex{T},N}, Array{T,N}, Int, Int, Int, Float64))
+    precompile(centered_fft!, (Array{Complex{T},N}, Array{Complex{T},N}, Int, Int, Int, Float64))
+    precompile(centered_rfft!, (Array{Complex{T},N}, Array{T,N}, Int, Int, Float64))
+    precompile(centered_irfft!, (Array{T,N}, Array{Complex{T},N}, Int, Int, Float64))
 end
 precompile(ctf_grid!, (Matrix{Float32}, Matrix{Float32}, Int, Float64, Int, Int, Int, Float64, Float64))
 precompile(ctf_grid!, (Matrix{Float64}, Matrix{Float64}, Int, Float64, Int, Int, Int, Float64, Float64))
