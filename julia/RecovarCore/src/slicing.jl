@@ -822,56 +822,217 @@ end
 # ---- projection --------------------------------------------------------------------------
 
 """
-    RowBuffer{L}(width)
+    CellRun{Tc}(width)
+
+Cells of a run of consecutive plane frequencies kx of one row (`locate_cells!`): flat index
+of each cell's corner (0,0,0) (`Int32`; 0 when the cell is not entirely in the grid) and
+the fractions.
+"""
+struct CellRun{Tc}
+    k::Vector{Int32}
+    f0::Vector{Tc}
+    f1::Vector{Tc}
+    f2::Vector{Tc}
+end
+CellRun{Tc}(width::Int) where {Tc} = CellRun{Tc}(zeros(Int32, width), zeros(Tc, width), zeros(Tc, width),
+                                                 zeros(Tc, width))
+
+"Whether `locate_cells!` applies: a full volume whose flat indices fit in Int32."
+cell_runs_apply(l::FullVolume) = stored_length(l) < typemax(Int32) - 1
+cell_runs_apply(l::VolumeLayout) = false
+
+"""
+    locate_cells!(run, geo, layout::FullVolume, ky, kx_first, count)
+
+Trilinear cells of the `count` plane frequencies `kx_first, kx_first + 1, …` of row ky:
+`run.k[t]` = flat index of corner `floor(g)` when the whole cell is in the grid (else 0),
+`run.f*[t]` = `g − floor(g)`, `g` computed with exactly `grid_point`'s operations (so the
+results equal `locate_linear`'s). Branch-free, so the loop vectorises.
+"""
+function locate_cells!(run::CellRun{Tc}, geo::SliceGeometry{Tc}, l::FullVolume, ky::Int, kx_first::Int,
+                       count::Int) where {Tc}
+    (count <= length(run.k) && count <= length(run.f0) && count <= length(run.f1) && count <= length(run.f2)) ||
+        throw(DimensionMismatch("cell run too short"))
+    cell_runs_apply(l) || throw(ArgumentError("volume too large for Int32 cell indices"))
+    y = Tc(geo.u * ky)
+    y0 = y * geo.r10
+    y1 = y * geo.r11
+    y2 = y * geo.r12
+    r00, r01, r02 = geo.r00, geo.r01, geo.r02
+    c0, c1, c2 = geo.c0, geo.c1, geo.c2
+    top0 = Tc(l.n0 - 2)
+    top1 = Tc(l.n1 - 2)
+    top2 = Tc(l.n2 - 2)
+    n1 = Int32(l.n1)
+    n2 = Int32(l.n2)
+    u = geo.u
+    ks, f0s, f1s, f2s = run.k, run.f0, run.f1, run.f2
+    @inbounds @simd for t in 1:count
+        x = Tc(u * (kx_first + t - 1))
+        g0 = x * r00 + y0 + c0
+        g1 = x * r01 + y1 + c1
+        g2 = x * r02 + y2 + c2
+        b0 = floor(g0)
+        b1 = floor(g1)
+        b2 = floor(g2)
+        inside = (b0 >= 0) & (b0 <= top0) & (b1 >= 0) & (b1 <= top1) & (b2 >= 0) & (b2 <= top2)
+        i0 = unsafe_trunc(Int32, ifelse(inside, b0, zero(Tc)))
+        i1 = unsafe_trunc(Int32, ifelse(inside, b1, zero(Tc)))
+        i2 = unsafe_trunc(Int32, ifelse(inside, b2, zero(Tc)))
+        ks[t] = ifelse(inside, Int32(1) + i2 + n2 * (i1 + n1 * i0), Int32(0))
+        f0s[t] = g0 - b0
+        f1s[t] = g1 - b1
+        f2s[t] = g2 - b2
+    end
+    return run
+end
+
+"""
+    cell_location(run, t, vol, geo, kx, ky) -> CellLocation
+
+Location of cell t of a located run (plane frequency (kx, ky)): `DIRECT` from the run, or
+`locate_linear` for a cell not entirely in the grid.
+"""
+@inline function cell_location(run::CellRun{Tc}, t::Int, vol::VolumeView, geo::SliceGeometry{Tc}, kx::Int,
+                               ky::Int) where {Tc}
+    @inbounds k = Int(run.k[t])
+    k != 0 && return @inbounds CellLocation{Tc}(k, DIRECT, 0, 0, 0, run.f0[t], run.f1[t], run.f2[t])
+    g0, g1, g2 = grid_point(geo, kx, ky)
+    return locate_linear(vol, g0, g1, g2)
+end
+
+"Prefetch the in-grid cells `first:last` of a located run."
+@inline prefetch_cells(::Prefetcher{:none}, vol::VolumeView, run::CellRun, first::Int, last::Int) = nothing
+function prefetch_cells(pf::Prefetcher{:prefetch}, vol::VolumeView, run::CellRun, first::Int, last::Int)
+    s1 = stride1(vol.layout)
+    s0 = stride0(vol.layout)
+    for t in first:last
+        @inbounds k = Int(run.k[t])
+        if k != 0
+            request(pf, k); request(pf, k + s1); request(pf, k + s0); request(pf, k + s0 + s1)
+        end
+    end
+    return nothing
+end
+
+"""
+    kept_columns(plane, ky, limit) -> (jlo, jhi)
+
+Stored columns of row ky whose plane frequencies form the run of kept pixels
+(`kx² + ky² ≤ limit`), kx = `run_frequency(plane, j)`: full images any columns, half images
+columns 0 … (w−1)÷2 (the even-w Nyquist column j = w/2, kx = −w/2, is not part of the run).
+Empty when jhi < jlo.
+"""
+function kept_columns(plane::ImagePlane, ky::Int, limit::Int)
+    rest = limit - ky * ky
+    rest < 0 && return (1, 0)
+    m = isqrt(rest)
+    if plane.half
+        return (0, min(m, (plane.w - 1) ÷ 2))
+    end
+    half = plane.w ÷ 2
+    return (max(0, half - m), min(plane.w - 1, half + m))
+end
+
+"Plane frequency kx of stored column j inside a run (`kept_columns`)."
+@inline run_frequency(plane::ImagePlane, j::Int) = plane.half ? j : j - plane.w ÷ 2
+
+"""
+    RowBuffer{L,Tc}(width)
 
 Per-thread scratch for one row of pixels: the locations (two per pixel: the pixel and its
-conjugate partner) and the stored column of each kept pixel.
+conjugate partner) and the stored column of each kept pixel; two cell runs (pixels and
+partners) for `locate_cells!`.
 """
-struct RowBuffer{L}
+struct RowBuffer{L,Tc}
     locs::Matrix{L}
     j::Vector{Int}
+    run::CellRun{Tc}
+    partners::CellRun{Tc}
 end
-RowBuffer{L}(width::Int) where {L} = RowBuffer{L}(Matrix{L}(undef, 2, width), zeros(Int, width))
+RowBuffer{L,Tc}(width::Int) where {L,Tc} =
+    RowBuffer{L,Tc}(Matrix{L}(undef, 2, width), zeros(Int, width), CellRun{Tc}(width), CellRun{Tc}(width))
+
+"Row scratch for `order` with coordinates of type `Tc`."
+row_buffer(order, ::Type{Tc}, width::Int) where {Tc} = RowBuffer{location_type(order, Tc),Tc}(width)
 
 """
     slice_image!(out, offset, vol, geo, plane, order, max_r2, row, pf)
 
 Project one image: for every stored pixel p of `plane`, `out[offset + p]` = the `order`
 interpolation of `vol` at `grid_point(geo, kx, ky)`, or zero if `kx² + ky² > max_r2`.
-Row by row: first the locations (prefetching their cells with `pf`), then the values.
+Row by row (`slice_row!`): first the locations (prefetching their cells with `pf`), then
+the values.
 """
-function slice_image!(out::AbstractVector{To}, offset::Int, vol::VolumeView, geo::SliceGeometry,
-                      plane::ImagePlane, order, max_r2::Float64, row::RowBuffer, pf::Prefetcher) where {To}
+function slice_image!(out::AbstractVector, offset::Int, vol::VolumeView, geo::SliceGeometry,
+                      plane::ImagePlane, order, max_r2::Float64, row::RowBuffer, pf::Prefetcher)
     (offset >= 0 && offset + npixels(plane) <= length(out)) || throw(BoundsError(out, offset + npixels(plane)))
-    (size(row.locs, 2) >= plane.width && length(row.j) >= plane.width) ||
+    (size(row.locs, 2) >= plane.width && length(row.j) >= plane.width && length(row.run.k) >= plane.width) ||
         throw(DimensionMismatch("row buffer too small"))
-    locs = row.locs
-    js = row.j
     limit = clip_limit(max_r2)
-    p = offset
     for r in 0:plane.h-1
-        ky = row_frequency(plane, r)
-        kept = 0
-        for j in 0:plane.width-1
-            kx = column_frequency(plane, j)
-            if kx * kx + ky * ky <= limit
-                g0, g1, g2 = grid_point(geo, kx, ky)
-                loc = locate(order, vol, g0, g1, g2)
-                prefetch_location(pf, vol, loc)
-                kept += 1
-                @inbounds locs[1, kept] = loc
-                @inbounds js[kept] = j
-            else
-                @inbounds out[p + j + 1] = zero(To)
-            end
-        end
-        for m in 1:kept
-            @inbounds out[p + js[m] + 1] = convert(To, evaluate(vol, locs[1, m]))
-        end
-        p += plane.width
+        slice_row!(out, offset + r * plane.width, vol, geo, plane, order, row_frequency(plane, r), limit, row, pf)
     end
     return nothing
 end
+
+# One row (stored pixels out[p+1 : p+width]), any order and layout.
+function slice_row!(out::AbstractVector{To}, p::Int, vol::VolumeView, geo::SliceGeometry, plane::ImagePlane, order,
+                    ky::Int, limit::Int, row::RowBuffer, pf::Prefetcher) where {To}
+    locs = row.locs
+    js = row.j
+    kept = 0
+    for j in 0:plane.width-1
+        kx = column_frequency(plane, j)
+        if kx * kx + ky * ky <= limit
+            g0, g1, g2 = grid_point(geo, kx, ky)
+            loc = locate(order, vol, g0, g1, g2)
+            prefetch_location(pf, vol, loc)
+            kept += 1
+            @inbounds locs[1, kept] = loc
+            @inbounds js[kept] = j
+        else
+            @inbounds out[p + j + 1] = zero(To)
+        end
+    end
+    for m in 1:kept
+        @inbounds out[p + js[m] + 1] = convert(To, evaluate(vol, locs[1, m]))
+    end
+    return nothing
+end
+
+# Linear interpolation of a full volume: the kept pixels of a row form a run of consecutive
+# kx, located in one vectorised loop (`locate_cells!`); same results as the general row.
+function slice_row!(out::AbstractVector{To}, p::Int, vol::VolumeView{T,FullVolume}, geo::SliceGeometry,
+                    plane::ImagePlane, order::Linear, ky::Int, limit::Int, row::RowBuffer,
+                    pf::Prefetcher) where {To,T}
+    cell_runs_apply(vol.layout) || return general_slice_row!(out, p, vol, geo, plane, order, ky, limit, row, pf)
+    jlo, jhi = kept_columns(plane, ky, limit)
+    run = row.run
+    count = max(0, jhi - jlo + 1)
+    count > 0 && locate_cells!(run, geo, vol.layout, ky, run_frequency(plane, jlo), count)
+    prefetch_cells(pf, vol, run, 1, count)
+    for j in 0:plane.width-1
+        jlo <= j <= jhi && continue
+        kx = column_frequency(plane, j)
+        value = zero(To)
+        if kx * kx + ky * ky <= limit   # the half-image Nyquist column, outside the run
+            g0, g1, g2 = grid_point(geo, kx, ky)
+            value = convert(To, sample_linear(vol, g0, g1, g2))
+        end
+        @inbounds out[p + j + 1] = value
+    end
+    for t in 1:count
+        j = jlo + t - 1
+        loc = cell_location(run, t, vol, geo, run_frequency(plane, j), ky)
+        @inbounds out[p + j + 1] = convert(To, evaluate(vol, loc))
+    end
+    return nothing
+end
+
+general_slice_row!(out, p, vol, geo, plane, order, ky, limit, row, pf) =
+    invoke(slice_row!, Tuple{AbstractVector,Int,VolumeView,SliceGeometry,ImagePlane,Any,Int,Int,RowBuffer,Prefetcher},
+           out, p, vol, geo, plane, order, ky, limit, row, pf)
 
 # images i in `images`, every volume of `vols`: out (npix, n, B) flattened
 function slice_images!(out::AbstractVector, vols::Vector{V}, rotations::AbstractArray{<:Real,3},
@@ -880,7 +1041,7 @@ function slice_images!(out::AbstractVector, vols::Vector{V}, rotations::Abstract
     npix = npixels(plane)
     n = size(rotations, 3)
     Tc = promote_type(Float32, eltype(rotations))
-    row = RowBuffer{location_type(order, Tc)}(plane.width)
+    row = row_buffer(order, Tc, plane.width)
     center = slice_center(order, vols[1].layout)
     for b in eachindex(vols)
         pf = Prefetcher(vols[b].data, kind)
@@ -933,52 +1094,111 @@ Scatter one image (`slices[offset + p]`, p over the stored pixels of `plane`) in
 with the adjoint of `order` at `grid_point(geo, kx, ky)`, skipping pixels with
 `kx² + ky² > max_r2`. With `conjugate_partners` (half images, orders 0/1) every packed
 pixel with a partner also scatters its conjugate at `partner_frequency`, which makes this
-the adjoint of slicing `half_image_to_full_image(S)`'s full image. Row by row: locations
-and prefetches first, then the scatter.
+the adjoint of slicing `half_image_to_full_image(S)`'s full image. Row by row
+(`backproject_row!`): locations and prefetches first, then the scatter.
 """
 function backproject_image!(acc::VolumeView, slices::AbstractVector, offset::Int, geo::SliceGeometry,
                             plane::ImagePlane, order, max_r2::Float64, conjugate_partners::Bool,
                             row::RowBuffer, pf::Prefetcher)
     (offset >= 0 && offset + npixels(plane) <= length(slices)) ||
         throw(BoundsError(slices, offset + npixels(plane)))
-    (size(row.locs, 2) >= plane.width && length(row.j) >= plane.width) ||
-        throw(DimensionMismatch("row buffer too small"))
-    locs = row.locs
-    js = row.j
+    (size(row.locs, 2) >= plane.width && length(row.j) >= plane.width && length(row.run.k) >= plane.width &&
+     length(row.partners.k) >= plane.width) || throw(DimensionMismatch("row buffer too small"))
     limit = clip_limit(max_r2)
-    p = offset
     for r in 0:plane.h-1
-        ky = row_frequency(plane, r)
-        kept = 0
-        for j in 0:plane.width-1
-            kx = column_frequency(plane, j)
-            kx * kx + ky * ky <= limit || continue
-            g0, g1, g2 = grid_point(geo, kx, ky)
-            loc = locate(order, acc, g0, g1, g2)
-            prefetch_location(pf, acc, loc)
-            kept += 1
-            @inbounds locs[1, kept] = loc
-            @inbounds js[kept] = j
-            if conjugate_partners && has_conjugate_partner(plane, j)
-                px, py = partner_frequency(plane, kx, ky)
-                h0, h1, h2 = grid_point(geo, px, py)
-                partner = locate(order, acc, h0, h1, h2)
-                prefetch_location(pf, acc, partner)
-                @inbounds locs[2, kept] = partner
-            end
-        end
-        for m in 1:kept
-            @inbounds j = js[m]
-            @inbounds value = slices[p + j + 1]
-            @inbounds scatter_at!(acc, locs[1, m], value)
-            if conjugate_partners && has_conjugate_partner(plane, j)
-                @inbounds scatter_at!(acc, locs[2, m], conj(value))
-            end
-        end
-        p += plane.width
+        backproject_row!(acc, slices, offset + r * plane.width, geo, plane, order, row_frequency(plane, r), limit,
+                         conjugate_partners, row, pf)
     end
     return nothing
 end
+
+# One row (stored pixels slices[p+1 : p+width]), any order and layout.
+function backproject_row!(acc::VolumeView, slices::AbstractVector, p::Int, geo::SliceGeometry, plane::ImagePlane,
+                          order, ky::Int, limit::Int, conjugate_partners::Bool, row::RowBuffer, pf::Prefetcher)
+    locs = row.locs
+    js = row.j
+    kept = 0
+    for j in 0:plane.width-1
+        kx = column_frequency(plane, j)
+        kx * kx + ky * ky <= limit || continue
+        g0, g1, g2 = grid_point(geo, kx, ky)
+        loc = locate(order, acc, g0, g1, g2)
+        prefetch_location(pf, acc, loc)
+        kept += 1
+        @inbounds locs[1, kept] = loc
+        @inbounds js[kept] = j
+        if conjugate_partners && has_conjugate_partner(plane, j)
+            px, py = partner_frequency(plane, kx, ky)
+            h0, h1, h2 = grid_point(geo, px, py)
+            partner = locate(order, acc, h0, h1, h2)
+            prefetch_location(pf, acc, partner)
+            @inbounds locs[2, kept] = partner
+        end
+    end
+    for m in 1:kept
+        @inbounds j = js[m]
+        @inbounds value = slices[p + j + 1]
+        @inbounds scatter_at!(acc, locs[1, m], value)
+        if conjugate_partners && has_conjugate_partner(plane, j)
+            @inbounds scatter_at!(acc, locs[2, m], conj(value))
+        end
+    end
+    return nothing
+end
+
+# Linear interpolation into a full volume: runs of cells (`locate_cells!`) for the pixels
+# and, with half images, for their conjugate partners (kx' = −kx on one row: again a run).
+# Same results as the general row.
+function backproject_row!(acc::VolumeView{T,FullVolume}, slices::AbstractVector, p::Int, geo::SliceGeometry,
+                          plane::ImagePlane, order::Linear, ky::Int, limit::Int, conjugate_partners::Bool,
+                          row::RowBuffer, pf::Prefetcher) where {T}
+    cell_runs_apply(acc.layout) ||
+        return general_backproject_row!(acc, slices, p, geo, plane, order, ky, limit, conjugate_partners, row, pf)
+    jlo, jhi = kept_columns(plane, ky, limit)
+    count = max(0, jhi - jlo + 1)
+    run = row.run
+    count > 0 && locate_cells!(run, geo, acc.layout, ky, run_frequency(plane, jlo), count)
+    prefetch_cells(pf, acc, run, 1, count)
+    # partners of the run's columns j ≥ 1 (half images only): kx' = −j for j = jhi … plo,
+    # partner t ↔ column jhi − t + 1
+    plo = max(jlo, 1)
+    pcount = conjugate_partners ? max(0, jhi - plo + 1) : 0
+    partners = row.partners
+    py = 0
+    if pcount > 0
+        py = partner_frequency(plane, 1, ky)[2]
+        locate_cells!(partners, geo, acc.layout, py, -jhi, pcount)
+        prefetch_cells(pf, acc, partners, 1, pcount)
+    end
+    for t in 1:count
+        j = jlo + t - 1
+        @inbounds value = slices[p + j + 1]
+        scatter_at!(acc, cell_location(run, t, acc, geo, run_frequency(plane, j), ky), value)
+        if pcount > 0 && j >= plo
+            scatter_at!(acc, cell_location(partners, jhi - j + 1, acc, geo, -j, py), conj(value))
+        end
+    end
+    # kept columns outside the run: the half-image Nyquist column (it has no partner)
+    for j in 0:plane.width-1
+        jlo <= j <= jhi && continue
+        kx = column_frequency(plane, j)
+        kx * kx + ky * ky <= limit || continue
+        g0, g1, g2 = grid_point(geo, kx, ky)
+        @inbounds value = slices[p + j + 1]
+        scatter_linear!(acc, g0, g1, g2, value)
+        if conjugate_partners && has_conjugate_partner(plane, j)
+            px, qy = partner_frequency(plane, kx, ky)
+            h0, h1, h2 = grid_point(geo, px, qy)
+            scatter_linear!(acc, h0, h1, h2, conj(value))
+        end
+    end
+    return nothing
+end
+
+general_backproject_row!(acc, slices, p, geo, plane, order, ky, limit, conjugate_partners, row, pf) =
+    invoke(backproject_row!, Tuple{VolumeView,AbstractVector,Int,SliceGeometry,ImagePlane,Any,Int,Int,Bool,RowBuffer,
+                                   Prefetcher},
+           acc, slices, p, geo, plane, order, ky, limit, conjugate_partners, row, pf)
 
 function backproject_images!(acc::VolumeView, slices::AbstractVector, b::Int, n::Int,
                              rotations::AbstractArray{<:Real,3}, plane::ImagePlane, order, u::Int,
@@ -1008,7 +1228,7 @@ function backproject_image_range!(acc::VolumeView, slices::AbstractVector, b::In
     npix = npixels(plane)
     center = slice_center(order, acc.layout)
     Tc = promote_type(Float32, eltype(rotations))
-    row = RowBuffer{location_type(order, Tc)}(plane.width)
+    row = row_buffer(order, Tc, plane.width)
     pf = Prefetcher(acc.data, kind)
     for i in images
         geo = slice_geometry(rotations, i, u, center)
@@ -1241,6 +1461,33 @@ function adjoint_slice_volume_kernel!(out::AbstractArray, slices::AbstractArray,
     conjugate_partners = plane.half && !(interp isa Cubic)
     adjoint_slice_volumes!(reshape(out, stored_length(layout), B), vec(slices), rotations, plane, interp,
                            layout, Int(u), r2, conjugate_partners)
+    return nothing
+end
+
+"""
+    precompile_slicing()
+
+`precompile` statements for the common signatures: complex64 volumes and images with
+float32 poses (as Python passes them), every order and volume layout, down to the
+type-stable inner functions that the kernels reach through dynamic dispatch. Meant to be
+called from `precompile.jl`.
+"""
+function precompile_slicing()
+    for T in (ComplexF32, ComplexF64), R in (Float32, Float64)
+        precompile(slice_volume_kernel!, (Array{T,3}, Array{T,2}, Array{R,3}, Int, Int, Int, Int, Int, Int, Int, Int,
+                                          Float64, Int))
+        precompile(adjoint_slice_volume_kernel!, (Array{T,2}, Array{T,3}, Array{R,3}, Int, Int, Int, Int, Int, Int,
+                                                  Int, Int, Float64, Int))
+        column = SubArray{T,1,Array{T,2},Tuple{Base.Slice{Base.OneTo{Int}},Int},true}
+        for L in (FullVolume, HalfVolume), O in (Nearest, Linear, Cubic)
+            precompile(slice_volumes!, (Vector{projection_eltype(O(), T, promote_type(Float32, R))},
+                                        Vector{VolumeView{T,L,column}}, Array{R,3}, ImagePlane, O, Int, Float64))
+            precompile(adjoint_slice_volumes!, (Array{T,2}, Vector{T}, Array{R,3}, ImagePlane, O, L, Int, Float64,
+                                                Bool))
+        end
+    end
+    precompile(calculate_spline_coefficients_kernel!, (Array{ComplexF32,3},))
+    precompile(calculate_spline_coefficients_kernel!, (Array{ComplexF64,3},))
     return nothing
 end
 
