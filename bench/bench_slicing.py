@@ -4,7 +4,8 @@
 
 Same inputs for both (a random complex64 spectrum, uniform random float32 poses, complex64
 slices from a fixed formula), full volumes, full images, default max_r. Each timing is the
-median of `--repeats` calls after one warm-up call (which also compiles). recovar_jl runs
+median of `--repeats` calls after one warm-up call (which also compiles). Cases run one
+after the other, each timing both programs back to back. recovar_jl runs
 in subprocesses with RECOVAR_JL_NUM_THREADS=2 (the table) and =1 (thread scaling); recovar
 runs in .venv-recovar (bench/recovar_slicing.py) with JAX on CPU (all cores), one subprocess
 per case and operation, on the largest image batch whose intermediates fit in 2 GiB (its cubic
@@ -85,6 +86,52 @@ def cases_for(quick):
         cases.append({"N": 128, "n": 1000, "disc": "linear_interp", "half_volume": True,
                       "key": "128/1000/linear_interp/half", "ours_only": True})
     return cases, sizes, counts
+
+
+NOTES = """
+## How the kernels are built, and what was measured while building them
+
+* **Per image, per row of pixels, two passes.** Pass 1 computes each kept pixel's grid point
+  and *locates* its cell (stored index, kind, fractions) and issues `llvm.prefetch` for the
+  cell's cache lines; pass 2 interpolates (or scatters) from those locations. The volume
+  (16 MiB at box 128, complex64) is read along oblique planes that no hardware prefetcher
+  predicts; with one miss at a time the core mostly waits. Prefetching took the linear slice
+  at box 128 from 69 to 30 ns/pixel (one thread, same process, interleaved runs), the
+  backprojection from 66 to 35.
+* **Comparisons in the coordinate type.** Julia compares Float32 with Int exactly, which is
+  slow; comparing with Float32 bounds and clipping `kx² + ky²` against an integer bound took
+  the linear slice from 14.3 to 9 ns/pixel at box 32 and from 26 to 12.5 ns/pixel at box 128.
+* **Rows as runs (linear, full volume).** The kept pixels of a row have consecutive kx, so
+  their cells are located in one branch-free, vectorised loop (`locate_cells!`, the idea of
+  forward.jl's `locate_run!`), bit-identical to the per-pixel path: linear slice at box 128
+  0.201 → 0.178 s for 1000 poses, backprojection 0.230 → 0.188 s (one thread).
+* Tried and dropped: transparent huge pages for the volume (no change: TLB misses are not
+  the limit), ordinary "touch" loads instead of prefetches (slower than nothing at box 128).
+* **Single-thread cost per projected pixel** (1000 random poses, complex64, default
+  max_r, quiet moments): nearest ≈ 4 (box 64) / 6–9 (box 128) ns; linear ≈ 8–9 / 12.5 ns
+  slice and 10 / 14 ns backprojection; cubic ≈ 53 ns at box 32 (84 complex multiply-adds
+  per pixel) and 120–150 ns at box 128. Half volumes cost about 1.5× per pixel for linear
+  (cells straddling kz = 0 are read voxel by voxel); half images backproject each packed
+  pixel twice (itself and its conjugate partner).
+* **Threads.** Projection hands out image blocks dynamically (a thread slowed down by other
+  work does not hold up the call; results do not depend on the hand-out). Backprojection
+  gives each thread a contiguous block of images and its own accumulator volume (thread 1
+  writes straight into the output), reduced at the end, so its sums are rounded the same
+  way in every run. While most figures were taken other users kept the 2 cores busy
+  (load 3–5): even a trivially parallel compute loop ran only 1.15× faster on 2 threads,
+  so the thread-scaling table says little about the kernels. In a quiet moment (load < 1;
+  that loop: 2.2×), box 128, 1000 poses, 1 → 2 threads: linear slice 0.201 → 0.119 s
+  (1.69×), linear backprojection 0.230 → 0.136 s (1.69×), cubic 1.9–2.1×, nearest
+  backprojection 1.5×, nearest slice 1.13× (it is dominated by first-touch page faults of
+  the freshly allocated 128 MiB output); recovar 1.0.5 at the same moment: linear slice
+  0.53 s, nearest slice 0.30 s, linear backprojection 10 s (20 batches of 50 images).
+* **Memory.** No per-image volumes and no per-pixel temporaries: backprojecting 20 000
+  images of 128² (2.4 GiB of complex64 slices) grew the peak RSS by 21 MiB (one extra
+  accumulator volume); projection allocates only its output.
+* recovar 1.0.5 on CPU: its linear/nearest backprojection builds one volume per image
+  (vmap) before summing, hence the large factors there; its cubic path materialises the
+  4×4×4 stencil of every pixel.
+"""
 
 
 def median_time(fn, repeats):
@@ -222,7 +269,7 @@ def report(cases, ours2, ours1, theirs, bandwidth, quick, repeats):
             label = case["disc"] + (" (half volume)" if case["half_volume"] else "")
             lines.append(f"| {case['N']} | {case['n']} | {label} | {op} | {fmt_time(t1)} | {fmt_time(t2)} | "
                          f"{t1 / t2:.2f}× |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + NOTES
 
 
 def main():
@@ -242,9 +289,14 @@ def main():
         make_inputs(inputs, sizes, counts)
         bandwidth = copy_bandwidth()
         print(f"copy bandwidth {bandwidth / 1e9:.1f} GB/s", file=sys.stderr)
-        ours2 = run_ours(inputs, cases, args.repeats, 2)
-        ours1 = run_ours(inputs, cases, args.repeats, 1)
-        theirs = {} if args.no_recovar else run_recovar(inputs, cases, args.repeats)
+        # case by case, both programs back to back, so that they see similar load from
+        # other users of the machine
+        ours2, ours1, theirs = {}, {}, {}
+        for case in cases:
+            ours2.update(run_ours(inputs, [case], args.repeats, 2))
+            ours1.update(run_ours(inputs, [case], args.repeats, 1))
+            if not args.no_recovar:
+                theirs.update(run_recovar(inputs, [case], args.repeats))
     text = report(cases, ours2, ours1, theirs, bandwidth, args.quick, args.repeats)
     print(text)
     Path(args.out).write_text(text)
