@@ -139,6 +139,10 @@ def main():
         path = os.path.join(tmp, "inputs.npz")
         np.savez(path, **x)
         env = dict(os.environ, JAX_PLATFORMS="cpu")
+        # memory probes: every large block from its own mmap, so freed memory is not reused
+        # silently and RSS growth shows each allocation (glibc otherwise raises its mmap
+        # threshold to 32 MB after the first large free)
+        probe_env = dict(env, MALLOC_MMAP_THRESHOLD_="131072")
         print(f"box {N}, {n} images, linear_interp, complex64, CTF per image; "
               f"Julia threads: {os.environ.get('RECOVAR_JL_NUM_THREADS', 'all cores')}", flush=True)
         mine = time_ours(x, args.repeats)
@@ -169,11 +173,11 @@ def main():
         print("| images | recovar_jl (MB) | recovar 1.0.5 (MB) |")
         print("|---:|---:|---:|")
         for count in counts:
-            a = run_json([sys.executable, __file__, "--memory-probe", path, str(count)])["peak_extra_bytes"]
+            a = run_json([sys.executable, __file__, "--memory-probe", path, str(count)], probe_env)["peak_extra_bytes"]
             b = None
             if theirs is not None and count <= RECOVAR_MEMORY_LIMIT:
                 b = run_json([str(RECOVAR_PY), str(ROOT / "bench" / "recovar_forward.py"), "memory", path,
-                              str(count)], env)["peak_extra_bytes"]
+                              str(count)], probe_env)["peak_extra_bytes"]
             print(f"| {count} | {a / 2**20:.1f} | {'–' if b is None else f'{b / 2**20:.1f}'} |")
         volume_mb = x["volume"].nbytes / 2**20
         print(f"\n(one volume = {volume_mb:.1f} MB; one image stack of {n} = {x['slices'].nbytes / 2**20:.1f} MB)")

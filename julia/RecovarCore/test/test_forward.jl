@@ -197,3 +197,22 @@ end
         @test relerr(actual, vec(expected)) < 1e-6
     end
 end
+
+@testset "AᵀAv allocates the same whatever the number of images" begin
+    rng = MersenneTwister(17)
+    N = 8
+    P = forward_test_params(rng, 400)
+    R = forward_test_rotations(rng, 400, Float32)
+    v = randn(rng, ComplexF32, N^3)
+    noise = Float32[1.5]
+    measure(n) = (out = zeros(ComplexF32, N^3);
+                  Rn = R[:, :, 1:n]; Pn = P[:, 1:n];
+                  atav_call(out, v, Rn, RCF.CTF_SPA, Pn, noise, 1, 1, N);   # compile / warm
+                  fill!(out, 0);
+                  @allocated atav_call(out, v, Rn, RCF.CTF_SPA, Pn, noise, 1, 1, N))
+    small, large = measure(50), measure(400)
+    # per-thread accumulators and row scratch only: at most one volume per thread plus a
+    # few kilobytes, and no growth with 8× more images
+    @test large <= small + 4096
+    @test large <= Threads.nthreads() * sizeof(ComplexF32) * N^3 + 64 * 1024
+end
