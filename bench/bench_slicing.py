@@ -18,7 +18,7 @@ projected pixel count every volume entry read or updated (8 B each: 1 nearest, 8
 the touched fraction can exceed 1. "Streamed" bytes count only the image pixel (the traffic
 no cache can avoid).
 
-Writes the tables to docs/perf_slicing.md (or --out).
+Writes the tables to bench/results/slicing.md (or --out); docs/performance.md quotes them.
 """
 from __future__ import annotations
 
@@ -277,7 +277,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="box 64, 1000 poses only")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no-recovar", action="store_true", help="time recovar_jl only")
-    parser.add_argument("--out", default=str(ROOT / "docs" / "perf_slicing.md"))
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "slicing.md"))
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -299,6 +299,7 @@ def main():
                 theirs.update(run_recovar(inputs, [case], args.repeats))
     text = report(cases, ours2, ours1, theirs, bandwidth, args.quick, args.repeats)
     print(text)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text)
     print(f"wrote {args.out}", file=sys.stderr)
 
