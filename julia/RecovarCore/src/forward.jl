@@ -271,138 +271,14 @@ row_scratch(order, rotations::AbstractArray, plane::ImagePlane) =
 # ---- fast path: trilinear rows of full volumes --------------------------------------------
 #
 # For the common case (linear interpolation, full volume) the kept pixels of a row form a
-# run of consecutive plane frequencies kx, and locating their cells is a branch-free loop
-# that vectorises: grid point, floor, fractions and the flat index of the cell's first
-# corner (when the whole cell is in the grid; else 0 and the pixel takes the general
-# `locate`). The arithmetic is exactly `grid_point` + `locate_linear`'s, so results are
-# identical to the general path; the values are then read with slicing.jl's `evaluate` /
-# `scatter_at!` at a `CellLocation`.
-
-"""
-    LinearRun{Tc}(width)
-
-Per-thread scratch of the vectorised trilinear locator for one run of kept pixels: flat
-index of each cell's corner (0,0,0) (`Int32`, 0 for cells not entirely in the grid) and
-the fractions.
-"""
-struct LinearRun{Tc}
-    k::Vector{Int32}
-    f0::Vector{Tc}
-    f1::Vector{Tc}
-    f2::Vector{Tc}
-end
-LinearRun{Tc}(width::Int) where {Tc} = LinearRun{Tc}(zeros(Int32, width), zeros(Tc, width), zeros(Tc, width),
-                                                     zeros(Tc, width))
-
-linear_run(rotations::AbstractArray, plane::ImagePlane) =
-    LinearRun{promote_type(Float32, eltype(rotations))}(plane.width)
+# run of consecutive plane frequencies kx (slicing.jl's `kept_columns`), whose cells are
+# located by slicing.jl's vectorised `locate_cells!` (a `CellRun`; `cell_location` falls back
+# to `locate_linear` for cells not entirely in the grid), so results are identical to the
+# general path; the values are then read with `evaluate` / `scatter_at!` at a `CellLocation`.
 
 "Whether the fast path applies: trilinear interpolation of a full volume with Int32 flat indices."
 fast_linear(order, layout::VolumeLayout) = false
-fast_linear(::Linear, l::FullVolume) = stored_length(l) < typemax(Int32) - 1
-
-"Stored column of plane frequency kx inside a run (full: kx + w÷2; half: kx)."
-run_column_offset(plane::ImagePlane) = plane.half ? 0 : plane.w ÷ 2
-
-"""
-    kept_run(plane, ky, max_r2) -> (kx_lo, kx_hi)
-
-The run of kept plane frequencies of row ky: every kx of the row with `kx² + ky² ≤ max_r2`
-(full images), or 0 ≤ kx < w/2 with that condition (half images; the even-w Nyquist column,
-kx = −w/2, is not part of the run). Empty when `kx_hi < kx_lo`.
-"""
-function kept_run(plane::ImagePlane, ky::Int, max_r2::Float64)
-    if plane.half
-        lo, hi = 0, plane.w ÷ 2 - (iseven(plane.w) ? 1 : 0)
-    else
-        lo, hi = -(plane.w ÷ 2), plane.w - 1 - plane.w ÷ 2
-    end
-    remaining = max_r2 - ky * ky
-    remaining < 0 && return (1, 0)
-    if remaining < Float64(plane.w)^2
-        m = floor(Int, sqrt(remaining))
-        while (m + 1) * (m + 1) + ky * ky <= max_r2
-            m += 1
-        end
-        while m >= 0 && m * m + ky * ky > max_r2
-            m -= 1
-        end
-        lo = max(lo, -m)
-        hi = min(hi, m)
-    end
-    return (lo, hi)
-end
-
-"""
-    locate_run!(run, geo, layout, ky, kx_lo, count)
-
-Cells of the `count` pixels with plane frequencies `kx_lo, kx_lo + 1, …` of row ky:
-`run.k[t]` = flat index of corner `floor(g)` if the cell lies entirely in the grid (else 0),
-`run.f*[t]` = `g − floor(g)`, with `g = grid_point(geo, kx, ky)` computed by the same
-operations. A branch-free loop (vectorised).
-"""
-function locate_run!(run::LinearRun{Tc}, geo::SliceGeometry{Tc}, l::FullVolume, ky::Int, kx_lo::Int,
-                     count::Int) where {Tc}
-    (count <= length(run.k) && count <= length(run.f0) && count <= length(run.f1) && count <= length(run.f2)) ||
-        throw(DimensionMismatch("run scratch too small"))
-    y = Tc(geo.u * ky)
-    yr0 = y * geo.r10
-    yr1 = y * geo.r11
-    yr2 = y * geo.r12
-    r00, r01, r02 = geo.r00, geo.r01, geo.r02
-    c0, c1, c2 = geo.c0, geo.c1, geo.c2
-    top0, top1, top2 = Tc(l.n0 - 2), Tc(l.n1 - 2), Tc(l.n2 - 2)
-    n1 = Int32(l.n1)
-    n2 = Int32(l.n2)
-    u = Int32(geo.u)
-    x_first = Int32(geo.u * kx_lo)
-    ks, F0, F1, F2 = run.k, run.f0, run.f1, run.f2
-    @inbounds @simd for t in Int32(0):Int32(count - 1)
-        x = Tc(x_first + u * t)
-        g0 = x * r00 + yr0 + c0
-        g1 = x * r01 + yr1 + c1
-        g2 = x * r02 + yr2 + c2
-        b0 = floor(g0)
-        b1 = floor(g1)
-        b2 = floor(g2)
-        inside = (b0 >= 0) & (b0 <= top0) & (b1 >= 0) & (b1 <= top1) & (b2 >= 0) & (b2 <= top2)
-        i0 = unsafe_trunc(Int32, ifelse(inside, b0, zero(Tc)))
-        i1 = unsafe_trunc(Int32, ifelse(inside, b1, zero(Tc)))
-        i2 = unsafe_trunc(Int32, ifelse(inside, b2, zero(Tc)))
-        ks[t+1] = ifelse(inside, Int32(1) + i2 + n2 * (i1 + n1 * i0), Int32(0))
-        F0[t+1] = g0 - b0
-        F1[t+1] = g1 - b1
-        F2[t+1] = g2 - b2
-    end
-    return run
-end
-
-"""
-    run_location(run, t, vol, geo, kx, ky) -> CellLocation
-
-The cell of pixel t of a located run (plane frequency (kx, ky)): a `DIRECT` location from
-the run, or `locate_linear` for a cell not entirely in the grid.
-"""
-@inline function run_location(run::LinearRun{Tc}, t::Int, vol::VolumeView, geo::SliceGeometry{Tc}, kx::Int,
-                              ky::Int) where {Tc}
-    @inbounds k = Int(run.k[t])
-    if k != 0
-        @inbounds return CellLocation{Tc}(k, DIRECT, 0, 0, 0, run.f0[t], run.f1[t], run.f2[t])
-    end
-    g0, g1, g2 = grid_point(geo, kx, ky)
-    return locate_linear(vol, g0, g1, g2)
-end
-
-"Prefetch the cells of a located run."
-@inline prefetch_run(::Prefetcher{:none}, vol::VolumeView, run::LinearRun, count::Int) = nothing
-function prefetch_run(pf::Prefetcher, vol::VolumeView, run::LinearRun{Tc}, count::Int) where {Tc}
-    z = zero(Tc)
-    for t in 1:count
-        @inbounds k = Int(run.k[t])
-        k != 0 && prefetch_location(pf, vol, CellLocation{Tc}(k, DIRECT, 0, 0, 0, z, z, z))
-    end
-    return nothing
-end
+fast_linear(::Linear, l::FullVolume) = cell_runs_apply(l)
 
 # ---- projection: A v -------------------------------------------------------------------------
 
@@ -454,24 +330,26 @@ end
     project_image_fast!(out, offset, vol, geo, plane, max_r2, ic, scratch, run, pf)
 
 `project_image!` for trilinear interpolation of a full volume: the kept run of each row is
-located by the vectorised `locate_run!` (same results).
+located by the vectorised `locate_cells!` (same results).
 """
 function project_image_fast!(out::AbstractVector{To}, offset::Int, vol::VolumeView{T,FullVolume},
                              geo::SliceGeometry{Tc}, plane::ImagePlane, max_r2::Float64, ic, scratch::RowScratch,
-                             run::LinearRun{Tc}, pf::Prefetcher) where {To,T,Tc}
+                             run::CellRun{Tc}, pf::Prefetcher) where {To,T,Tc}
     (offset >= 0 && offset + npixels(plane) <= length(out)) || throw(BoundsError(out, offset + npixels(plane)))
     check_scratch(scratch, plane)
     cbuf = scratch.ctf
     Tr = real(To)
-    joff = run_column_offset(plane)
+    limit = clip_limit(max_r2)
     nyquist = plane.half && iseven(plane.w)
     p = offset
     for r in 0:plane.h-1
         ky = row_frequency(plane, r)
-        lo, hi = kept_run(plane, ky, max_r2)
-        count = max(hi - lo + 1, 0)
-        jlo = count > 0 ? lo + joff : plane.width
-        jhi = count > 0 ? hi + joff : plane.width - 1
+        jlo, jhi = kept_columns(plane, ky, limit)
+        count = max(jhi - jlo + 1, 0)
+        lo = run_frequency(plane, jlo)
+        if count == 0
+            jlo, jhi = plane.width, plane.width - 1
+        end
         @inbounds for j in 0:jlo-1
             out[p + j + 1] = zero(To)
         end
@@ -481,11 +359,11 @@ function project_image_fast!(out::AbstractVector{To}, offset::Int, vol::VolumeVi
         nyquist_kept = nyquist && (plane.w ÷ 2)^2 + ky * ky <= max_r2
         (count > 0 || nyquist_kept) && ctf_row!(cbuf, ic, r)
         if count > 0
-            locate_run!(run, geo, vol.layout, ky, lo, count)
-            prefetch_run(pf, vol, run, count)
+            locate_cells!(run, geo, vol.layout, ky, lo, count)
+            prefetch_cells(pf, vol, run, 1, count)
             for t in 1:count
                 j = jlo + t - 1
-                loc = run_location(run, t, vol, geo, lo + t - 1, ky)
+                loc = cell_location(run, t, vol, geo, lo + t - 1, ky)
                 @inbounds out[p + j + 1] = convert(To, evaluate(vol, loc) * Tr(cbuf[j + 1]))
             end
         end
@@ -507,7 +385,7 @@ function project_images!(out::AbstractVector, vol::VolumeView, rotations::Abstra
     scratch = row_scratch(order, rotations, plane)
     pf = Prefetcher(vol.data, mode)
     fast = fast_linear(order, vol.layout)
-    run = linear_run(rotations, plane)
+    run = CellRun{promote_type(Float32, eltype(rotations))}(plane.width)
     for i in images
         geo = slice_geometry(rotations, i, u, center)
         if fast
@@ -547,17 +425,6 @@ function forward_project!(out::AbstractVector, vol::VolumeView, rotations::Abstr
 end
 
 # ---- accumulation ----------------------------------------------------------------------------
-
-"""
-Images one thread scatters before adding its partial sum into the output (32-bit element
-types with more images per thread than this): a float32 running sum over 10⁵ images drifts
-by ~10⁻⁴ relative; blocked summation (≤ 1024 terms per block, then one term per block)
-keeps the drift at ~10⁻⁶.
-"""
-const FLUSH_BLOCK = 1024
-
-"Whether running sums of element type `T` need blocking (32-bit precision)."
-needs_blocking(::Type{T}) where {T} = real(T) === Float32
 
 """
     accumulate_images!(work!, out, layout, n, nacc)
@@ -602,13 +469,6 @@ function accumulate_images!(work!, out::AbstractVector{T}, layout::VolumeLayout,
                 unlock(out_lock)
             end
         end
-    end
-    return out
-end
-
-function add_block!(out::AbstractVector, part::AbstractVector)
-    @inbounds @simd for k in eachindex(out, part)
-        out[k] += part[k]
     end
     return out
 end
@@ -671,31 +531,31 @@ end
     backproject_ctf_image_fast!(acc, slices, offset, geo, plane, max_r2, ic, scratch, run, pf)
 
 `backproject_ctf_image!` for trilinear scatter into a full volume from full images (runs
-located by `locate_run!`; same results).
+located by `locate_cells!`; same results).
 """
 function backproject_ctf_image_fast!(acc::VolumeView{T,FullVolume}, slices::AbstractVector, offset::Int,
                                      geo::SliceGeometry{Tc}, plane::ImagePlane, max_r2::Float64, ic,
-                                     scratch::RowScratch, run::LinearRun{Tc}, pf::Prefetcher) where {T,Tc}
+                                     scratch::RowScratch, run::CellRun{Tc}, pf::Prefetcher) where {T,Tc}
     plane.half && throw(ArgumentError("the fast backprojection takes full images"))
     (offset >= 0 && offset + npixels(plane) <= length(slices)) || throw(BoundsError(slices, offset + npixels(plane)))
     check_scratch(scratch, plane)
     cbuf = scratch.ctf
     Tr = real(T)
-    joff = run_column_offset(plane)
+    limit = clip_limit(max_r2)
     p = offset
     for r in 0:plane.h-1
         ky = row_frequency(plane, r)
-        lo, hi = kept_run(plane, ky, max_r2)
-        count = hi - lo + 1
+        jlo, jhi = kept_columns(plane, ky, limit)
+        count = jhi - jlo + 1
+        lo = run_frequency(plane, jlo)
         if count > 0
-            locate_run!(run, geo, acc.layout, ky, lo, count)
-            prefetch_run(pf, acc, run, count)
+            locate_cells!(run, geo, acc.layout, ky, lo, count)
+            prefetch_cells(pf, acc, run, 1, count)
             ctf_row!(cbuf, ic, r)
-            jlo = lo + joff
             for t in 1:count
                 j = jlo + t - 1
                 @inbounds value = convert(T, slices[p + j + 1]) * Tr(cbuf[j + 1])
-                scatter_at!(acc, run_location(run, t, acc, geo, lo + t - 1, ky), value)
+                scatter_at!(acc, cell_location(run, t, acc, geo, lo + t - 1, ky), value)
             end
         end
         p += plane.width
@@ -711,7 +571,7 @@ function backproject_ctf_images!(acc::VolumeView, slices::AbstractVector, rotati
     scratch = row_scratch(order, rotations, plane)
     pf = Prefetcher(acc.data, mode)
     fast = fast_linear(order, acc.layout) && !plane.half
-    run = linear_run(rotations, plane)
+    run = CellRun{promote_type(Float32, eltype(rotations))}(plane.width)
     GC.@preserve acc for i in images
         geo = slice_geometry(rotations, i, u, center)
         if fast
@@ -837,34 +697,34 @@ end
     normal_image_fast!(acc, vol, geo, plane, max_r2, ic, noise, i, scratch, run, pf_vol, pf_acc)
 
 `normal_image!` for trilinear interpolation of full volumes (runs located by
-`locate_run!`; same results).
+`locate_cells!`; same results).
 """
 function normal_image_fast!(acc::VolumeView{T,FullVolume}, vol::VolumeView{S,FullVolume}, geo::SliceGeometry{Tc},
                             plane::ImagePlane, max_r2::Float64, ic, noise::NoiseVariance, i::Int,
-                            scratch::RowScratch, run::LinearRun{Tc}, pf_vol::Prefetcher,
+                            scratch::RowScratch, run::CellRun{Tc}, pf_vol::Prefetcher,
                             pf_acc::Prefetcher) where {T,S,Tc}
     acc.layout == vol.layout || throw(ArgumentError("accumulator and volume layouts differ"))
     plane.half && throw(ArgumentError("AᵀAv takes full images"))
     check_scratch(scratch, plane)
     cbuf = scratch.ctf
     Tr = real(T)
-    joff = run_column_offset(plane)
+    limit = clip_limit(max_r2)
     for r in 0:plane.h-1
         ky = row_frequency(plane, r)
-        lo, hi = kept_run(plane, ky, max_r2)
-        count = hi - lo + 1
+        jlo, jhi = kept_columns(plane, ky, limit)
+        count = jhi - jlo + 1
+        lo = run_frequency(plane, jlo)
         count > 0 || continue
-        locate_run!(run, geo, vol.layout, ky, lo, count)
-        prefetch_run(pf_vol, vol, run, count)
-        prefetch_run(pf_acc, acc, run, count)
+        locate_cells!(run, geo, vol.layout, ky, lo, count)
+        prefetch_cells(pf_vol, vol, run, 1, count)
+        prefetch_cells(pf_acc, acc, run, 1, count)
         ctf_row!(cbuf, ic, r)
-        jlo = lo + joff
         p0 = r * plane.width + 1
         for t in 1:count
             j = jlo + t - 1
             @inbounds c = cbuf[j + 1]
             weight = Tr(c * c / Float64(noise_at(noise, p0 + j, i)))
-            loc = run_location(run, t, vol, geo, lo + t - 1, ky)
+            loc = cell_location(run, t, vol, geo, lo + t - 1, ky)
             scatter_at!(acc, loc, convert(T, evaluate(vol, loc)) * weight)
         end
     end
@@ -879,7 +739,7 @@ function normal_images!(acc::VolumeView, vol::VolumeView, rotations::AbstractArr
     pf_vol = Prefetcher(vol.data, mode)
     pf_acc = Prefetcher(acc.data, mode)
     fast = fast_linear(order, vol.layout)
-    run = linear_run(rotations, plane)
+    run = CellRun{promote_type(Float32, eltype(rotations))}(plane.width)
     GC.@preserve vol acc for i in images
         geo = slice_geometry(rotations, i, u, center)
         if fast
