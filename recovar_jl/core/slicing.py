@@ -186,6 +186,18 @@ def _slices(slices, name, image_shape, half_image, batched):
     return arr if batched else arr.reshape(1, *shape)
 
 
+def _common_arguments(disc_type, image_shape, volume_shape, half_volume, half_image, rotation_matrices, max_r):
+    """Validate the arguments every slicing function shares (in recovar's argument order)."""
+    order = decide_order(disc_type)
+    image_shape = _image_shape(image_shape)
+    volume_shape = _volume_shape(volume_shape)
+    half_volume = _flag(half_volume, "half_volume")
+    half_image = _flag(half_image, "half_image")
+    rot = _rotations(rotation_matrices)
+    _max_r2(max_r, image_shape, order)
+    return order, image_shape, volume_shape, half_volume, half_image, rot
+
+
 def _call_slice(vols, rot, image_shape, volume_shape, order, half_volume, half_image, max_r):
     B = vols.shape[0]
     n = rot.shape[0]
@@ -246,13 +258,8 @@ def slice_volume(volume, rotation_matrices, image_shape, volume_shape, disc_type
     nearest; for linear and cubic the volume's promoted with the coordinates' (float32, or
     float64 for float64 rotations).
     """
-    order = decide_order(disc_type)
-    image_shape = _image_shape(image_shape)
-    volume_shape = _volume_shape(volume_shape)
-    half_volume = _flag(half_volume, "half_volume")
-    half_image = _flag(half_image, "half_image")
-    rot = _rotations(rotation_matrices)
-    _max_r2(max_r, image_shape, order)
+    order, image_shape, volume_shape, half_volume, half_image, rot = _common_arguments(
+        disc_type, image_shape, volume_shape, half_volume, half_image, rotation_matrices, max_r)
     vols = _volumes(volume, "volume", volume_shape, half_volume, batched=False)
     return _call_slice(vols, rot, image_shape, volume_shape, order, half_volume, half_image, max_r)[0]
 
@@ -270,13 +277,8 @@ def batch_slice_volume(volumes, rotation_matrices, image_shape, volume_shape, di
     -------
     (B, n, npix) array, ``npix = N·N`` or ``N·(N//2+1)``.
     """
-    order = decide_order(disc_type)
-    image_shape = _image_shape(image_shape)
-    volume_shape = _volume_shape(volume_shape)
-    half_volume = _flag(half_volume, "half_volume")
-    half_image = _flag(half_image, "half_image")
-    rot = _rotations(rotation_matrices)
-    _max_r2(max_r, image_shape, order)
+    order, image_shape, volume_shape, half_volume, half_image, rot = _common_arguments(
+        disc_type, image_shape, volume_shape, half_volume, half_image, rotation_matrices, max_r)
     vols = _volumes(volumes, "volumes", volume_shape, half_volume, batched=True)
     return _call_slice(vols, rot, image_shape, volume_shape, order, half_volume, half_image, max_r)
 
@@ -304,13 +306,8 @@ def adjoint_slice_volume(slices, rotation_matrices, image_shape, volume_shape, d
     (V,) or, with ``half_volume``, (Vh,) array; dtype of ``slices`` (promoted with
     ``volume``'s when given).
     """
-    order = decide_order(disc_type)
-    image_shape = _image_shape(image_shape)
-    volume_shape = _volume_shape(volume_shape)
-    half_volume = _flag(half_volume, "half_volume")
-    half_image = _flag(half_image, "half_image")
-    rot = _rotations(rotation_matrices)
-    _max_r2(max_r, image_shape, order)
+    order, image_shape, volume_shape, half_volume, half_image, rot = _common_arguments(
+        disc_type, image_shape, volume_shape, half_volume, half_image, rotation_matrices, max_r)
     sl = _slices(slices, "slices", image_shape, half_image, batched=False)
     acc = None if volume is None else _volumes(volume, "volume", volume_shape, half_volume, batched=False)
     return _call_adjoint(sl, rot, image_shape, volume_shape, order, acc, half_volume, half_image, max_r,
@@ -331,13 +328,8 @@ def batch_adjoint_slice_volume(slices, rotation_matrices, image_shape, volume_sh
     -------
     (B, V) or (B, Vh) array.
     """
-    order = decide_order(disc_type)
-    image_shape = _image_shape(image_shape)
-    volume_shape = _volume_shape(volume_shape)
-    half_volume = _flag(half_volume, "half_volume")
-    half_image = _flag(half_image, "half_image")
-    rot = _rotations(rotation_matrices)
-    _max_r2(max_r, image_shape, order)
+    order, image_shape, volume_shape, half_volume, half_image, rot = _common_arguments(
+        disc_type, image_shape, volume_shape, half_volume, half_image, rotation_matrices, max_r)
     sl = _slices(slices, "slices", image_shape, half_image, batched=True)
     acc = None
     if volumes is not None:
