@@ -363,8 +363,7 @@ function project_image_fast!(out::AbstractVector{To}, offset::Int, vol::VolumeVi
             prefetch_cells(pf, vol, run, 1, count)
             for t in 1:count
                 j = jlo + t - 1
-                loc = cell_location(run, t, vol, geo, lo + t - 1, ky)
-                @inbounds out[p + j + 1] = convert(To, evaluate(vol, loc) * Tr(cbuf[j + 1]))
+                @inbounds out[p + j + 1] = convert(To, run_value(run, t, vol, geo, lo + t - 1, ky) * Tr(cbuf[j + 1]))
             end
         end
         if nyquist_kept

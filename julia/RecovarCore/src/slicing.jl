@@ -379,6 +379,58 @@ Adjoint of `sample_nearest`: add `value` at the nearest grid point if it is in t
 @inline scatter_nearest!(acc::VolumeView, g0::Tc, g1::Tc, g2::Tc, value) where {Tc<:AbstractFloat} =
     scatter_at!(acc, locate_nearest(acc, g0, g1, g2), value)
 
+const Float32x4 = NTuple{4,VecElement{Float32}}
+const Float32x2 = NTuple{2,VecElement{Float32}}
+
+"Dense complex float32 storage, read through pointers by the vectorised trilinear path."
+const DenseComplexF32 = Union{Vector{ComplexF32},
+                              SubArray{ComplexF32,1,<:DenseArray,<:Tuple{Base.Slice,Vararg{Int}},true}}
+
+"Entries k and k + 1 of `d` as four floats (re, im, re, im); unaligned load."
+@inline load_pair(d::DenseComplexF32, k::Int) = unsafe_load(Ptr{Float32x4}(pointer(d, k)))
+
+"""
+    trilinear_pairs(q00, q01, q10, q11, fx, fy, fz) -> ComplexF32
+
+Trilinear value from the pairs `qab = (d_ab0, d_ab1)` (complex entries, axis-2 neighbours):
+the lerps along axis 2, then 1, then 0 of `trilinear`, two complex lerps per vector
+operation. Plain IR on vector values (no pointers), valid for every LLVM Julia ships.
+"""
+@inline function trilinear_pairs(q00::Float32x4, q01::Float32x4, q10::Float32x4, q11::Float32x4,
+                                 fx::Float32, fy::Float32, fz::Float32)
+    r = Base.llvmcall("""
+        %z1 = insertelement <4 x float> undef, float %6, i32 0
+        %z = shufflevector <4 x float> %z1, <4 x float> undef, <4 x i32> zeroinitializer
+        %y1 = insertelement <4 x float> undef, float %5, i32 0
+        %y = shufflevector <4 x float> %y1, <4 x float> undef, <4 x i32> zeroinitializer
+        %x1 = insertelement <2 x float> undef, float %4, i32 0
+        %x = shufflevector <2 x float> %x1, <2 x float> undef, <2 x i32> zeroinitializer
+        %alo = shufflevector <4 x float> %0, <4 x float> %1, <4 x i32> <i32 0, i32 1, i32 4, i32 5>
+        %ahi = shufflevector <4 x float> %0, <4 x float> %1, <4 x i32> <i32 2, i32 3, i32 6, i32 7>
+        %ad = fsub <4 x float> %ahi, %alo
+        %am = fmul <4 x float> %ad, %z
+        %a = fadd <4 x float> %alo, %am
+        %blo = shufflevector <4 x float> %2, <4 x float> %3, <4 x i32> <i32 0, i32 1, i32 4, i32 5>
+        %bhi = shufflevector <4 x float> %2, <4 x float> %3, <4 x i32> <i32 2, i32 3, i32 6, i32 7>
+        %bd = fsub <4 x float> %bhi, %blo
+        %bm = fmul <4 x float> %bd, %z
+        %b = fadd <4 x float> %blo, %bm
+        %clo = shufflevector <4 x float> %a, <4 x float> %b, <4 x i32> <i32 0, i32 1, i32 4, i32 5>
+        %chi = shufflevector <4 x float> %a, <4 x float> %b, <4 x i32> <i32 2, i32 3, i32 6, i32 7>
+        %cd = fsub <4 x float> %chi, %clo
+        %cm = fmul <4 x float> %cd, %y
+        %c = fadd <4 x float> %clo, %cm
+        %dlo = shufflevector <4 x float> %c, <4 x float> undef, <2 x i32> <i32 0, i32 1>
+        %dhi = shufflevector <4 x float> %c, <4 x float> undef, <2 x i32> <i32 2, i32 3>
+        %dd = fsub <2 x float> %dhi, %dlo
+        %dm = fmul <2 x float> %dd, %x
+        %r = fadd <2 x float> %dlo, %dm
+        ret <2 x float> %r
+        """, Float32x2, Tuple{Float32x4,Float32x4,Float32x4,Float32x4,Float32,Float32,Float32},
+        q00, q01, q10, q11, fx, fy, fz)
+    return ComplexF32(r[1].value, r[2].value)
+end
+
 # ---- linear ------------------------------------------------------------------------------
 
 # The 2×2×2 cell with corner b = floor(g): -1 (entirely outside), 0 (partly outside),
@@ -459,7 +511,38 @@ end
 end
 
 "Trilinear value of `v` at a cell location (cascaded lerps along axis 2, 1, 0, as recovar)."
-@inline function evaluate(v::VolumeView{T}, loc::CellLocation{Tc}) where {T,Tc}
+@inline evaluate(v::VolumeView, loc::CellLocation) =
+    loc.kind == DIRECT ? direct_value(v, loc.k, loc.f0, loc.f1, loc.f2) : trilinear(v, loc)
+
+"""
+    direct_value(v, k, f0, f1, f2)
+
+Trilinear value in the cell whose corner (0,0,0) is stored entry `k` with every corner
+stored directly (a `DIRECT` location), fractions `f`.
+"""
+@inline direct_value(v::VolumeView, k::Int, f0::Tc, f1::Tc, f2::Tc) where {Tc} =
+    trilinear(v, CellLocation{Tc}(k, DIRECT, 0, 0, 0, f0, f1, f2))
+
+# complex float32 in dense storage: the cell is read as four pairs of axis-2 neighbours and
+# interpolated four lanes at a time, with the same operations (so the same results) as
+# `trilinear`
+@inline function direct_value(v::VolumeView{ComplexF32,L,<:DenseComplexF32}, k::Int, f0::Float32, f1::Float32,
+                              f2::Float32) where {L}
+    d = v.data
+    s1 = stride1(v.layout)
+    s0 = stride0(v.layout)
+    # a DIRECT cell: every corner k … k + s0 + s1 + 1 is stored
+    GC.@preserve d begin
+        q00 = load_pair(d, k)
+        q01 = load_pair(d, k + s1)
+        q10 = load_pair(d, k + s0)
+        q11 = load_pair(d, k + s0 + s1)
+    end
+    return trilinear_pairs(q00, q01, q10, q11, f0, f1, f2)
+end
+
+"Scalar trilinear interpolation at a cell location (every kind)."
+@inline function trilinear(v::VolumeView{T}, loc::CellLocation{Tc}) where {T,Tc}
     To = promote_type(T, Tc)
     loc.kind == OUTSIDE && return zero(To)
     d000, d001, d010, d011, d100, d101, d110, d111 = cell_values(v, loc)
@@ -901,6 +984,20 @@ Location of cell t of a located run (plane frequency (kx, ky)): `DIRECT` from th
     return locate_linear(vol, g0, g1, g2)
 end
 
+"Trilinear value at cell t of a located run (plane frequency (kx, ky)); same as `evaluate` at `cell_location`."
+@inline function run_value(run::CellRun{Tc}, t::Int, vol::VolumeView, geo::SliceGeometry{Tc}, kx::Int,
+                           ky::Int) where {Tc}
+    @inbounds k = Int(run.k[t])
+    k != 0 && return @inbounds direct_value(vol, k, run.f0[t], run.f1[t], run.f2[t])
+    return edge_value(vol, geo, kx, ky)
+end
+
+# a cell not entirely in the grid (rare; kept out of line so the run loop stays small)
+@noinline function edge_value(vol::VolumeView, geo::SliceGeometry, kx::Int, ky::Int)
+    g0, g1, g2 = grid_point(geo, kx, ky)
+    return sample_linear(vol, g0, g1, g2)
+end
+
 "Prefetch the in-grid cells `first:last` of a located run."
 @inline prefetch_cells(::Prefetcher{:none}, vol::VolumeView, run::CellRun, first::Int, last::Int) = nothing
 function prefetch_cells(pf::Prefetcher{:prefetch}, vol::VolumeView, run::CellRun, first::Int, last::Int)
@@ -1008,24 +1105,31 @@ function slice_row!(out::AbstractVector{To}, p::Int, vol::VolumeView{T,FullVolum
                     pf::Prefetcher) where {To,T}
     cell_runs_apply(vol.layout) || return general_slice_row!(out, p, vol, geo, plane, order, ky, limit, row, pf)
     jlo, jhi = kept_columns(plane, ky, limit)
-    run = row.run
     count = max(0, jhi - jlo + 1)
-    count > 0 && locate_cells!(run, geo, vol.layout, ky, run_frequency(plane, jlo), count)
-    prefetch_cells(pf, vol, run, 1, count)
-    for j in 0:plane.width-1
-        jlo <= j <= jhi && continue
-        kx = column_frequency(plane, j)
-        value = zero(To)
-        if kx * kx + ky * ky <= limit   # the half-image Nyquist column, outside the run
-            g0, g1, g2 = grid_point(geo, kx, ky)
-            value = convert(To, sample_linear(vol, g0, g1, g2))
+    if count == 0
+        jlo, jhi = plane.width, plane.width - 1
+    end
+    run = row.run
+    lo = run_frequency(plane, jlo)
+    if count > 0
+        locate_cells!(run, geo, vol.layout, ky, lo, count)
+        prefetch_cells(pf, vol, run, 1, count)
+    end
+    @inbounds for j in 0:jlo-1
+        out[p + j + 1] = zero(To)
+    end
+    @inbounds for j in jhi+1:plane.width-1
+        out[p + j + 1] = zero(To)
+    end
+    if plane.half && iseven(plane.w)   # the half-image Nyquist column, outside the run
+        j = plane.w ÷ 2
+        if j * j + ky * ky <= limit
+            g0, g1, g2 = grid_point(geo, -j, ky)
+            @inbounds out[p + j + 1] = convert(To, sample_linear(vol, g0, g1, g2))
         end
-        @inbounds out[p + j + 1] = value
     end
     for t in 1:count
-        j = jlo + t - 1
-        loc = cell_location(run, t, vol, geo, run_frequency(plane, j), ky)
-        @inbounds out[p + j + 1] = convert(To, evaluate(vol, loc))
+        @inbounds out[p + jlo + t] = convert(To, run_value(run, t, vol, geo, lo + t - 1, ky))
     end
     return nothing
 end
@@ -1053,6 +1157,9 @@ function slice_images!(out::AbstractVector, vols::Vector{V}, rotations::Abstract
     return nothing
 end
 
+"Outputs at least this large are faulted in up front (`touch_pages!`)."
+const TOUCH_BYTES = 1 << 24
+
 """
     slice_volumes!(out, vols, rotations, plane, order, u, max_r2)
 
@@ -1068,6 +1175,7 @@ function slice_volumes!(out::AbstractVector, vols::Vector{V}, rotations::Abstrac
     (n == 0 || isempty(vols)) && return out
     kind = prefetch_kind()
     nthreads = min(Threads.nthreads(), n)
+    out isa DenseVector && sizeof(out) >= TOUCH_BYTES && touch_pages!(out)
     GC.@preserve vols begin
         if nthreads == 1
             slice_images!(out, vols, rotations, plane, order, u, max_r2, 1:n, kind)
@@ -1306,6 +1414,28 @@ function fill_threaded!(dest::AbstractVector, value)
         range = chunk_range(chunk, nchunks, m)
         @inbounds @simd for k in range
             dest[k] = value
+        end
+    end
+    return dest
+end
+
+"""
+    touch_pages!(dest)
+
+Write zero to one entry of every 4 KiB page of `dest`, threaded: a freshly allocated
+output (a new NumPy array) is then faulted in by all threads at once, before the kernel
+fills it, instead of page by page in the middle of the kernel's gathers (whose cached
+volume the kernel's page zeroing would evict). Only for outputs the kernel overwrites
+entirely.
+"""
+function touch_pages!(dest::DenseVector{T}) where {T}
+    m = length(dest)
+    step = max(1, 4096 ÷ sizeof(T))
+    nchunks = max(1, min(Threads.nthreads(), m ÷ (64 * step)))
+    Threads.@threads for chunk in 1:nchunks
+        range = chunk_range(chunk, nchunks, m)
+        @inbounds for k in first(range):step:last(range)
+            dest[k] = zero(T)
         end
     end
     return dest

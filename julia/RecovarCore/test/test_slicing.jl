@@ -306,3 +306,37 @@ end
     end
     @test vec(single) == ref.data    # one image: same operations in the same order
 end
+
+@testset "vectorised trilinear (complex float32, dense storage) equals the scalar one exactly" begin
+    rng = MersenneTwister(31)
+    n = 9
+    layout = FullVolume(n, n, n)
+    flat = randn(rng, ComplexF32, n^3, 2)
+    for data in (flat[:, 1], view(flat, :, 2))
+        vol = VolumeView(data, layout)
+        direct = differ = 0
+        for _ in 1:2000
+            g = (rand(rng, Float32) * (n + 1) - 1, rand(rng, Float32) * (n + 1) - 1, rand(rng, Float32) * (n + 1) - 1)
+            loc = RecovarCore.locate_linear(vol, g...)
+            direct += loc.kind == RecovarCore.DIRECT
+            differ += RecovarCore.evaluate(vol, loc) !== RecovarCore.trilinear(vol, loc)
+        end
+        @test direct > 500
+        @test differ == 0
+    end
+end
+
+@testset "a large output (faulted in up front) equals one image at a time" begin
+    n = 32
+    m = RecovarCore.TOUCH_BYTES ÷ (n * n * sizeof(ComplexF32)) + 3   # just above the threshold
+    rng = MersenneTwister(32)
+    rot = Float32.(julia_rotations([random_rotation(rng) for _ in 1:m]))
+    v = randn(rng, ComplexF32, n^3)
+    all_at_once = project(v, rot, n, 1)
+    @test sizeof(all_at_once) >= RecovarCore.TOUCH_BYTES
+    picks = (1, 2, m ÷ 2, m)
+    @test all(all_at_once[:, i] == vec(project(v, rot[:, :, i:i], n, 1)) for i in picks)
+    x = ones(ComplexF32, 10^6)
+    RecovarCore.touch_pages!(x)
+    @test count(iszero, x) >= length(x) ÷ (4096 ÷ sizeof(ComplexF32))
+end
