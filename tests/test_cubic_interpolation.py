@@ -123,8 +123,10 @@ def test_output_takes_the_shape_of_the_coordinates():
 
 def test_bad_arguments():
     C = np.ones((4, 4))
-    with pytest.raises(NotImplementedError):
-        map_coordinates(C, np.zeros((2, 3)), 1)
+    with pytest.raises(ValueError, match="order"):
+        map_coordinates(C, np.zeros((2, 3)), 2)
+    with pytest.raises(TypeError, match="order"):
+        map_coordinates(C, np.zeros((2, 3)), 1.5)
     with pytest.raises(ValueError, match="coordinate"):
         interpolate_with_spline(C, [np.zeros(3)])
     with pytest.raises(ValueError, match="coordinates"):
@@ -135,3 +137,33 @@ def test_bad_arguments():
         interpolate_with_spline(C, [np.zeros(3), np.zeros(3, complex)])
     with pytest.raises(TypeError, match="data"):
         calculate_spline_coefficients(np.array(["a", "b"]))
+
+
+@pytest.mark.parametrize("order", [0, 1])
+@pytest.mark.parametrize("shape", [(7,), (5, 6), (4, 5, 3)])
+def test_low_orders_equal_scipy_periodic_and_constant(order, shape):
+    """Orders 0/1 (recovar: NotImplementedError) are SciPy's grid-wrap / grid-constant
+    interpolation, exact at integer points."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(len(shape) + 10 * order)
+    data = rng.standard_normal(shape)
+    pts = rng.uniform(-4, max(shape) + 4, (len(shape), 50))
+    for mode, scipy_mode in (("wrap", "grid-wrap"), ("constant", "grid-constant")):
+        got = map_coordinates(data, pts, order, mode=mode, cval=0.75)
+        want = ndimage.map_coordinates(data, pts, order=order, mode=scipy_mode, cval=0.75)
+        assert_close(got, want, rtol=1e-12)
+    grid = np.indices(shape).astype(np.float64)
+    assert_close(map_coordinates(data, grid, order), data, rtol=1e-15)
+    z = (data + 1j * data[::-1]).astype(np.complex64)
+    out = map_coordinates(z, list(pts.astype(np.float32)), order)
+    assert out.dtype == np.complex64 and out.shape == (50,)
+    assert_close(out.real, map_coordinates(z.real, pts.astype(np.float32), order), rtol=1e-6)
+
+
+def test_low_order_edge_cases():
+    data = np.arange(6.0).reshape(2, 3)
+    assert map_coordinates(data, np.zeros((2, 0)), 1).shape == (0,)
+    assert np.isnan(map_coordinates(data, np.array([[np.nan], [0.0]]), 1)[0])
+    # ties go to even, as the nearest-neighbour slicer: 0.5 → 0, 1.5 → 2 (wraps to 0 of 2 rows)
+    assert map_coordinates(data, np.array([[0.5, 1.5], [0.0, 0.0]]), 0).tolist() == [0.0, 0.0]

@@ -321,3 +321,9 @@ def test_bad_input_raises_errors_naming_the_argument():
         la.randomized_svd(np.zeros((4, 3)), n_pcs=0)
     with pytest.raises(ValueError, match="axis"):
         la.multiply_along_axis(np.zeros((2, 3)), np.zeros(3), 2)
+
+
+def test_batch_linear_solver_names_a_singular_A():
+    A = np.full((2, 3, 3), 0.5)
+    with pytest.raises(np.linalg.LinAlgError, match="A is singular"):
+        la.batch_linear_solver(A, np.ones((2, 3)))

@@ -250,7 +250,7 @@ def critical_exposure(freq, voltage):
     k = 0.75 where `voltage` is 200 kV (``np.isclose``), else 1; +inf at frequency 0.
     `freq` and `voltage` broadcast; the result has `freq`'s float dtype.
     """
-    freq_shape = np.shape(freq)  # real_array turns 0-d input into shape (1,)
+    freq_shape = v.as_array(freq, "freq").shape  # real_array turns 0-d input into shape (1,)
     freq = v.real_array(freq, "freq", finite=False).reshape(freq_shape)
     if np.isnan(freq).any():
         raise ValueError("freq contains NaN")

@@ -8,6 +8,7 @@ points. Kernels: RecovarCore ``src/cubic.jl``.
 """
 from __future__ import annotations
 
+import itertools
 import numbers
 
 import numpy as np
@@ -62,17 +63,23 @@ def _coordinate_list(coords, ndim, name):
     return arrays, shape, dtype
 
 
-def _evaluate(coeffs, arrays, shape, coord_dtype, shift, wrap, fill_value):
-    """S(x + shift) at the points given by `arrays` (one per axis)."""
+def _fill(fill_value, data_dtype, coord_dtype, wrap):
+    """The fill value as a complex number and the output dtype."""
     if isinstance(fill_value, (bool, np.bool_)) or not isinstance(fill_value, numbers.Number):
         arr = np.asarray(fill_value)
         if arr.shape != () or arr.dtype.kind not in "biufc":
             raise TypeError(f"fill value must be a number, got {fill_value!r}")
         fill_value = arr.item()
     fill = complex(fill_value)
-    out_dtype = np.result_type(coeffs.dtype, coord_dtype)
+    out_dtype = np.result_type(data_dtype, coord_dtype)
     if not wrap and fill.imag != 0 and out_dtype.kind != "c":
         out_dtype = v.complex_dtype(out_dtype)
+    return fill, out_dtype
+
+
+def _evaluate(coeffs, arrays, shape, coord_dtype, shift, wrap, fill_value):
+    """S(x + shift) at the points given by `arrays` (one per axis)."""
+    fill, out_dtype = _fill(fill_value, coeffs.dtype, coord_dtype, wrap)
     m = int(np.prod(shape))
     out = np.empty(m, dtype=out_dtype)
     if m:
@@ -81,6 +88,40 @@ def _evaluate(coeffs, arrays, shape, coord_dtype, shift, wrap, fill_value):
             points += coord_dtype.type(shift)
         _julia.call("interpolate_with_spline", out, coeffs, np.ascontiguousarray(points), int(wrap),
                     fill.real, fill.imag)
+    return out.reshape(shape)
+
+
+def _evaluate_low_order(data, arrays, shape, coord_dtype, order, wrap, fill_value):
+    """Order 0 (nearest sample, ties to even) or 1 (multilinear) interpolation of `data`
+    itself at the points `arrays`; indices wrap or read `fill_value` outside, as the cubic
+    path. A non-finite coordinate gives NaN."""
+    fill, out_dtype = _fill(fill_value, data.dtype, coord_dtype, wrap)
+    points = [a.reshape(-1).astype(coord_dtype) for a in arrays]
+    finite = np.logical_and.reduce([np.isfinite(x) for x in points]) if points else np.ones(0, bool)
+    points = [np.where(finite, x, 0) for x in points]
+    base = [np.rint(x) if order == 0 else np.floor(x) for x in points]
+    frac = [x - b for x, b in zip(points, base)]
+    base = [b.astype(np.int64) for b in base]
+    out = np.zeros(finite.shape, dtype=out_dtype)
+    for offsets in itertools.product(range(order + 1), repeat=data.ndim):
+        index, inside = [], np.ones(finite.shape, bool)
+        weight = np.ones(finite.shape, dtype=coord_dtype)
+        for d, o in enumerate(offsets):
+            i = base[d] + o
+            n = data.shape[d]
+            if wrap:
+                i = np.mod(i, n)
+            else:
+                inside &= (i >= 0) & (i < n)
+                i = np.clip(i, 0, n - 1)
+            index.append(i)
+            if order == 1:
+                weight = weight * (frac[d] if o else 1 - frac[d])
+        value = data[tuple(index)].astype(out_dtype)
+        if not wrap:
+            value = np.where(inside, value, np.asarray(fill if out_dtype.kind == "c" else fill.real, out_dtype))
+        out += weight * value
+    out[~finite] = np.nan
     return out.reshape(shape)
 
 
@@ -141,17 +182,31 @@ def map_coordinates_with_cubic_spline(coefficients, coordinates, mode="wrap", cv
 
 
 def map_coordinates(input, coordinates, order, mode="wrap", cval=0.0):
-    """Cubic spline interpolation of ``input`` at ``coordinates`` (exact at integer points).
+    """Interpolate ``input`` at ``coordinates``, exact at integer points.
 
-    Only ``order=3`` is supported (NotImplementedError otherwise, as recovar). Equals
-    ``map_coordinates_with_cubic_spline(calculate_spline_coefficients(input), coordinates,
-    mode, cval)``.
+    Parameters
+    ----------
+    input : N-dimensional array (the samples).
+    coordinates : array (N, ...) or sequence of N arrays of one shape (grid units).
+    order : 3 (periodic cubic spline, as recovar: equals
+        ``map_coordinates_with_cubic_spline(calculate_spline_coefficients(input), …)``),
+        1 (multilinear) or 0 (nearest sample, ties to even). recovar supports only 3 and
+        raises NotImplementedError otherwise (docs/differences.md).
+    mode, cval : "wrap" (periodic) or a fill mode: samples outside ``input`` read ``cval``.
+
+    Returns
+    -------
+    Array of the shape of one coordinate array.
     """
-    if np.ndim(order) != 0:  # an array would make `order != 3` ambiguous
-        raise TypeError(f"order must be an integer (3), got {order!r}")
-    if order != 3:
-        raise NotImplementedError(f"This implementation only supports cubic splines (order=3), got order={order}")
+    if np.ndim(order) != 0 or isinstance(order, (bool, np.bool_)) or not isinstance(order, numbers.Integral):
+        raise TypeError(f"order must be an integer (0, 1 or 3), got {order!r}")
+    if order not in (0, 1, 3):
+        raise ValueError(f"order must be 0, 1 or 3 (spline order), got {order}")
     data = v.numeric_array(input, "input", finite=False)  # errors name `input`, not `data`
     if data.ndim == 0:
         raise ValueError("input must have at least one dimension")
-    return map_coordinates_with_cubic_spline(calculate_spline_coefficients(data), coordinates, mode, cval)
+    if order == 3:
+        return map_coordinates_with_cubic_spline(calculate_spline_coefficients(data), coordinates, mode, cval)
+    wrap = _mode(mode, "mode")
+    arrays, shape, dtype = _coordinate_list(coordinates, data.ndim, "coordinates")
+    return _evaluate_low_order(data, arrays, shape, dtype, int(order), wrap, cval)

@@ -436,7 +436,10 @@ def _system(A, b):
 def batch_linear_solver(A, b):
     """Solve ``A x = b`` per batch item (LAPACK LU): A (..., n, n), b (..., n) or (..., n, k)."""
     A, b, vector = _system(A, b)
-    x = np.linalg.solve(A, b)
+    try:
+        x = np.linalg.solve(A, b)
+    except np.linalg.LinAlgError as exc:  # a ValueError; recovar (JAX) returns inf/NaN instead
+        raise np.linalg.LinAlgError(f"A is singular: {exc}") from None
     return x[..., 0] if vector else x
 
 
