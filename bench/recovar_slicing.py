@@ -1,8 +1,9 @@
 """Time recovar 1.0.5's slicing on CPU (run under .venv-recovar by bench_slicing.py).
 
 Reads the volumes and poses bench_slicing.py wrote (an .npz), builds the same formula slices,
-times slice_volume / adjoint_slice_volume for each requested case (median of `repeats` after
-one warm-up call that also compiles; a warm-up longer than 15 s lowers the repeats to 3) and
+times slice_volume / adjoint_slice_volume for each requested case (median of at least
+`repeats` calls and at least 2 s of calls, after one warm-up call that also compiles; a
+warm-up longer than 15 s lowers the repeats to 3) and
 prints one JSON object {case_key: {"slice": s, "adjoint": s}} on stdout (a case with "op"
 times only that operation). A case may ask for
 the first `n` poses of a larger pose set (`rotations_key`), which bench_slicing.py uses to
@@ -31,13 +32,19 @@ def pattern_slices(n, npix):
     return (np.cos(0.37 * i + 0.011 * p) + 1j * np.sin(0.23 * p - 0.5 * i)).astype(np.complex64)
 
 
+MIN_SECONDS = 2.0
+MAX_CALLS = 50
+
+
 def timed(fn, repeats):
     start = time.perf_counter()
     jax.block_until_ready(fn())  # warm-up + compile
     if time.perf_counter() - start > 15:
         repeats = min(repeats, 3)
     times = []
-    for _ in range(repeats):
+    first = time.perf_counter()
+    # as bench_slicing.median_time: at least `repeats` calls and MIN_SECONDS of calls
+    while len(times) < repeats or (time.perf_counter() - first < MIN_SECONDS and len(times) < MAX_CALLS):
         start = time.perf_counter()
         jax.block_until_ready(fn())
         times.append(time.perf_counter() - start)

@@ -344,18 +344,9 @@ function project_image_fast!(out::AbstractVector{To}, offset::Int, vol::VolumeVi
     p = offset
     for r in 0:plane.h-1
         ky = row_frequency(plane, r)
-        jlo, jhi = kept_columns(plane, ky, limit)
-        count = max(jhi - jlo + 1, 0)
+        jlo, jhi, count = row_run(plane, ky, limit)
         lo = run_frequency(plane, jlo)
-        if count == 0
-            jlo, jhi = plane.width, plane.width - 1
-        end
-        @inbounds for j in 0:jlo-1
-            out[p + j + 1] = zero(To)
-        end
-        @inbounds for j in jhi+1:plane.width-1
-            out[p + j + 1] = zero(To)
-        end
+        zero_outside_run!(out, p, plane, jlo, jhi)
         nyquist_kept = nyquist && (plane.w ÷ 2)^2 + ky * ky <= max_r2
         (count > 0 || nyquist_kept) && ctf_row!(cbuf, ic, r)
         if count > 0

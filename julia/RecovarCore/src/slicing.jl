@@ -1031,6 +1031,30 @@ function kept_columns(plane::ImagePlane, ky::Int, limit::Int)
     return (max(0, half - m), min(plane.w - 1, half + m))
 end
 
+"""
+    row_run(plane, ky, limit) -> (jlo, jhi, count)
+
+`kept_columns` with its length; an empty run is `(width, width − 1, 0)`, so that the
+stored columns outside the run are always `0:jlo−1` and `jhi+1:width−1`.
+"""
+function row_run(plane::ImagePlane, ky::Int, limit::Int)
+    jlo, jhi = kept_columns(plane, ky, limit)
+    jhi < jlo && return (plane.width, plane.width - 1, 0)
+    return (jlo, jhi, jhi - jlo + 1)
+end
+
+"Zero the stored pixels `out[p + j + 1]` of one row outside its run `jlo:jhi` (`row_run`)."
+function zero_outside_run!(out::AbstractVector{To}, p::Int, plane::ImagePlane, jlo::Int, jhi::Int) where {To}
+    (p >= 0 && p + plane.width <= length(out)) || throw(BoundsError(out, p + plane.width))
+    @inbounds for j in 0:min(jlo, plane.width)-1
+        out[p + j + 1] = zero(To)
+    end
+    @inbounds for j in max(jhi + 1, 0):plane.width-1
+        out[p + j + 1] = zero(To)
+    end
+    return nothing
+end
+
 "Plane frequency kx of stored column j inside a run (`kept_columns`)."
 @inline run_frequency(plane::ImagePlane, j::Int) = plane.half ? j : j - plane.w ÷ 2
 
@@ -1104,23 +1128,14 @@ function slice_row!(out::AbstractVector{To}, p::Int, vol::VolumeView{T,FullVolum
                     plane::ImagePlane, order::Linear, ky::Int, limit::Int, row::RowBuffer,
                     pf::Prefetcher) where {To,T}
     cell_runs_apply(vol.layout) || return general_slice_row!(out, p, vol, geo, plane, order, ky, limit, row, pf)
-    jlo, jhi = kept_columns(plane, ky, limit)
-    count = max(0, jhi - jlo + 1)
-    if count == 0
-        jlo, jhi = plane.width, plane.width - 1
-    end
+    jlo, jhi, count = row_run(plane, ky, limit)
     run = row.run
     lo = run_frequency(plane, jlo)
     if count > 0
         locate_cells!(run, geo, vol.layout, ky, lo, count)
         prefetch_cells(pf, vol, run, 1, count)
     end
-    @inbounds for j in 0:jlo-1
-        out[p + j + 1] = zero(To)
-    end
-    @inbounds for j in jhi+1:plane.width-1
-        out[p + j + 1] = zero(To)
-    end
+    zero_outside_run!(out, p, plane, jlo, jhi)
     if plane.half && iseven(plane.w)   # the half-image Nyquist column, outside the run
         j = plane.w ÷ 2
         if j * j + ky * ky <= limit
