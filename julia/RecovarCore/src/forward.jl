@@ -301,20 +301,7 @@ function project_image!(out::AbstractVector{To}, offset::Int, vol::VolumeView, g
     p = offset
     for r in 0:plane.h-1
         ky = row_frequency(plane, r)
-        kept = 0
-        for j in 0:plane.width-1
-            kx = column_frequency(plane, j)
-            if kx * kx + ky * ky <= max_r2
-                g0, g1, g2 = grid_point(geo, kx, ky)
-                loc = locate(order, vol, g0, g1, g2)
-                prefetch_location(pf, vol, loc)
-                kept += 1
-                @inbounds locs[1, kept] = loc
-                @inbounds js[kept] = j
-            else
-                @inbounds out[p + j + 1] = zero(To)
-            end
-        end
+        kept = locate_row!(locs, js, vol, geo, plane, order, ky, max_r2, false, pf, out, p)
         kept > 0 && ctf_row!(cbuf, ic, r)
         for m in 1:kept
             @inbounds j = js[m]
@@ -485,24 +472,7 @@ function backproject_ctf_image!(acc::VolumeView{T}, slices::AbstractVector, offs
     p = offset
     for r in 0:plane.h-1
         ky = row_frequency(plane, r)
-        kept = 0
-        for j in 0:plane.width-1
-            kx = column_frequency(plane, j)
-            kx * kx + ky * ky <= max_r2 || continue
-            g0, g1, g2 = grid_point(geo, kx, ky)
-            loc = locate(order, acc, g0, g1, g2)
-            prefetch_location(pf, acc, loc)
-            kept += 1
-            @inbounds locs[1, kept] = loc
-            @inbounds js[kept] = j
-            if conjugate_partners && has_conjugate_partner(plane, j)
-                px, py = partner_frequency(plane, kx, ky)
-                h0, h1, h2 = grid_point(geo, px, py)
-                partner = locate(order, acc, h0, h1, h2)
-                prefetch_location(pf, acc, partner)
-                @inbounds locs[2, kept] = partner
-            end
-        end
+        kept = locate_row!(locs, js, acc, geo, plane, order, ky, max_r2, conjugate_partners, pf, nothing, p)
         kept > 0 && ctf_row!(cbuf, ic, r)
         for m in 1:kept
             @inbounds j = js[m]

@@ -1078,6 +1078,44 @@ RowBuffer{L,Tc}(width::Int) where {L,Tc} =
 row_buffer(order, ::Type{Tc}, width::Int) where {Tc} = RowBuffer{location_type(order, Tc),Tc}(width)
 
 """
+    locate_row!(locs, js, vol, geo, plane, order, ky, limit, partners, pf, out, p) -> kept
+
+First pass over stored row ky: every pixel with `kx² + ky² ≤ limit` is located in `vol`
+(`locs[1, m]`, its stored column in `js[m]`, m = 1…kept) and its cache lines prefetched;
+with `partners`, a pixel with a conjugate partner also gets the partner's location in
+`locs[2, m]`. Skipped pixels are set to zero in `out[p + j + 1]` unless `out` is `nothing`.
+"""
+function locate_row!(locs::AbstractMatrix, js::AbstractVector{Int}, vol::VolumeView, geo::SliceGeometry,
+                     plane::ImagePlane, order, ky::Int, limit::Real, partners::Bool, pf::Prefetcher, out,
+                     p::Int)
+    (size(locs, 1) >= 2 && size(locs, 2) >= plane.width && length(js) >= plane.width) ||
+        throw(DimensionMismatch("row buffers too small"))
+    out === nothing || (p >= 0 && p + plane.width <= length(out)) || throw(BoundsError(out, p + plane.width))
+    kept = 0
+    for j in 0:plane.width-1
+        kx = column_frequency(plane, j)
+        if kx * kx + ky * ky <= limit
+            g0, g1, g2 = grid_point(geo, kx, ky)
+            loc = locate(order, vol, g0, g1, g2)
+            prefetch_location(pf, vol, loc)
+            kept += 1
+            @inbounds locs[1, kept] = loc
+            @inbounds js[kept] = j
+            if partners && has_conjugate_partner(plane, j)
+                px, py = partner_frequency(plane, kx, ky)
+                h0, h1, h2 = grid_point(geo, px, py)
+                partner = locate(order, vol, h0, h1, h2)
+                prefetch_location(pf, vol, partner)
+                @inbounds locs[2, kept] = partner
+            end
+        elseif out !== nothing
+            @inbounds out[p + j + 1] = zero(eltype(out))
+        end
+    end
+    return kept
+end
+
+"""
     slice_image!(out, offset, vol, geo, plane, order, max_r2, row, pf)
 
 Project one image: for every stored pixel p of `plane`, `out[offset + p]` = the `order`
@@ -1102,20 +1140,7 @@ function slice_row!(out::AbstractVector{To}, p::Int, vol::VolumeView, geo::Slice
                     ky::Int, limit::Int, row::RowBuffer, pf::Prefetcher) where {To}
     locs = row.locs
     js = row.j
-    kept = 0
-    for j in 0:plane.width-1
-        kx = column_frequency(plane, j)
-        if kx * kx + ky * ky <= limit
-            g0, g1, g2 = grid_point(geo, kx, ky)
-            loc = locate(order, vol, g0, g1, g2)
-            prefetch_location(pf, vol, loc)
-            kept += 1
-            @inbounds locs[1, kept] = loc
-            @inbounds js[kept] = j
-        else
-            @inbounds out[p + j + 1] = zero(To)
-        end
-    end
+    kept = locate_row!(locs, js, vol, geo, plane, order, ky, limit, false, pf, out, p)
     for m in 1:kept
         @inbounds out[p + js[m] + 1] = convert(To, evaluate(vol, locs[1, m]))
     end
@@ -1240,24 +1265,7 @@ function backproject_row!(acc::VolumeView, slices::AbstractVector, p::Int, geo::
                           order, ky::Int, limit::Int, conjugate_partners::Bool, row::RowBuffer, pf::Prefetcher)
     locs = row.locs
     js = row.j
-    kept = 0
-    for j in 0:plane.width-1
-        kx = column_frequency(plane, j)
-        kx * kx + ky * ky <= limit || continue
-        g0, g1, g2 = grid_point(geo, kx, ky)
-        loc = locate(order, acc, g0, g1, g2)
-        prefetch_location(pf, acc, loc)
-        kept += 1
-        @inbounds locs[1, kept] = loc
-        @inbounds js[kept] = j
-        if conjugate_partners && has_conjugate_partner(plane, j)
-            px, py = partner_frequency(plane, kx, ky)
-            h0, h1, h2 = grid_point(geo, px, py)
-            partner = locate(order, acc, h0, h1, h2)
-            prefetch_location(pf, acc, partner)
-            @inbounds locs[2, kept] = partner
-        end
-    end
+    kept = locate_row!(locs, js, acc, geo, plane, order, ky, limit, conjugate_partners, pf, nothing, p)
     for m in 1:kept
         @inbounds j = js[m]
         @inbounds value = slices[p + j + 1]
