@@ -278,10 +278,16 @@ def test_a_storm_of_ctrl_c_never_deadlocks_the_bridge_or_corrupts_results():
     # the call lock left the lock held: the next call waited forever.)
     code = r"""
 import os, signal, threading, time
+# what this process inherited (a SIGINT ignored or blocked by the parent would hide the
+# interrupts), reported below; then Python's own Ctrl-C handling, unblocked
+inherited = (signal.getsignal(signal.SIGINT), sorted(int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, [])))
+signal.signal(signal.SIGINT, signal.default_int_handler)
+signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
 import numpy as np
 from recovar_jl.core import slicing
 vol = np.arange(8 ** 3, dtype=np.float32); R = np.eye(3, dtype=np.float32)[None]
 ref = slicing.slice_volume(vol, R, (8, 8), (8, 8, 8), "nearest")
+after_start = (signal.getsignal(signal.SIGINT), sorted(int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, [])))
 stop = []
 def pester():
     rng = np.random.default_rng(0)
@@ -308,6 +314,7 @@ def final():
     if np.array_equal(slicing.slice_volume(vol, R, (8, 8), (8, 8, 8), "nearest"), ref):
         done.set()
 threading.Thread(target=final, daemon=True).start()
+print("inherited", inherited, "after start", after_start, flush=True)
 print("calls", calls, "interrupts", interrupts, "wrong", wrong, "final", "ok" if done.wait(60) else "HUNG", flush=True)
 os._exit(0)
 """
