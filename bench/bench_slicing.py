@@ -111,6 +111,8 @@ NOTES = """
   and 0 then run two complex values per vector operation (`trilinear_pairs`, plain LLVM IR
   on vector values through `llvmcall`), with the same operations as the scalar code, so
   the results are bit-identical (tested). About 20 instructions per pixel instead of 80.
+  Half volumes read their conjugated cells (kz < 0) the same way, each pair load with its
+  halves swapped and conjugated (half-volume linear slice, one thread: 8–30 % faster).
 * **No per-pixel branches in the row loop.** Pixels outside the clip disk are zeroed in
   two plain loops before and after the run, and the rare cell that is not entirely in the
   grid is computed out of line: one thread, box 128, 1000 poses, 11.1 → 9.9 ns/pixel.

@@ -511,8 +511,11 @@ end
 end
 
 "Trilinear value of `v` at a cell location (cascaded lerps along axis 2, 1, 0, as recovar)."
-@inline evaluate(v::VolumeView, loc::CellLocation) =
-    loc.kind == DIRECT ? direct_value(v, loc.k, loc.f0, loc.f1, loc.f2) : trilinear(v, loc)
+@inline function evaluate(v::VolumeView, loc::CellLocation)
+    loc.kind == DIRECT && return direct_value(v, loc.k, loc.f0, loc.f1, loc.f2)
+    loc.kind == CONJUGATED && return conjugated_value(v, loc)
+    return trilinear(v, loc)
+end
 
 """
     direct_value(v, k, f0, f1, f2)
@@ -540,6 +543,33 @@ stored directly (a `DIRECT` location), fractions `f`.
     end
     return trilinear_pairs(q00, q01, q10, q11, f0, f1, f2)
 end
+
+"Trilinear value in a `CONJUGATED` cell (half volume, every corner at negative kz)."
+@inline conjugated_value(v::VolumeView, loc::CellLocation) = trilinear(v, loc)
+
+# complex float32 in dense storage: corner pair (a, b, 0:1) is the conjugate of entries
+# (k', k' − 1) read backwards, i.e. of one pair load at k' − 1 with its halves swapped
+@inline function conjugated_value(v::VolumeView{ComplexF32,L,<:DenseComplexF32}, loc::CellLocation{Float32}) where {L}
+    d = v.data
+    k = loc.k
+    s1 = stride1(v.layout)
+    s0 = stride0(v.layout)
+    # a CONJUGATED cell: every entry k − s0 − s1 − 1 … k is stored
+    GC.@preserve d begin
+        q00 = swap_conj(load_pair(d, k - 1))
+        q01 = swap_conj(load_pair(d, k - s1 - 1))
+        q10 = swap_conj(load_pair(d, k - s0 - 1))
+        q11 = swap_conj(load_pair(d, k - s0 - s1 - 1))
+    end
+    return trilinear_pairs(q00, q01, q10, q11, loc.f0, loc.f1, loc.f2)
+end
+
+"(a, b) → (conj(b), conj(a)) for a pair of complex float32 held as four floats."
+@inline swap_conj(q::Float32x4) = Base.llvmcall("""
+    %n = fsub <4 x float> <float -0.0, float -0.0, float -0.0, float -0.0>, %0
+    %r = shufflevector <4 x float> %0, <4 x float> %n, <4 x i32> <i32 2, i32 7, i32 0, i32 5>
+    ret <4 x float> %r
+    """, Float32x4, Tuple{Float32x4}, q)
 
 "Scalar trilinear interpolation at a cell location (every kind)."
 @inline function trilinear(v::VolumeView{T}, loc::CellLocation{Tc}) where {T,Tc}
