@@ -113,6 +113,9 @@ NOTES = """
   the results are bit-identical (tested). About 20 instructions per pixel instead of 80.
   Half volumes read their conjugated cells (kz < 0) the same way, each pair load with its
   halves swapped and conjugated (half-volume linear slice, one thread: 8–30 % faster).
+  The backprojection adds a directly stored cell's eight weighted values the same way, as
+  four pair loads, adds and stores (bit-identical, tested): linear backprojection at box
+  128, 1000 poses, one thread 0.34 → 0.18 s (measured after the tables above).
 * **No per-pixel branches in the row loop.** Pixels outside the clip disk are zeroed in
   two plain loops before and after the run, and the rare cell that is not entirely in the
   grid is computed out of line: one thread, box 128, 1000 poses, 11.1 → 9.9 ns/pixel.

@@ -589,7 +589,61 @@ end
 end
 
 "Adjoint of `evaluate` at a cell location: `w_a·value` into every in-grid corner a."
-@inline function scatter_at!(acc::VolumeView{T}, loc::CellLocation, value) where {T}
+@inline scatter_at!(acc::VolumeView, loc::CellLocation, value) = scatter_cell!(acc, loc, value)
+
+# complex float32 into dense storage, a cell stored directly: the eight weighted values are
+# added as four pairs of axis-2 neighbours (one load, one add, one store per pair), with the
+# same operations (so the same results) as `scatter_cell!`
+@inline function scatter_at!(acc::VolumeView{ComplexF32,L,<:DenseComplexF32}, loc::CellLocation{Float32},
+                             value::ComplexF32) where {L}
+    loc.kind == DIRECT || return scatter_cell!(acc, loc, value)
+    fx = loc.f0
+    fy = loc.f1
+    fz = loc.f2
+    mx = 1 - fx
+    my = 1 - fy
+    mz = 1 - fz
+    w00 = mx * my
+    w01 = mx * fy
+    w10 = fx * my
+    w11 = fx * fy
+    d = acc.data
+    k = loc.k
+    s1 = stride1(acc.layout)
+    s0 = stride0(acc.layout)
+    # a DIRECT cell: every corner k … k + s0 + s1 + 1 is stored
+    GC.@preserve d begin
+        add_pair!(d, k, w00 * mz, w00 * fz, value)
+        add_pair!(d, k + s1, w01 * mz, w01 * fz, value)
+        add_pair!(d, k + s0, w10 * mz, w10 * fz, value)
+        add_pair!(d, k + s0 + s1, w11 * mz, w11 * fz, value)
+    end
+    return nothing
+end
+
+"`d[k] += wa·value`, `d[k + 1] += wb·value` as one four-float load, multiply-add and store."
+@inline function add_pair!(d::DenseComplexF32, k::Int, wa::Float32, wb::Float32, value::ComplexF32)
+    p = Ptr{Float32x4}(pointer(d, k))
+    unsafe_store!(p, weighted_add(unsafe_load(p), wa, wb, real(value), imag(value)))
+    return nothing
+end
+
+"q + (wa·re, wa·im, wb·re, wb·im), products rounded before the sum."
+@inline weighted_add(q::Float32x4, wa::Float32, wb::Float32, re::Float32, im::Float32) = Base.llvmcall("""
+    %w1 = insertelement <4 x float> undef, float %1, i32 0
+    %w2 = insertelement <4 x float> %w1, float %1, i32 1
+    %w3 = insertelement <4 x float> %w2, float %2, i32 2
+    %w = insertelement <4 x float> %w3, float %2, i32 3
+    %v1 = insertelement <4 x float> undef, float %3, i32 0
+    %v2 = insertelement <4 x float> %v1, float %4, i32 1
+    %v = shufflevector <4 x float> %v2, <4 x float> undef, <4 x i32> <i32 0, i32 1, i32 0, i32 1>
+    %e = fmul <4 x float> %w, %v
+    %r = fadd <4 x float> %0, %e
+    ret <4 x float> %r
+    """, Float32x4, Tuple{Float32x4,Float32,Float32,Float32,Float32}, q, wa, wb, re, im)
+
+"Scalar adjoint of `trilinear` at a cell location (every kind)."
+@inline function scatter_cell!(acc::VolumeView{T}, loc::CellLocation, value) where {T}
     loc.kind == OUTSIDE && return nothing
     fx = loc.f0
     fy = loc.f1

@@ -342,3 +342,25 @@ end
     RecovarCore.touch_pages!(x)
     @test count(iszero, x) >= length(x) ÷ (4096 ÷ sizeof(ComplexF32))
 end
+
+@testset "vectorised trilinear scatter (complex float32, dense storage) equals the scalar one exactly ($name, n=$n)" for
+        (name, make) in (("full", FullVolume), ("half", HalfVolume)), n in (9, 8)
+    rng = MersenneTwister(41 + n)
+    layout = make(n, n, n)
+    start = randn(rng, ComplexF32, stored_length(layout))
+    flat = hcat(copy(start), copy(start))
+    vector = VolumeView(view(flat, :, 1), layout)
+    scalar = VolumeView(view(flat, :, 2), layout)
+    direct = 0
+    for _ in 1:2000
+        g = (rand(rng, Float32) * (n + 1) - 1, rand(rng, Float32) * (n + 1) - 1, rand(rng, Float32) * (n + 1) - 1)
+        loc = RecovarCore.locate_linear(vector, g...)
+        direct += loc.kind == RecovarCore.DIRECT
+        value = randn(rng, ComplexF32)
+        scatter_at!(vector, loc, value)
+        RecovarCore.scatter_cell!(scalar, loc, value)
+    end
+    @test direct > 300
+    @test reinterpret(UInt32, vector.data) == reinterpret(UInt32, scalar.data)
+    @test vector.data != start
+end
