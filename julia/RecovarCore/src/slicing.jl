@@ -588,6 +588,22 @@ end
     return convert(To, dxy0 + (dxy1 - dxy0) * fx)
 end
 
+"""
+    cell_weights(loc) -> (w00, w01, w10, w11, mz, fz)
+
+Trilinear weights of a cell location: `w_ab` for the corners (a, b, ·) over axes 0 and 1
+(`(1 − f0 or f0)·(1 − f1 or f1)`), and `1 − f2`, `f2` along axis 2; corner (a, b, c) has
+weight `w_ab·(c ? fz : mz)`.
+"""
+@inline function cell_weights(loc::CellLocation)
+    fx = loc.f0
+    fy = loc.f1
+    fz = loc.f2
+    mx = 1 - fx
+    my = 1 - fy
+    return (mx * my, mx * fy, fx * my, fx * fy, 1 - fz, fz)
+end
+
 "Adjoint of `evaluate` at a cell location: `w_a·value` into every in-grid corner a."
 @inline scatter_at!(acc::VolumeView, loc::CellLocation, value) = scatter_cell!(acc, loc, value)
 
@@ -597,16 +613,7 @@ end
 @inline function scatter_at!(acc::VolumeView{ComplexF32,L,<:DenseComplexF32}, loc::CellLocation{Float32},
                              value::ComplexF32) where {L}
     loc.kind == DIRECT || return scatter_cell!(acc, loc, value)
-    fx = loc.f0
-    fy = loc.f1
-    fz = loc.f2
-    mx = 1 - fx
-    my = 1 - fy
-    mz = 1 - fz
-    w00 = mx * my
-    w01 = mx * fy
-    w10 = fx * my
-    w11 = fx * fy
+    w00, w01, w10, w11, mz, fz = cell_weights(loc)
     d = acc.data
     k = loc.k
     s1 = stride1(acc.layout)
@@ -645,16 +652,7 @@ end
 "Scalar adjoint of `trilinear` at a cell location (every kind)."
 @inline function scatter_cell!(acc::VolumeView{T}, loc::CellLocation, value) where {T}
     loc.kind == OUTSIDE && return nothing
-    fx = loc.f0
-    fy = loc.f1
-    fz = loc.f2
-    mx = 1 - fx
-    my = 1 - fy
-    mz = 1 - fz
-    w00 = mx * my
-    w01 = mx * fy
-    w10 = fx * my
-    w11 = fx * fy
+    w00, w01, w10, w11, mz, fz = cell_weights(loc)
     e000 = convert(T, (w00 * mz) * value)
     e001 = convert(T, (w00 * fz) * value)
     e010 = convert(T, (w01 * mz) * value)
