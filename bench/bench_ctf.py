@@ -14,10 +14,11 @@ import platform
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+
+from timing import median_time
 
 ROOT = Path(__file__).resolve().parents[1]
 RECOVAR_PY = ROOT / ".venv-recovar" / "bin" / "python"
@@ -30,17 +31,6 @@ def ctf_rows(n, rng):
     p[:, 2] = rng.uniform(-90, 180, n)
     p[:, 3], p[:, 4], p[:, 5], p[:, 8] = 300.0, 2.7, 0.1, 1.0
     return p
-
-
-def median_time(run, repeats):
-    run()  # warm-up (JIT compile)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = run()
-        times.append(time.perf_counter() - start)
-        del result
-    return float(np.median(times))
 
 
 def main():

@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import scipy.fft as sfft
 
+from timing import median_time
+
 ROOT = Path(__file__).resolve().parents[1]
 RECOVAR_PY = ROOT / ".venv-recovar" / "bin" / "python"
 WORKERS = 2
@@ -41,17 +43,6 @@ first = time.perf_counter()
 ftu.get_dft2(np.ones((1, 128, 128), np.float32))
 print(first - start, time.perf_counter() - first)
 """
-
-
-def median_time(run, repeats):
-    run()  # warm-up (JIT compile, FFT planning)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = run()
-        times.append(time.perf_counter() - start)
-        del result
-    return float(np.median(times))
 
 
 def centered_numpy(fft, x, axes, real=False, inverse=False, shape=None):

@@ -27,14 +27,14 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+
+import timing
 
 ROOT = Path(__file__).resolve().parent.parent
 RECOVAR_PYTHON = ROOT / ".venv-recovar" / "bin" / "python"
@@ -169,14 +169,7 @@ def median_time(fn, repeats):
     """Median of at least `repeats` calls and at least MIN_SECONDS of calls (at most
     MAX_CALLS), after one warm-up call: a short kernel is timed over more than one of the
     machine's slow bursts. recovar_slicing.py times recovar by the same rule."""
-    fn()  # warm-up (compiles)
-    times = []
-    first = time.perf_counter()
-    while len(times) < repeats or (time.perf_counter() - first < MIN_SECONDS and len(times) < MAX_CALLS):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return timing.median_time(fn, repeats, MIN_SECONDS, MAX_CALLS)
 
 
 # ---- worker: recovar_jl in a subprocess with a fixed thread count -----------------------------

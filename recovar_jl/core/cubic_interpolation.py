@@ -190,8 +190,8 @@ def map_coordinates(input, coordinates, order, mode="wrap", cval=0.0):
     coordinates : array (N, ...) or sequence of N arrays of one shape (grid units).
     order : 3 (periodic cubic spline, as recovar: equals
         ``map_coordinates_with_cubic_spline(calculate_spline_coefficients(input), …)``),
-        1 (multilinear) or 0 (nearest sample, ties to even). recovar supports only 3 and
-        raises NotImplementedError otherwise (docs/differences.md).
+        1 (multilinear) or 0 (nearest sample, ties to even); any other order is a
+        ValueError. (recovar accepts only 3: docs/differences.md.)
     mode, cval : "wrap" (periodic) or a fill mode: samples outside ``input`` read ``cval``.
 
     Returns

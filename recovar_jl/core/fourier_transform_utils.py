@@ -359,16 +359,22 @@ def get_idft2_real(img, image_shape=None, norm=DEFAULT_FFT_NORM):
     """
     arr, axes = _transform_input(img, "img", (-2, -1))
     _norm_scale(norm, 1, False)
-    if image_shape is None:
-        if arr.shape[-1] < 2:
-            raise ValueError(f"img of shape {arr.shape} is too small to infer image_shape; pass image_shape")
-        image_shape = (arr.shape[-2], 2 * (arr.shape[-1] - 1))
-    else:
-        image_shape = _shape(image_shape, "image_shape")
-        if len(image_shape) != 2:
-            raise ValueError(f"image_shape must have 2 dims, got {image_shape}")
+    image_shape = _real_shape(arr, image_shape, "image_shape", 2)
     _check_half_input(arr, axes, image_shape, "img", "image_shape")
-    return _centered_real_inverse(arr, axes, tuple(image_shape), norm)
+    return _centered_real_inverse(arr, axes, image_shape, norm)
+
+
+def _real_shape(arr, shape, name, ndim):
+    """The real output's `ndim` sizes: `shape` checked, or inferred from the last `ndim`
+    axes of the half spectrum `arr` (even size along the packed last axis)."""
+    if shape is None:
+        if arr.shape[-1] < 2:
+            raise ValueError(f"img of shape {arr.shape} is too small to infer {name}; pass {name}")
+        return tuple(arr.shape[-ndim:-1]) + (2 * (arr.shape[-1] - 1),)
+    shape = _shape(shape, name)
+    if len(shape) != ndim:
+        raise ValueError(f"{name} must have {ndim} dims, got {shape}")
+    return tuple(shape)
 
 
 def get_dft3_real(img, norm=DEFAULT_FFT_NORM, axes=(-3, -2, -1)):
@@ -395,18 +401,11 @@ def get_idft3_real(img, volume_shape=None, norm=DEFAULT_FFT_NORM, axes=(-3, -2, 
         raise ValueError(f"axes must have length 3, got {axes}")
     arr, axes = _transform_input(img, "img", axes_tuple)
     _norm_scale(norm, 1, False)
-    if volume_shape is None:
-        if axes != tuple(range(arr.ndim - 3, arr.ndim)):
-            raise ValueError("volume_shape is required when axes != (-3, -2, -1)")
-        if arr.shape[-1] < 2:
-            raise ValueError(f"img of shape {arr.shape} is too small to infer volume_shape; pass volume_shape")
-        volume_shape = (arr.shape[-3], arr.shape[-2], 2 * (arr.shape[-1] - 1))
-    else:
-        volume_shape = _shape(volume_shape, "volume_shape")
-        if len(volume_shape) != 3:
-            raise ValueError(f"volume_shape must have 3 dims, got {volume_shape}")
+    if volume_shape is None and axes != tuple(range(arr.ndim - 3, arr.ndim)):
+        raise ValueError("volume_shape is required when axes != (-3, -2, -1)")
+    volume_shape = _real_shape(arr, volume_shape, "volume_shape", 3)
     _check_half_input(arr, axes, volume_shape, "img", "volume_shape")
-    return _centered_real_inverse(arr, axes, tuple(volume_shape), norm)
+    return _centered_real_inverse(arr, axes, volume_shape, norm)
 
 
 # ---------------------------------------------------------------------------------------------
