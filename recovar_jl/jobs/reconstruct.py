@@ -26,6 +26,7 @@ from . import ops
 from .fsc import crossing_frequency, fsc, fsc_fourier, shell_frequencies, shell_index, shell_means
 from .gridding import apodization_3d, crop_slices, disc_type, pad_size, undo_spline_prefilter
 from .simulate import data_radius, frequency_mask_half
+from .symmetry import operator_rotations, symmetry_operators
 
 FSC_THRESHOLD = 0.143
 _FSC_CLIP = (1e-3, 1.0 - 1e-4)
@@ -50,14 +51,20 @@ class Reconstruction:
 
 
 class Backprojector:
-    """Accumulates CTF-weighted backprojections of two half sets; see the module docstring."""
+    """Accumulates CTF-weighted backprojections of two half sets; see the module docstring.
 
-    def __init__(self, box: int, voxel_size: float, disc: str = "linear", pad: float = 2.0):
+    ``symmetry`` (a --sym point group): each image is backprojected once per operator S with
+    the pose R·S (:mod:`.symmetry`), so the sums, half maps and FSC are those of the group.
+    """
+
+    def __init__(self, box: int, voxel_size: float, disc: str = "linear", pad: float = 2.0,
+                 symmetry: str = "C1"):
         if box % 2:
             raise ValueError(f"box must be even, got {box}")
         self.box = int(box)
         self.voxel_size = float(voxel_size)
         self.disc = disc_type(disc)
+        self.operators = symmetry_operators(symmetry)
         self.padded_box = pad_size(self.box, pad)
         p = self.padded_box
         self._keep = frequency_mask_half(p, data_radius(p, self.disc))
@@ -85,8 +92,9 @@ class Backprojector:
             sel = np.flatnonzero(halves == h)
             if sel.size == 0:
                 continue
-            self.data[h] = ops.backproject_half(data[sel], R[sel], p, self.disc, self.data[h])
-            self.weights[h] = ops.backproject_half(weights[sel], R[sel], p, self.disc, self.weights[h])
+            for R_sym in operator_rotations(R[sel], self.operators):
+                self.data[h] = ops.backproject_half(data[sel], R_sym, p, self.disc, self.data[h])
+                self.weights[h] = ops.backproject_half(weights[sel], R_sym, p, self.disc, self.weights[h])
             self.counts[h] += int(sel.size)
 
     def add_images(self, images: np.ndarray, rotations: np.ndarray, translations: np.ndarray,
@@ -152,9 +160,10 @@ def split_halves(n: int, rng: np.random.Generator) -> np.ndarray:
 
 def reconstruct_arrays(images: np.ndarray, rotations: np.ndarray, translations: np.ndarray,
                        ctf_params: np.ndarray, voxel_size: float, halves: np.ndarray,
-                       disc: str = "linear", pad: float = 2.0, chunk_size: int = 256) -> Reconstruction:
+                       disc: str = "linear", pad: float = 2.0, chunk_size: int = 256,
+                       symmetry: str = "C1") -> Reconstruction:
     """Reconstruct from in-memory arrays (same steps, same chunking as the file path)."""
-    bp = Backprojector(images.shape[-1], voxel_size, disc=disc, pad=pad)
+    bp = Backprojector(images.shape[-1], voxel_size, disc=disc, pad=pad, symmetry=symmetry)
     for start in range(0, images.shape[0], chunk_size):
         s = slice(start, start + chunk_size)
         bp.add_images(images[s], rotations[s], translations[s], ctf_params[s], halves[s])
