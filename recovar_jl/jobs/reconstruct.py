@@ -44,6 +44,7 @@ class Reconstruction:
     resolution: Optional[float]  # frequency (1/Å) where the half-map FSC crosses 0.143; None = beyond Nyquist
     voxel_size: float
     n_particles: tuple        # particles in half 1 and half 2
+    full_unfiltered: Optional[np.ndarray] = None  # (B1 + B2) / (W1 + W2), no Wiener term: for sharpening
 
     @property
     def nyquist(self) -> float:
@@ -117,8 +118,9 @@ class Backprojector:
         volume = ops.ifft_volume_real(spectrum) / apodization
         return np.ascontiguousarray(volume[inner, inner, inner], dtype=np.float32)
 
-    def reconstruct(self) -> Reconstruction:
-        """Wiener-filtered half maps and full map (real space, gridding-corrected, cropped)."""
+    def reconstruct(self, unfiltered: bool = False) -> Reconstruction:
+        """Wiener-filtered half maps and full map (real space, gridding-corrected, cropped);
+        with ``unfiltered`` also the full map without the Wiener term (``full_unfiltered``)."""
         if min(self.counts) == 0:
             raise ValueError(f"both half sets need particles, got {self.counts[0]} and {self.counts[1]}")
         p = self.padded_box
@@ -144,11 +146,14 @@ class Backprojector:
         for b, w in ((data[0], weights[0]), (data[1], weights[1]),
                      (data[0] + data[1], weights[0] + weights[1])):
             maps.append(self._to_real(b / np.maximum(w + lam, floor), apod))
+        if unfiltered:
+            maps.append(self._to_real((data[0] + data[1]) / np.maximum(weights[0] + weights[1], floor), apod))
         curve = fsc(maps[0], maps[1])
         freqs = shell_frequencies(self.box, self.voxel_size)
         return Reconstruction(half1=maps[0], half2=maps[1], full=maps[2], fsc=curve, frequencies=freqs,
                               resolution=crossing_frequency(freqs, curve, FSC_THRESHOLD),
-                              voxel_size=self.voxel_size, n_particles=tuple(self.counts))
+                              voxel_size=self.voxel_size, n_particles=tuple(self.counts),
+                              full_unfiltered=maps[3] if unfiltered else None)
 
 
 def split_halves(n: int, rng: np.random.Generator) -> np.ndarray:
