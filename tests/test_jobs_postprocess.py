@@ -263,3 +263,16 @@ def test_reconstruct_with_sym_reports_the_group(sim, capsys):
                           capsys)
     assert code == 0, err
     assert "symmetry D2 (4 operators)" in out
+
+
+def test_auto_bfactor_without_enough_shells_applies_none_and_says_why():
+    # 8 Å voxels: Nyquist is 16 Å, so nothing lies between 10 Å and the resolution.
+    vol = np.random.default_rng(9).standard_normal((16,) * 3).astype(np.float32)
+    result = sharpen(vol, 8.0, np.ones(9), None, "auto")
+    assert not result.fitted and result.bfactor == 0.0 and "--bfactor -80" in result.note
+
+
+def test_auto_mask_of_empty_half_maps_is_none():
+    from recovar_jl.jobs.postprocess import auto_mask
+
+    assert auto_mask(np.zeros((16,) * 3, np.float32), np.zeros((16,) * 3, np.float32)) is None

@@ -126,8 +126,10 @@ def _write_reconstruction(out: AtomicOutputs, rec: Reconstruction, halves: bool,
         curves = {"half map 1 vs half map 2": rec.fsc}
         thresholds = [(FSC_THRESHOLD, "FSC = 0.143", rec.resolution)]
         if post is not None and post.masked is not None:
-            curves.update({"masked": post.masked.masked, "masked, phases randomised": post.masked.randomised,
-                           "masked, corrected": post.masked.corrected})
+            curves["masked"] = post.masked.masked
+            if post.masked.randomised_from is not None:
+                curves["masked, phases randomised"] = post.masked.randomised
+            curves["masked, corrected"] = post.masked.corrected
             thresholds = [(FSC_THRESHOLD, "corrected FSC = 0.143", post.resolution),
                           (FSC_THRESHOLD, "unmasked FSC = 0.143", rec.resolution)]
         if gt_fsc is not None:
@@ -199,6 +201,8 @@ def reconstruct_job(star_path, out_dir, disc: str = "linear", pad: float = 2.0, 
               f"{resolution_text(post.resolution, rec.nyquist)} (Nyquist {1.0 / rec.nyquist:.2f} Å)", flush=True)
     print(f"FSC=0.143 resolution (half maps{', unmasked' if post.masked is not None else ''}): "
           f"{resolution_text(rec.resolution, rec.nyquist)} (Nyquist {1.0 / rec.nyquist:.2f} Å)", flush=True)
+    for note in post.notes:
+        print(f"recovar-jl reconstruct: warning: {note}", file=sys.stderr, flush=True)
     if post.sharpened is not None:
         how = "fitted from the Guinier plot" if post.sharpened.fitted else "given"
         print(f"sharpened with B-factor {post.sharpened.bfactor:.1f} Å² ({how}), FSC-weighted and low-pass "

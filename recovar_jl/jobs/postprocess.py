@@ -61,15 +61,13 @@ def check_mask(mask: np.ndarray, box: int, what: str) -> np.ndarray:
     return np.clip(mask, 0.0, 1.0).astype(np.float32)
 
 
-def auto_mask(half1: np.ndarray, half2: np.ndarray) -> np.ndarray:
+def auto_mask(half1: np.ndarray, half2: np.ndarray) -> Optional[np.ndarray]:
     """Soft solvent mask of the half maps' average (recovar_jl.core.mask.make_mask: Gaussian
-    low-pass, Otsu threshold, largest component, extended and given a cosine edge)."""
+    low-pass, Otsu threshold, largest component, extended and given a cosine edge); None if empty."""
     from ..core.mask import make_mask_from_half_maps
 
     mask = np.asarray(make_mask_from_half_maps(half1, half2), dtype=np.float32)
-    if not mask.max() > 0:
-        raise JobError("--auto-mask found no density above the solvent threshold; give a mask with --mask")
-    return mask
+    return mask if mask.max() > 0 else None
 
 
 # ---- masked FSC --------------------------------------------------------------------------
@@ -145,17 +143,16 @@ def guinier(volume: np.ndarray, voxel_size: float) -> tuple:
     return s[1:] ** 2, ln_f[1:]
 
 
-def fit_bfactor(s2: np.ndarray, ln_f: np.ndarray, low_resolution: float, high_resolution: float) -> tuple:
+def fit_bfactor(s2: np.ndarray, ln_f: np.ndarray, low_resolution: float, high_resolution: float) -> Optional[tuple]:
     """Least-squares line through the Guinier plot for resolutions from ``low_resolution``
-    to ``high_resolution`` Å: ``(B, intercept)`` with ``ln |F| ≈ intercept + (B / 4) s²``.
+    to ``high_resolution`` Å: ``(B, intercept)`` with ``ln |F| ≈ intercept + (B / 4) s²``,
+    or None when fewer than 3 shells lie in that range.
 
     B is negative for a map whose amplitudes fall off (it is the B-factor that sharpens it).
     """
     inside = (s2 >= 1.0 / low_resolution ** 2) & (s2 <= 1.0 / high_resolution ** 2 * (1 + 1e-9)) & np.isfinite(ln_f)
     if np.count_nonzero(inside) < 3:
-        raise JobError(f"--bfactor auto fits the Guinier plot from {low_resolution:g} Å to the resolution "
-                       f"({high_resolution:.2f} Å), which holds fewer than 3 shells; give a B-factor "
-                       f"instead, e.g. --bfactor -80")
+        return None
     slope, intercept = np.polyfit(s2[inside], ln_f[inside], 1)
     return 4.0 * float(slope), float(intercept)
 
@@ -181,6 +178,7 @@ class Sharpened:
     ln_f_weighted: np.ndarray  # … after FSC weighting
     ln_f_sharpened: np.ndarray  # … of the output
     intercept: Optional[float]  # of the fitted line
+    note: Optional[str] = None  # why an automatic B-factor could not be fitted (then B = 0)
 
 
 def sharpen(volume: np.ndarray, voxel_size: float, fsc_curve: np.ndarray, resolution_frequency: Optional[float],
@@ -199,16 +197,24 @@ def sharpen(volume: np.ndarray, voxel_size: float, fsc_curve: np.ndarray, resolu
     weighted = _irfft(spectrum, n)
     s2, ln_f = guinier(volume, voxel_size)
     _, ln_weighted = guinier(weighted, voxel_size)
-    intercept = None
+    intercept = note = None
     fitted = isinstance(bfactor, str)
     if fitted:
-        bfactor, intercept = fit_bfactor(s2, ln_weighted, GUINIER_LOW_RESOLUTION, 1.0 / resolution_frequency)
+        fit = fit_bfactor(s2, ln_weighted, GUINIER_LOW_RESOLUTION, 1.0 / resolution_frequency)
+        if fit is None:
+            # After a whole reconstruction, a map without B-factor beats no map; the job says so.
+            fitted, bfactor = False, 0.0
+            note = (f"--bfactor auto: the Guinier plot from {GUINIER_LOW_RESOLUTION:g} Å to the resolution "
+                    f"({1.0 / resolution_frequency:.2f} Å) has fewer than 3 shells, so no B-factor was applied; "
+                    f"give one, e.g. --bfactor -80")
+        else:
+            bfactor, intercept = fit
     s2_voxel = (radius / (n * voxel_size)) ** 2
     spectrum *= np.exp(-float(bfactor) / 4.0 * s2_voxel).astype(np.float32)
     spectrum *= lowpass(resolution_frequency, n, voxel_size, radius)
     out = _irfft(spectrum, n)
     return Sharpened(out, float(bfactor), fitted, 1.0 / resolution_frequency, s2, ln_f, ln_weighted,
-                     guinier(out, voxel_size)[1], intercept)
+                     guinier(out, voxel_size)[1], intercept, note)
 
 
 
@@ -235,6 +241,7 @@ class Postprocessed:
     masked: Optional[MaskedFSC]
     resolution: Optional[float]   # 1/Å at FSC 0.143: the corrected masked FSC if masked, else the unmasked one
     sharpened: Optional[Sharpened]
+    notes: list                   # warnings for the user: what could not be done, and what to do
 
 
 def postprocess(rec, mask: Optional[np.ndarray] = None, auto: bool = False,
@@ -244,8 +251,13 @@ def postprocess(rec, mask: Optional[np.ndarray] = None, auto: bool = False,
     from .fsc import crossing_frequency
     from .reconstruct import FSC_THRESHOLD
 
+    notes = []
     if auto:
         mask = auto_mask(rec.half1, rec.half2)
+        if mask is None:
+            # After a whole reconstruction, the unmasked results beat no results; the job says so.
+            notes.append("--auto-mask found no density above the solvent threshold, so the FSC is unmasked; "
+                         "give a mask with --mask")
     masked = None
     curve, resolution = rec.fsc, rec.resolution
     if mask is not None:
@@ -255,7 +267,9 @@ def postprocess(rec, mask: Optional[np.ndarray] = None, auto: bool = False,
     sharpened = None
     if bfactor is not None:
         sharpened = sharpen(rec.full_unfiltered, rec.voxel_size, curve, resolution, bfactor)
-    return Postprocessed(mask, auto, masked, resolution, sharpened)
+        if sharpened.note:
+            notes.append(sharpened.note)
+    return Postprocessed(mask, auto, masked, resolution, sharpened, notes)
 
 
 def postprocess_columns(post: Optional[Postprocessed]) -> dict:
