@@ -276,3 +276,12 @@ def test_auto_mask_of_empty_half_maps_is_none():
     from recovar_jl.jobs.postprocess import auto_mask
 
     assert auto_mask(np.zeros((16,) * 3, np.float32), np.zeros((16,) * 3, np.float32)) is None
+
+
+def test_a_mask_with_another_voxel_size_is_used_with_a_warning(tmp_path):
+    from recovar_jl.jobs.postprocess import read_mask
+
+    write_volume(tmp_path / "m.mrc", _ball(5, 16), 2.0)
+    mask, note = read_mask(tmp_path / "m.mrc", 16, 3.0)
+    assert mask.shape == (16,) * 3 and "2 Å voxels" in note
+    assert read_mask(tmp_path / "m.mrc", 16, 2.0)[1] is None

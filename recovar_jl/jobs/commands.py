@@ -16,7 +16,7 @@ from . import plots  # noqa: F401  (matplotlib before Julia: see plots.py)
 from .errors import JobError
 from .fsc import crossing_frequency, fsc, resolution_text
 from .mrc import AtomicOutputs, StackReader, StackWriter, read_volume, write_volume
-from .postprocess import check_mask, postprocess, postprocess_columns, write_postprocess
+from .postprocess import postprocess, postprocess_columns, read_mask, write_postprocess
 from .reconstruct import FSC_THRESHOLD, Backprojector, Reconstruction, split_halves
 from .simulate import random_parameters, simulate_chunks
 from .star import particles_tables, read_particles, stack_image_names, write_star
@@ -163,8 +163,9 @@ def reconstruct_job(star_path, out_dir, disc: str = "linear", pad: float = 2.0, 
         if ground_truth is not None and ground_truth.shape != (box,) * 3:
             raise JobError(f"the ground truth has shape {ground_truth.shape}, the particles box {box}")
         if mask is not None:
-            mask = check_mask(read_volume(mask, hint="give a soft mask, e.g. from relion_mask_create")[0], box,
-                              f"--mask {mask}")
+            mask, note = read_mask(mask, box, particles.voxel_size)
+            if note:
+                print(f"recovar-jl reconstruct: warning: {note}", file=sys.stderr, flush=True)
         if particles.random_subset is not None:
             assignment = particles.random_subset - 1
             split_note = "halves from _rlnRandomSubset"

@@ -61,6 +61,19 @@ def check_mask(mask: np.ndarray, box: int, what: str) -> np.ndarray:
     return np.clip(mask, 0.0, 1.0).astype(np.float32)
 
 
+def read_mask(path, box: int, voxel_size: float) -> tuple:
+    """``--mask`` file → ``(mask float32 [x, y, z], warning or None)``; JobError if unusable."""
+    from .mrc import read_volume
+
+    volume, mask_voxel = read_volume(path, hint="give a soft mask, e.g. from relion_mask_create")
+    mask = check_mask(volume, box, f"--mask {path}")
+    note = None
+    if mask_voxel is not None and abs(mask_voxel / voxel_size - 1.0) > 0.01:
+        note = (f"--mask {path} has {mask_voxel:g} Å voxels, the particles {voxel_size:g} Å; "
+                f"it is used voxel for voxel")
+    return mask, note
+
+
 def auto_mask(half1: np.ndarray, half2: np.ndarray) -> Optional[np.ndarray]:
     """Soft solvent mask of the half maps' average (recovar_jl.core.mask.make_mask: Gaussian
     low-pass, Otsu threshold, largest component, extended and given a cosine edge); None if empty."""
