@@ -109,9 +109,9 @@ def test_the_symmetric_phantom_is_invariant_under_its_group(name):
         assert np.corrcoef(rotate_map(vol, S)[inner], vol[inner])[0, 1] > 0.97
 
 
-@pytest.mark.parametrize("name", ["C3", "D2", "O"])
+@pytest.mark.parametrize("name", ["C3", "D2", "T", "O", "I"])
 def test_reconstruction_with_sym_is_invariant_under_the_group_and_matches_the_truth(name):
-    # Few views (n = 240 / order images per operator …), high SNR: the group must fill in the rest.
+    # Few views (2,400 / order, at least 60), high SNR: the group must fill in the rest.
     vol = symmetric_phantom(name)
     ops = symmetry_operators(name)
     n = max(60, 2400 // len(ops))
