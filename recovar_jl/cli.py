@@ -123,8 +123,42 @@ def build_parser() -> argparse.ArgumentParser:
                      help="write half maps, fsc.csv and fsc.png (the Wiener filter always uses two halves)")
     rec.add_argument("--seed", type=int, default=0, help="random seed of the half split")
     rec.add_argument("--chunk", type=_positive_int, default=256, help="particles per chunk (bounds memory)")
+    _add_postprocess(rec)
     _add_common(rec)
     return parser
+
+
+def _checked(parse):
+    """An argparse type from a parser that raises ValueError."""
+    def convert(text):
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    convert.__name__ = parse.__name__
+    return convert
+
+
+def _add_postprocess(rec: argparse.ArgumentParser) -> None:
+    from .jobs.postprocess import parse_bfactor
+    from .jobs.symmetry import parse_symmetry
+
+    group = rec.add_argument_group("symmetry and post-processing (as relion_reconstruct --sym and relion_postprocess)")
+    group.add_argument("--sym", type=_checked(parse_symmetry), default="C1", metavar="GROUP",
+                       help="point group, RELION's names and axes: C1 (none), Cn (n-fold along z), Dn (n-fold along z, "
+                            "2-fold along x), T, O, I (= I2, RELION's default), I1, I2, I3, I4; each particle is "
+                            "backprojected once per symmetry operator (time grows with the group's order)")
+    masks = group.add_mutually_exclusive_group()
+    masks.add_argument("--mask", metavar="MASK.mrc", default=None,
+                       help="soft solvent mask (values in [0, 1], the map's box): adds the masked FSC, corrected by "
+                            "phase randomisation, to fsc.csv and fsc.png; the printed resolution is the corrected one")
+    masks.add_argument("--auto-mask", action="store_true",
+                       help="as --mask, with a soft mask built from the half maps (threshold, extend, soft edge); "
+                            "written as DIR/mask.mrc")
+    group.add_argument("--bfactor", type=_checked(parse_bfactor), default=None, metavar="auto|B",
+                       help="sharpen: FSC weighting, B-factor (auto: fitted to the Guinier plot from 10 Å to the "
+                            "resolution; or a value in Å², negative sharpens, e.g. -80) and a low-pass at the "
+                            "resolution; writes DIR/map_sharpened.mrc and DIR/guinier.png")
 
 
 def _run(args) -> int:
@@ -140,7 +174,8 @@ def _run(args) -> int:
                               disc=args.disc, pad=args.pad, quiet=args.quiet)
     elif args.command == "reconstruct":
         commands.reconstruct_job(args.star, args.out, disc=args.disc, pad=args.pad, halves=args.halves,
-                                 seed=args.seed, chunk_size=args.chunk, quiet=args.quiet)
+                                 seed=args.seed, chunk_size=args.chunk, quiet=args.quiet, symmetry=args.sym,
+                                 mask=args.mask, auto_mask=args.auto_mask, bfactor=args.bfactor)
     return 0
 
 

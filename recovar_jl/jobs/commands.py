@@ -16,6 +16,7 @@ from . import plots  # noqa: F401  (matplotlib before Julia: see plots.py)
 from .errors import JobError
 from .fsc import crossing_frequency, fsc, resolution_text
 from .mrc import AtomicOutputs, StackReader, StackWriter, read_volume, write_volume
+from .postprocess import postprocess, postprocess_columns, read_mask, write_postprocess
 from .reconstruct import FSC_THRESHOLD, Backprojector, Reconstruction, split_halves
 from .simulate import random_parameters, simulate_chunks
 from .star import particles_tables, read_particles, stack_image_names, write_star
@@ -90,12 +91,15 @@ def simulate_job(volume_xyz: np.ndarray, voxel_size: float, out_dir, n_images: i
 # --------------------------------------------------------------------------------------------
 # reconstruct
 # --------------------------------------------------------------------------------------------
-def _write_fsc_csv(path, rec: Reconstruction, ground_truth_fsc: Optional[np.ndarray]) -> None:
+def _write_fsc_csv(path, rec: Reconstruction, ground_truth_fsc: Optional[np.ndarray], extra=None) -> None:
     n = len(rec.frequencies)
     columns = [np.arange(n), rec.frequencies,
                np.where(rec.frequencies > 0, 1.0 / np.where(rec.frequencies > 0, rec.frequencies, 1), np.inf),
                rec.fsc]
     header = "shell,frequency_per_angstrom,resolution_angstrom,fsc_half_maps"
+    for name, curve in (extra or {}).items():
+        columns.append(curve)
+        header += "," + name
     if ground_truth_fsc is not None:
         columns.append(ground_truth_fsc)
         header += ",fsc_map_vs_ground_truth"
@@ -106,7 +110,7 @@ def _write_fsc_csv(path, rec: Reconstruction, ground_truth_fsc: Optional[np.ndar
 
 
 def _write_reconstruction(out: AtomicOutputs, rec: Reconstruction, halves: bool, gt_fsc, gt_crossing,
-                          ground_truth, title: str) -> None:
+                          ground_truth, title: str, post=None) -> None:
     from .plots import fsc_plot, slices_plot
 
     write_volume(out.tmp("map.mrc"), rec.full, rec.voxel_size)
@@ -117,9 +121,17 @@ def _write_reconstruction(out: AtomicOutputs, rec: Reconstruction, halves: bool,
     if halves:
         write_volume(out.tmp("half1.mrc"), rec.half1, rec.voxel_size)
         write_volume(out.tmp("half2.mrc"), rec.half2, rec.voxel_size)
-        _write_fsc_csv(out.tmp("fsc.csv"), rec, gt_fsc)
+        extra = postprocess_columns(post)
+        _write_fsc_csv(out.tmp("fsc.csv"), rec, gt_fsc, extra)
         curves = {"half map 1 vs half map 2": rec.fsc}
         thresholds = [(FSC_THRESHOLD, "FSC = 0.143", rec.resolution)]
+        if post is not None and post.masked is not None:
+            curves["masked"] = post.masked.masked
+            if post.masked.randomised_from is not None:
+                curves["masked, phases randomised"] = post.masked.randomised
+            curves["masked, corrected"] = post.masked.corrected
+            thresholds = [(FSC_THRESHOLD, "corrected FSC = 0.143", post.resolution),
+                          (FSC_THRESHOLD, "unmasked FSC = 0.143", rec.resolution)]
         if gt_fsc is not None:
             curves["map vs ground truth"] = gt_fsc
             thresholds.append((GROUND_TRUTH_THRESHOLD, "vs truth = 0.5", gt_crossing))
@@ -128,13 +140,17 @@ def _write_reconstruction(out: AtomicOutputs, rec: Reconstruction, halves: bool,
 
 def reconstruct_job(star_path, out_dir, disc: str = "linear", pad: float = 2.0, halves: bool = True,
                     seed: int = 0, chunk_size: int = 256, quiet: bool = False,
-                    ground_truth: Optional[np.ndarray] = None) -> dict:
+                    ground_truth: Optional[np.ndarray] = None, symmetry: str = "C1", mask=None,
+                    auto_mask: bool = False, bfactor=None) -> dict:
     """Read a particles STAR file and its stacks, reconstruct, write the maps and figures.
 
     Writes ``map.mrc`` and ``slices.png``; with ``halves`` also ``half1.mrc``, ``half2.mrc``,
     ``fsc.csv`` and ``fsc.png``. ``ground_truth`` (x, y, z) adds the map-vs-truth FSC.
+    ``symmetry`` is a --sym point group; ``mask`` (MRC path) or ``auto_mask`` add the masked
+    FSC; ``bfactor`` ('auto' or Å²) writes ``map_sharpened.mrc`` and ``guinier.png``.
     """
     say = _say(quiet)
+    symmetry, bfactor = _postprocess_options(symmetry, mask, auto_mask, bfactor)
     particles = read_particles(star_path)
     n = len(particles)
     if n < 2:
@@ -146,16 +162,21 @@ def reconstruct_job(star_path, out_dir, disc: str = "linear", pad: float = 2.0, 
         check_box(box, f"the particles of {star_path}")
         if ground_truth is not None and ground_truth.shape != (box,) * 3:
             raise JobError(f"the ground truth has shape {ground_truth.shape}, the particles box {box}")
+        if mask is not None:
+            mask, note = read_mask(mask, box, particles.voxel_size)
+            if note:
+                print(f"recovar-jl reconstruct: warning: {note}", file=sys.stderr, flush=True)
         if particles.random_subset is not None:
             assignment = particles.random_subset - 1
             split_note = "halves from _rlnRandomSubset"
         else:
             assignment = split_halves(n, np.random.default_rng(seed))
             split_note = f"random halves, seed {seed}"
-        bp = Backprojector(box, particles.voxel_size, disc=disc, pad=pad)
+        bp = Backprojector(box, particles.voxel_size, disc=disc, pad=pad, symmetry=symmetry)
         with AtomicOutputs(out_dir) as out:  # creates DIR now: an unusable --out fails before the work
             say(f"reconstructing {n} particles ({box}×{box}, {particles.voxel_size:g} Å/pixel) with {disc} "
-                f"interpolation, padding {bp.padded_box}/{box}, {split_note}")
+                f"interpolation, padding {bp.padded_box}/{box}, {split_note}, symmetry {symmetry} "
+                f"({len(bp.operators)} operator{'s' if len(bp.operators) > 1 else ''})")
             with _progress(n, "reconstruct", quiet) as bar:
                 for start in range(0, n, chunk_size):
                     rows = np.arange(start, min(n, start + chunk_size))
@@ -163,22 +184,47 @@ def reconstruct_job(star_path, out_dir, disc: str = "linear", pad: float = 2.0, 
                     bp.add_images(images, particles.rotations[rows], particles.translations[rows],
                                   particles.ctf_params[rows], assignment[rows])
                     bar.update(rows.size)
-            rec = bp.reconstruct()
+            rec = bp.reconstruct(unfiltered=bfactor is not None)
+            post = postprocess(rec, mask, auto_mask, bfactor, seed)
             gt_fsc = gt_crossing = None
             if ground_truth is not None:
                 gt_fsc = fsc(rec.full, ground_truth)
                 gt_crossing = crossing_frequency(rec.frequencies, gt_fsc, GROUND_TRUTH_THRESHOLD)
             _write_reconstruction(out, rec, halves, gt_fsc, gt_crossing, ground_truth,
                                   title=f"{n} particles, box {box}, {rec.voxel_size:g} Å/pixel, {disc}, "
-                                        f"pad {bp.padded_box}/{box}")
+                                        f"pad {bp.padded_box}/{box}, {symmetry}", post=post)
+            write_postprocess(out, post, rec.voxel_size)
             written = out.commit()
     elapsed = time.perf_counter() - t0
     say(f"wrote {', '.join(p.name for p in written)} to {Path(out_dir)} in {elapsed:.1f} s")
-    print(f"FSC=0.143 resolution (half maps): {resolution_text(rec.resolution, rec.nyquist)} "
-          f"(Nyquist {1.0 / rec.nyquist:.2f} Å)", flush=True)
+    if post.masked is not None:
+        print(f"FSC=0.143 resolution (masked, corrected by phase randomisation): "
+              f"{resolution_text(post.resolution, rec.nyquist)} (Nyquist {1.0 / rec.nyquist:.2f} Å)", flush=True)
+    print(f"FSC=0.143 resolution (half maps{', unmasked' if post.masked is not None else ''}): "
+          f"{resolution_text(rec.resolution, rec.nyquist)} (Nyquist {1.0 / rec.nyquist:.2f} Å)", flush=True)
+    for note in post.notes:
+        print(f"recovar-jl reconstruct: warning: {note}", file=sys.stderr, flush=True)
+    if post.sharpened is not None:
+        how = "fitted from the Guinier plot" if post.sharpened.fitted else "given"
+        print(f"sharpened with B-factor {post.sharpened.bfactor:.1f} Å² ({how}), FSC-weighted and low-pass "
+              f"filtered at {post.sharpened.resolution:.2f} Å: map_sharpened.mrc", flush=True)
     if gt_fsc is not None:
         print(f"FSC=0.5 resolution (map vs ground truth): {resolution_text(gt_crossing, rec.nyquist)}", flush=True)
-    return {"reconstruction": rec, "fsc_ground_truth": gt_fsc, "seconds": elapsed, "written": written}
+    return {"reconstruction": rec, "fsc_ground_truth": gt_fsc, "seconds": elapsed, "written": written,
+            "postprocess": post}
+
+
+def _postprocess_options(symmetry, mask, auto_mask: bool, bfactor):
+    """--sym, --mask/--auto-mask and --bfactor checked before any work (JobError)."""
+    from .postprocess import parse_bfactor
+    from .symmetry import parse_symmetry
+
+    if mask is not None and auto_mask:
+        raise JobError("give either --mask or --auto-mask, not both")
+    try:
+        return parse_symmetry(symmetry), (None if bfactor is None else parse_bfactor(bfactor))
+    except ValueError as exc:
+        raise JobError(str(exc)) from None
 
 
 # --------------------------------------------------------------------------------------------
