@@ -5,7 +5,7 @@ keeps that field of view and makes the pixel p' = D·p / D' ≈ p₀; a centred 
 or pad then gives the reference box D₀ (centres at index D//2, as RELION's). The unpaired
 Nyquist row and column are dropped so the result stays real. Where D' ≠ D·p / p₀ exactly,
 the image is magnified by p'/p₀; that is refused when it moves the group's highest frequency
-by more than half a Fourier shell. A group whose pixels are coarser than p₀ (D' > D) has no
+by more than a tenth of a Fourier shell. A group whose pixels are coarser than p₀ (D' > D) has no
 data beyond its own Nyquist frequency, so :meth:`ResamplingReader.max_frequency` limits its
 particles there (data and weight, see :mod:`.ctf_modes`).
 """
@@ -20,7 +20,7 @@ import numpy as np
 from .errors import JobError
 from .mrc import StackReader
 
-_MAX_SHELL_ERROR = 0.5
+_MAX_SHELL_ERROR = 0.1
 
 
 def fourier_resample(images: np.ndarray, new_box: int) -> np.ndarray:
@@ -29,19 +29,21 @@ def fourier_resample(images: np.ndarray, new_box: int) -> np.ndarray:
     Keeps frequencies |k| ≤ (min(D, D') − 1)//2 per axis; values are samples of the same
     band-limited function (a constant image stays that constant).
     """
-    from ..core import fourier_transform_utils as ftu
-
     n, box = images.shape[0], images.shape[-1]
     if new_box == box:
         return images
-    spectra = np.asarray(ftu.get_dft2(np.asarray(images, dtype=np.float32)))
+    # NumPy's FFT with the origin shifted to index D//2 for both parities (recovar's centred
+    # transforms put it at (D+1)//2 for odd D, and D' is often odd here).
+    axes = (-2, -1)
+    spectra = np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(images, axes=axes), axes=axes), axes=axes)
     k = (min(box, new_box) - 1) // 2
     src = slice(box // 2 - k, box // 2 + k + 1)
     dst = slice(new_box // 2 - k, new_box // 2 + k + 1)
-    out = np.zeros((n, new_box, new_box), dtype=np.complex64)
+    out = np.zeros((n, new_box, new_box), dtype=spectra.dtype)
     out[:, dst, dst] = spectra[:, src, src]
-    scale = np.float32((new_box / box) ** 2)  # unnormalised forward, 1/N² inverse
-    return np.ascontiguousarray(np.real(np.asarray(ftu.get_idft2(out))) * scale, dtype=np.float32)
+    resampled = np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(out, axes=axes), axes=axes), axes=axes)
+    scale = (new_box / box) ** 2  # unnormalised forward, 1/N² inverse
+    return np.ascontiguousarray(np.real(resampled) * scale, dtype=np.float32)
 
 
 def centre_box(images: np.ndarray, new_box: int) -> np.ndarray:
