@@ -41,7 +41,7 @@ def _missing_data(mrc, path: Path) -> str:
     try:
         dtype = mrcfile.utils.data_dtype_from_header(header)
         nx, ny, nz = int(header.nx), int(header.ny), int(header.nz)
-        offset = header.nbytes + int(header.next)
+        offset = header.nbytes + int(header.nsymbt)
         per_image = nx * ny * dtype.itemsize
         if nx > 0 and ny > 0 and nz > 0:
             complete = max(0, (path.stat().st_size - offset) // per_image)
