@@ -120,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 "code 1 when Julia cannot be used (the message says why)."))
 
     demo = sub.add_parser(
-        "demo", help="simulate and reconstruct a built-in phantom (no input needed)", formatter_class=_Formatter, allow_abbrev=False,
+        "demo", help="simulate and reconstruct a built-in phantom (no input needed)", formatter_class=_Formatter,
+        allow_abbrev=False,
         description=("Build a deterministic phantom (a synthetic molecule of Gaussian atoms), simulate particles "
                      "from it (uniform random poses, random shifts, astigmatic CTFs, white noise), reconstruct "
                      "them with two half sets, and compare the map with the phantom. Everything is written to "
@@ -139,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(demo)
 
     sim = sub.add_parser(
-        "simulate", help="simulate RELION particles (.star + .mrcs) from a map", formatter_class=_Formatter, allow_abbrev=False,
+        "simulate", help="simulate RELION particles (.star + .mrcs) from a map", formatter_class=_Formatter,
+        allow_abbrev=False,
         description=("Project MAP.mrc at uniformly random orientations, shift by random translations, apply "
                      "astigmatic CTFs (300 kV, Cs 2.7 mm, amplitude contrast 0.1, RELION sign: particles white) "
                      "and add white Gaussian noise. SNR = variance of the noiseless images / variance of the "

@@ -22,12 +22,12 @@ anisotropic magnification).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import numpy as np
 
 from .errors import JobError
-from .star import ParticleSet, random_subsets, value_text
+from .star import ParticleSet, check_ctf_rows, index_stacks, random_subsets, value_text
 
 _HINT = "give a cryoSPARC particles .cs file (e.g. from a refinement job) with its stacks"
 _NEEDED = {
@@ -82,7 +82,8 @@ def _numbers(path: Path, data: np.ndarray, name: str, width: int = 0) -> np.ndar
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         shown = ", ".join(value_text(v) for v in np.atleast_1d(values[row]))
-        raise JobError(f"{path}: field {name} of particle {row + 1} is not finite ({shown}); fix or remove that particle")
+        raise JobError(f"{path}: field {name} of particle {row + 1} is not finite ({shown}); "
+                       f"fix or remove that particle")
     return values
 
 
@@ -144,23 +145,10 @@ def read_cs(cs_path, project_dir=None, angpix: Optional[float] = None) -> Partic
         _numbers(path, data, "ctf/cs_mm"), _numbers(path, data, "ctf/amp_contrast"),
         optional("ctf/phase_shift_rad", 0.0, 180.0 / np.pi), np.zeros(n), optional("ctf/scale", 1.0),
     ], axis=1)
-    for col, name, ok, rule in ((3, "ctf/accel_kv", ctf[:, 3] > 0, "positive (kV)"),
-                                (5, "ctf/amp_contrast", (ctf[:, 5] >= 0) & (ctf[:, 5] < 1), "in [0, 1)"),
-                                (4, "ctf/cs_mm", ctf[:, 4] >= 0, "non-negative (mm)")):
-        if not np.all(ok):
-            row = int(np.flatnonzero(~ok)[0])
-            raise JobError(f"{path}: {name} must be {rule}, particle {row + 1} has {ctf[row, col]:g}; fix it")
+    check_ctf_rows(path, ctf, ("ctf/accel_kv", "ctf/cs_mm", "ctf/amp_contrast"), "in the .cs file")
 
-    stack_of_name = {}
-    stack_paths: List[Path] = []
-    stack_ids = np.empty(n, dtype=np.int64)
-    for row, raw in enumerate(data["blob/path"].tolist()):
-        name = raw.decode() if isinstance(raw, bytes) else str(raw)
-        sid = stack_of_name.get(name)
-        if sid is None:
-            sid = stack_of_name[name] = len(stack_paths)
-            stack_paths.append(_resolve(path, name, project))
-        stack_ids[row] = sid
+    names = [raw.decode() if isinstance(raw, bytes) else str(raw) for raw in data["blob/path"].tolist()]
+    stack_paths, stack_ids = index_stacks(names, lambda name: _resolve(path, name, project))
     for stack in stack_paths:
         if not stack.exists():
             raise JobError(f"stack {stack} (blob/path in {path}) does not exist; pass --project-dir, the cryoSPARC "

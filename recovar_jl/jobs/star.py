@@ -309,6 +309,34 @@ def random_subsets(path, values, what: str = "_rlnRandomSubset") -> np.ndarray:
     return values.astype(np.int64)
 
 
+def check_ctf_rows(path, ctf: np.ndarray, names, where: str) -> None:
+    """JobError for the first particle whose voltage, Cs or amplitude contrast is impossible.
+
+    ``names``: how the file calls those three columns (voltage, Cs, amplitude contrast).
+    """
+    for col, column, ok, rule in (
+            (3, names[0], ctf[:, 3] > 0, "positive (kV)"),
+            (5, names[2], (ctf[:, 5] >= 0) & (ctf[:, 5] < 1), "in [0, 1)"),
+            (4, names[1], ctf[:, 4] >= 0, "non-negative (mm)")):
+        if not np.all(ok):
+            row = int(np.flatnonzero(~ok)[0])
+            raise JobError(f"{path}: {column} must be {rule}, particle {row + 1} has {ctf[row, col]:g}; fix it {where}")
+
+
+def index_stacks(names, resolve):
+    """Stack names per particle → (unique stack paths in order of appearance, (n,) int64 ids)."""
+    stack_of_name = {}
+    stack_paths: List[Path] = []
+    stack_ids = np.empty(len(names), dtype=np.int64)
+    for row, name in enumerate(names):
+        sid = stack_of_name.get(name)
+        if sid is None:
+            sid = stack_of_name[name] = len(stack_paths)
+            stack_paths.append(resolve(name))
+        stack_ids[row] = sid
+    return stack_paths, stack_ids
+
+
 def read_particles(star_path, angpix: Optional[float] = None) -> ParticleSet:
     """Read a RELION particles STAR file (3.1+ with data_optics, or 3.0) into a ParticleSet.
 
@@ -367,27 +395,11 @@ def read_particles(star_path, angpix: Optional[float] = None) -> ParticleSet:
         optional("rlnPhaseShift", 0.0), -optional("rlnCtfBFactor", 0.0), optional("rlnCtfScalefactor", 1.0),
     ], axis=1)
 
-    for col, column, ok, rule in (
-            (3, "rlnVoltage", ctf[:, 3] > 0, "positive (kV)"),
-            (5, "rlnAmplitudeContrast", (ctf[:, 5] >= 0) & (ctf[:, 5] < 1), "in [0, 1)"),
-            (4, "rlnSphericalAberration", ctf[:, 4] >= 0, "non-negative (mm)")):
-        if not np.all(ok):
-            row = int(np.flatnonzero(~ok)[0])
-            raise JobError(f"{path}: _{column} must be {rule}, particle {row + 1} has {ctf[row, col]:g}; fix it "
-                           f"in data_optics")
+    check_ctf_rows(path, ctf, ("_rlnVoltage", "_rlnSphericalAberration", "_rlnAmplitudeContrast"), "in data_optics")
 
-    stack_of_name = {}
-    stack_paths: List[Path] = []
-    stack_ids = np.empty(n, dtype=np.int64)
-    image_indices = np.empty(n, dtype=np.int64)
-    for row, name in enumerate(table["rlnImageName"].tolist()):
-        index, stack = _parse_image_name(path, row, name)
-        sid = stack_of_name.get(stack)
-        if sid is None:
-            sid = stack_of_name[stack] = len(stack_paths)
-            stack_paths.append(resolve_stack(path, stack))
-        stack_ids[row] = sid
-        image_indices[row] = index
+    parsed = [_parse_image_name(path, row, name) for row, name in enumerate(table["rlnImageName"].tolist())]
+    image_indices = np.array([index for index, _ in parsed], dtype=np.int64).reshape(n)
+    stack_paths, stack_ids = index_stacks([stack for _, stack in parsed], lambda stack: resolve_stack(path, stack))
 
     subset = None
     if "rlnRandomSubset" in table.columns:
