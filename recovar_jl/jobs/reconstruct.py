@@ -5,7 +5,8 @@ Per particle (n images of box D, padded to P = pad·D):
 1. zero-pad the real image to P×P (centred), centred half DFT;
 2. move its content by ``+t`` (the re-centring translation; RELION origin / pixel size);
 3. multiply by the RELION-sign CTF c (simulate uses the same), keep |k| ≤ max_r;
-4. backproject ``c·x`` into B and ``c²`` into W with ``adjoint_slice_volume`` (the same
+4. backproject ``c·x`` into B and ``c²`` into W (other multipliers with the CTF options of
+   :mod:`.ctf_modes`) with ``adjoint_slice_volume`` (the same
    ``disc_type`` for both), separately for the two random halves. (cubic: the adjoint's
    B-spline prefilter is undone on the sums afterwards, see :mod:`.gridding`.)
 
@@ -159,9 +160,10 @@ def split_halves(n: int, rng: np.random.Generator) -> np.ndarray:
 
 def reconstruct_arrays(images: np.ndarray, rotations: np.ndarray, translations: np.ndarray,
                        ctf_params: np.ndarray, voxel_size: float, halves: np.ndarray,
-                       disc: str = "linear", pad: float = 2.0, chunk_size: int = 256) -> Reconstruction:
+                       disc: str = "linear", pad: float = 2.0, chunk_size: int = 256,
+                       ctf_modes: Optional[CtfModes] = None) -> Reconstruction:
     """Reconstruct from in-memory arrays (same steps, same chunking as the file path)."""
-    bp = Backprojector(images.shape[-1], voxel_size, disc=disc, pad=pad)
+    bp = Backprojector(images.shape[-1], voxel_size, disc=disc, pad=pad, ctf_modes=ctf_modes)
     for start in range(0, images.shape[0], chunk_size):
         s = slice(start, start + chunk_size)
         bp.add_images(images[s], rotations[s], translations[s], ctf_params[s], halves[s])
