@@ -352,3 +352,53 @@ def test_version_and_info_exit_codes(tmp_path):
     done = subprocess.run([sys.executable, "-m", "recovar_jl", "info"], capture_output=True, text=True,
                           timeout=120, env=env)
     assert done.returncode == 1 and "not usable" in done.stdout
+
+
+def test_a_coarser_optics_group_adds_nothing_beyond_its_own_nyquist(sim, capsys, tmp_path):
+    # Group 2 at 8 Å/pixel (box 16) is Fourier-padded to 4 Å: it must not dilute the shells
+    # beyond its Nyquist frequency (1/16 Å⁻¹, shell 8) with weight but no data.
+    d, truth = sim
+    coarse = truth.reshape(16, 2, 16, 2, 16, 2).mean(axis=(1, 3, 5))
+    write_volume(tmp_path / "coarse.mrc", coarse, 2 * APIX)
+    assert main(["simulate", str(tmp_path / "coarse.mrc"), "--n-images", str(N // 2), "--snr", "2",
+                 "--out", str(tmp_path / "g2"), "--seed", "6", "--max-shift", "1", "-q"]) == 0
+    one = starfile.read(d / "sim" / "particles.star", always_dict=True)
+    two = starfile.read(tmp_path / "g2" / "particles.star", always_dict=True)
+    shutil.copy(d / "sim" / "particles.mrcs", tmp_path / "particles.mrcs")
+    p1 = one["particles"].iloc[: N // 2]
+    write_star(tmp_path / "first.star", {"optics": one["optics"], "particles": p1})
+    optics = pd.concat([one["optics"], two["optics"].assign(rlnOpticsGroup=2, rlnOpticsGroupName="coarse")])
+    p2 = two["particles"].assign(rlnOpticsGroup=2, rlnImageName=two["particles"]["rlnImageName"].str.replace(
+        "particles.mrcs", "g2/particles.mrcs"))
+    write_star(tmp_path / "mixed.star", {"optics": optics, "particles": pd.concat([p1, p2], ignore_index=True)})
+    for name in ("first", "mixed"):
+        code, _, err = _run(["reconstruct", tmp_path / f"{name}.star", "--out", tmp_path / name, "-q"], capsys)
+        assert code == 0, err
+    alone, mixed = _map(tmp_path / "first"), _map(tmp_path / "mixed")
+    assert fsc(mixed, truth)[9:14].mean() > fsc(alone, truth)[9:14].mean() - 0.03
+    # FSC ignores scale: the amplitude there must not drop either (weight without data would halve it).
+    gain_alone, gain_mixed = _shell_gain(alone, truth), _shell_gain(mixed, truth)
+    np.testing.assert_allclose(gain_mixed[9:14], gain_alone[9:14], rtol=0.15)
+
+
+def _shell_gain(volume, truth):
+    """Per shell, Re Σ F·conj(T) / Σ |T|²: the map's amplitude relative to the truth's."""
+    from recovar_jl.jobs.fsc import shell_index
+
+    f, t = (np.fft.fftshift(np.fft.fftn(v.astype(np.float64))) for v in (volume, truth))
+    shells = shell_index(volume.shape[0]).ravel()
+    cross = np.bincount(shells, weights=np.real(f * np.conj(t)).ravel())
+    return cross / np.bincount(shells, weights=(np.abs(t) ** 2).ravel())
+
+
+def test_each_optics_group_gives_its_particles_voltage_cs_and_amplitude_contrast(tmp_path):
+    optics = pd.DataFrame({"rlnOpticsGroup": [1, 2], "rlnVoltage": [300.0, 200.0],
+                           "rlnSphericalAberration": [2.7, 0.01], "rlnAmplitudeContrast": [0.1, 0.07],
+                           "rlnImagePixelSize": [1.0, 1.0], "rlnImageSize": [64, 64]})
+    particles = pd.DataFrame({"rlnImageName": ["1@a.mrcs", "1@b.mrcs", "2@a.mrcs"], "rlnAngleRot": 0.0,
+                              "rlnAngleTilt": 0.0, "rlnAnglePsi": 0.0, "rlnDefocusU": 1e4, "rlnDefocusV": 1e4,
+                              "rlnDefocusAngle": 0.0, "rlnOpticsGroup": [2, 1, 2]})
+    write_star(tmp_path / "p.star", {"optics": optics, "particles": particles})
+    ps = read_particles(tmp_path / "p.star")
+    np.testing.assert_array_equal(ps.ctf_params[:, 3:6], [[200, 0.01, 0.07], [300, 2.7, 0.1], [200, 0.01, 0.07]])
+    assert ps.pixel_sizes is None and ps.reference_row == 1  # group 1 is listed first
