@@ -25,18 +25,23 @@ _RELION_HINTS = {
 class _Parser(argparse.ArgumentParser):
     """ArgumentParser with one-line errors (exit code 2) and hints for RELION option names."""
 
+    def parse_known_args(self, args=None, namespace=None):
+        self._seen = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
+
+    def _hint(self) -> str:
+        for token in getattr(self, "_seen", []):
+            option = str(token).split("=", 1)[0]
+            if not option.startswith("--") or option in self._option_string_actions:
+                continue
+            if option in _RELION_HINTS:
+                return f" ({option}: {_RELION_HINTS[option]})"
+            if "_" in option:
+                return f" (recovar-jl spells options with dashes: {option.replace('_', '-')})"
+        return ""
+
     def error(self, message):
-        hint = ""
-        if "unrecognized arguments" in message:
-            for word in message.split(":", 1)[-1].split():
-                option = word.split("=", 1)[0]
-                if option in _RELION_HINTS:
-                    hint = f" ({option}: {_RELION_HINTS[option]})"
-                elif option.startswith("--") and "_" in option:
-                    hint = f" (recovar-jl spells options with dashes: {option.replace('_', '-')})"
-                if hint:
-                    break
-        self.exit(2, f"{self.prog}: error: {message}{hint}; see '{self.prog} --help'\n")
+        self.exit(2, f"{self.prog}: error: {message}{self._hint()}; see '{self.prog} --help'\n")
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter):

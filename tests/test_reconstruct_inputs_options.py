@@ -138,9 +138,11 @@ def test_negative_defocus_warns_about_overfocus_and_the_inverted_map(sim, capsys
     for column in ("rlnDefocusU", "rlnDefocusV"):
         tables["particles"][column] *= -1
     star = _copy_dataset(d / "sim", tmp_path / "negative", star_tables=tables)
-    _, _, err = _reconstruct(sim, capsys, "negative_rec", star=star)
+    _, out, err = _reconstruct(sim, capsys, "negative_rec", star=star)
     assert f"{N} of {N} particles have negative defocus" in err and "overfocus" in err
     assert "looks inverted" in err
+    line = next(x for x in out.splitlines() if x.startswith("FSC=0.143"))
+    assert line.count("Nyquist") == 1, line
 
 
 def test_maxres_stops_backprojection_at_that_resolution(sim, capsys):
@@ -321,6 +323,8 @@ def test_option_prefixes_are_not_accepted(sim, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _fails(["reconstruct", d / "sim" / "particles.star", "--out", "r", "--o", "relmap.mrc"], capsys,
            "--o", "--out DIR")
+    _fails(["reconstruct", d / "sim" / "particles.star", "--o", "relmap.mrc"], capsys, "required: --out",
+           "--o: recovar-jl writes a directory")
     _fails(["reconstruct", d / "sim" / "particles.star", "--ou", "relmap.mrc"], capsys, "required: --out")
     _fails(["reconstruct", d / "sim" / "particles.star", "--out", "r", "--ctf_intact_first_peak"], capsys,
            "--ctf-intact-first-peak")
