@@ -219,6 +219,13 @@ def test_cs_file_of_the_same_particles_gives_the_same_map_as_the_star_file(sim, 
                             ps.ctf_params, APIX, BOX)
     table["alignments3D/split"] = np.arange(N) % 2
     write_cs(project / "J9" / "particles.cs", table)
+    from recovar_jl.jobs.cryosparc import read_cs
+    ps_cs = read_cs(project / "J9" / "particles.cs")
+    assert ps_cs.box == BOX and ps_cs.voxel_size == APIX and ps_cs.pixel_sizes is None
+    np.testing.assert_array_equal(ps_cs.random_subset, np.arange(N) % 2 + 1)
+    np.testing.assert_allclose(ps_cs.rotations, ps.rotations, atol=1e-6)
+    np.testing.assert_allclose(ps_cs.translations, ps.translations, atol=1e-5)
+    np.testing.assert_allclose(ps_cs.ctf_params, ps.ctf_params, rtol=1e-6, atol=1e-6)
     # Found through the job folder's parent without --project-dir; the split gives the halves.
     code, out, err = _run(["reconstruct", project / "J9" / "particles.cs", "--out", tmp_path / "cs", "-q"], capsys)
     assert code == 0, err

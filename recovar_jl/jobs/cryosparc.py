@@ -147,8 +147,8 @@ def read_cs(cs_path, project_dir=None, angpix: Optional[float] = None) -> Partic
     ], axis=1)
     check_ctf_rows(path, ctf, ("ctf/accel_kv", "ctf/cs_mm", "ctf/amp_contrast"), "in the .cs file")
 
-    names = [raw.decode() if isinstance(raw, bytes) else str(raw) for raw in data["blob/path"].tolist()]
-    stack_paths, stack_ids = index_stacks(names, lambda name: _resolve(path, name, project))
+    stacks = [raw.decode() if isinstance(raw, bytes) else str(raw) for raw in data["blob/path"].tolist()]
+    stack_paths, stack_ids = index_stacks(stacks, lambda stack: _resolve(path, stack, project))
     for stack in stack_paths:
         if not stack.exists():
             raise JobError(f"stack {stack} (blob/path in {path}) does not exist; pass --project-dir, the cryoSPARC "
