@@ -13,7 +13,7 @@ default (RELION's ``--ctf``)           c              c²
 =====================================  =============  ===========
 
 ``--ctf-intact-first-peak`` first replaces c by 1 from the origin up to the CTF's first
-peak, where the total phase ``χ + asin(W)`` reaches π/2 (χ = π·Δf·λ·s² − π/2·Cs·λ³·s⁴ +
+peak, where the total phase ``χ + asin(W)`` reaches ±π/2 (χ = π·Δf·λ·s² − π/2·Cs·λ³·s⁴ +
 phase shift, the phase of RELION's ``sin(χ) + W·cos(χ)`` form). ``--invert-contrast``
 negates m_data. A frequency limit (``--maxres``, or the Nyquist frequency of an optics group
 whose images were Fourier-padded to the reconstruction's pixel size) zeroes both multipliers
@@ -106,7 +106,8 @@ class CtfModes:
         else:
             c = np.asarray(ops.ctf_half(np.asarray(ctf_params, dtype=np.float32), box, voxel_size), dtype=np.float32)
             if self.intact_first_peak:
-                c[first_peak_phase(ctf_params, box, voxel_size) < 0.5 * np.pi] = 1.0
+                # |phase| < π/2: the first lobe only, also for overfocus where the phase falls.
+                c[np.abs(first_peak_phase(ctf_params, box, voxel_size)) < 0.5 * np.pi] = 1.0
             if self.correction == "full":
                 data, weight = c, c * c
             elif self.correction == "phase-flip":
