@@ -142,3 +142,11 @@ def test_contrast_warning_for_an_inverted_map_only_when_halves_agree():
     message = contrast_warning(-vol, good)
     assert "--invert-contrast" in message and "\n" not in message
     assert contrast_warning(-vol, np.full(9, 0.1)) is None  # noise: nothing to judge
+    # Two of the three signs suffice (a wrong-sign defocus gives two); one alone does not.
+    spiky = vol - 0.05 * vol.max()                    # negative mean, skewness still positive
+    spiky[0, 0, 0] = -2 * vol.max()                   # and the strongest voxel negative
+    assert density_skewness(spiky) > 0 and "looks inverted" in contrast_warning(spiky, good)
+    outlier = vol.copy()
+    outlier[0, 0, 0] = -2 * vol.max()                 # strongest voxel negative only
+    assert outlier.mean() > 0 and density_skewness(outlier) > 0
+    assert contrast_warning(outlier, good) is None

@@ -7,10 +7,10 @@ fine) but to the wrong map:
   overfocus, which almost never happens in practice and usually means a program with the
   opposite sign convention wrote the file. The CTF then has nearly the opposite sign at most
   frequencies and the map is mostly inverted.
-* inverted contrast: a protein map is mostly positive density: its voxel histogram has a
-  long positive tail (positive skewness, and the strongest voxels positive). Images with
-  the opposite contrast (dark particles, e.g. not inverted at extraction, or a stack whose
-  sign a program changed) give the negative of the map, whose strongest voxels are negative.
+* inverted contrast: a protein map is mostly positive density: positive mean, a voxel
+  histogram with a long positive tail (positive skewness) and its strongest voxels positive.
+  Images with the opposite contrast (dark particles, e.g. not inverted at extraction, or a
+  stack whose sign a program changed) give the negative of the map.
   The check is only made when the half maps agree at low resolution (FSC > 0.5 over the
   first shells), i.e. when there is a map to judge.
 """
@@ -46,16 +46,22 @@ def density_skewness(volume: np.ndarray) -> float:
 
 
 def contrast_warning(full_map: np.ndarray, half_map_fsc: np.ndarray) -> Optional[str]:
-    """A one-line warning if the map looks inverted (mostly negative density), else None."""
+    """A one-line warning if the map looks inverted, else None.
+
+    Three signs of mostly negative density: negative mean, negative skewness, strongest voxel
+    negative. An inverted stack shows all three; a wrong-sign defocus (a CTF inverted except
+    near zero frequency) shows two, which two depending on the data; a correct map none.
+    Two or more give the warning.
+    """
     low = np.asarray(half_map_fsc)[_LOW_SHELLS]
     if low.size == 0 or not np.all(low > _AGREEMENT):
         return None
-    skew = density_skewness(full_map)
     v = np.asarray(full_map, dtype=np.float64)
-    strongest_negative = -v.min() > v.max()
-    if skew >= 0 or not strongest_negative:
+    skew = density_skewness(v)
+    signs = {"mean": v.mean() < 0, "skewness": skew < 0, "strongest voxel": -v.min() > v.max()}
+    if sum(signs.values()) < 2:
         return None
-    return (f"the map looks inverted: its density is mostly negative (skewness {skew:.2f}, strongest voxel "
-            f"{v.min():.3g} against {v.max():.3g}) although the half maps agree at low resolution; the images "
-            f"probably have the opposite contrast (dark particles): rerun with --invert-contrast, and check the "
-            f"defocus sign")
+    return (f"the map looks inverted: its density is mostly negative (mean {v.mean():.3g}, skewness {skew:.2f}, "
+            f"strongest voxels {v.min():.3g} and {v.max():.3g}) although the half maps agree at low resolution; the "
+            f"images probably have the opposite contrast (dark particles): rerun with --invert-contrast, or check "
+            f"the defocus sign")
