@@ -150,3 +150,13 @@ def test_contrast_warning_for_an_inverted_map_only_when_halves_agree():
     outlier[0, 0, 0] = -2 * vol.max()                 # strongest voxel negative only
     assert outlier.mean() > 0 and density_skewness(outlier) > 0
     assert contrast_warning(outlier, good) is None
+
+
+def test_jobs_ctf_has_relions_sign_positive_amplitude_contrast_at_zero_frequency():
+    # RELION's particles are white on black: its CTF is +W·scale at k = 0 (recovar's core CTF is −W).
+    ctf = _ctf_rows(n=3)
+    ctf[:, 5] = [0.07, 0.1, 0.2]
+    ctf[:, 8] = [1.0, 0.5, 2.0]
+    c = np.asarray(ops.ctf_half(ctf.astype(np.float32), BOX, APIX))
+    dc = int(np.argmin(_radius()))
+    np.testing.assert_allclose(c[:, dc], ctf[:, 5] * ctf[:, 8], rtol=1e-5)
