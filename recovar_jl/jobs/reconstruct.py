@@ -5,7 +5,8 @@ Per particle (n images of box D, padded to P = pad·D):
 1. zero-pad the real image to P×P (centred), centred half DFT;
 2. move its content by ``+t`` (the re-centring translation; RELION origin / pixel size);
 3. multiply by the RELION-sign CTF c (simulate uses the same), keep |k| ≤ max_r;
-4. backproject ``c·x`` into B and ``c²`` into W with ``adjoint_slice_volume`` (the same
+4. backproject ``c·x`` into B and ``c²`` into W (other multipliers with the CTF options of
+   :mod:`.ctf_modes`) with ``adjoint_slice_volume`` (the same
    ``disc_type`` for both), separately for the two random halves. (cubic: the adjoint's
    B-spline prefilter is undone on the sums afterwards, see :mod:`.gridding`.)
 
@@ -23,6 +24,7 @@ from typing import Optional
 import numpy as np
 
 from . import ops
+from .ctf_modes import CtfModes
 from .fsc import crossing_frequency, fsc, fsc_fourier, shell_frequencies, shell_index, shell_means
 from .gridding import apodization_3d, crop_slices, disc_type, pad_size, undo_spline_prefilter
 from .simulate import data_radius, frequency_mask_half
@@ -56,16 +58,18 @@ class Backprojector:
 
     ``symmetry`` (a --sym point group): each image is backprojected once per operator S with
     the pose R·S (:mod:`.symmetry`), so the sums, half maps and FSC are those of the group.
+    ``ctf_modes`` (:mod:`.ctf_modes`): how the CTF enters the data and weight sums.
     """
 
     def __init__(self, box: int, voxel_size: float, disc: str = "linear", pad: float = 2.0,
-                 symmetry: str = "C1"):
+                 symmetry: str = "C1", ctf_modes: Optional[CtfModes] = None):
         if box % 2:
             raise ValueError(f"box must be even, got {box}")
         self.box = int(box)
         self.voxel_size = float(voxel_size)
         self.disc = disc_type(disc)
         self.operators = symmetry_operators(symmetry)
+        self.ctf_modes = ctf_modes if ctf_modes is not None else CtfModes()
         self.padded_box = pad_size(self.box, pad)
         p = self.padded_box
         self._keep = frequency_mask_half(p, data_radius(p, self.disc))
@@ -74,10 +78,11 @@ class Backprojector:
         self.counts = [0, 0]
 
     def add_spectra(self, spectra: np.ndarray, rotations: np.ndarray, ctf: Optional[np.ndarray],
-                    halves: np.ndarray) -> None:
+                    halves: np.ndarray, weights: Optional[np.ndarray] = None) -> None:
         """Backproject centred half spectra (n, P·(P//2+1)) already re-centred.
 
-        ``ctf`` (n, P·(P//2+1)) real, or None for CTF = 1; ``halves`` (n,) in {0, 1}.
+        ``ctf`` (n, P·(P//2+1)) real data multiplier, or None for 1; ``weights`` the same
+        shape (default ``ctf²``, see :mod:`.ctf_modes`); ``halves`` (n,) in {0, 1}.
         """
         p = self.padded_box
         spectra = np.asarray(spectra, dtype=np.complex64)
@@ -86,7 +91,7 @@ class Backprojector:
         ctf = np.array(ctf, dtype=np.float32, copy=True)
         ctf[:, ~self._keep] = 0
         data = spectra * ctf
-        weights = ctf * ctf
+        weights = ctf * ctf if weights is None else np.where(self._keep, np.asarray(weights, np.float32), 0)
         R = np.asarray(rotations, dtype=np.float32)
         halves = np.asarray(halves)
         for h in (0, 1):
@@ -99,8 +104,11 @@ class Backprojector:
             self.counts[h] += int(sel.size)
 
     def add_images(self, images: np.ndarray, rotations: np.ndarray, translations: np.ndarray,
-                   ctf_params: np.ndarray, halves: np.ndarray) -> None:
-        """Backproject real images (n, D, D) with recovar poses (pixels) and CTF rows (n, 9)."""
+                   ctf_params: np.ndarray, halves: np.ndarray, max_frequency: Optional[np.ndarray] = None) -> None:
+        """Backproject real images (n, D, D) with recovar poses (pixels) and CTF rows (n, 9).
+
+        ``max_frequency`` (n,) 1/Å: no data or weight beyond it (see :mod:`.ctf_modes`).
+        """
         n = images.shape[0]
         if n == 0:
             return
@@ -110,8 +118,8 @@ class Backprojector:
         padded[:, inner, inner] = images
         spectra = ops.rfft_images(padded)
         spectra = ops.translate_half(spectra, np.asarray(translations, dtype=np.float32), p)
-        ctf = ops.ctf_half(np.asarray(ctf_params, dtype=np.float32), p, self.voxel_size)
-        self.add_spectra(spectra, rotations, ctf, halves)
+        data, weights = self.ctf_modes.multipliers(ctf_params, p, self.voxel_size, max_frequency)
+        self.add_spectra(spectra, rotations, data, halves, weights)
 
     def _to_real(self, spectrum: np.ndarray, apodization: np.ndarray) -> np.ndarray:
         inner = crop_slices(self.padded_box, self.box)
@@ -166,9 +174,10 @@ def split_halves(n: int, rng: np.random.Generator) -> np.ndarray:
 def reconstruct_arrays(images: np.ndarray, rotations: np.ndarray, translations: np.ndarray,
                        ctf_params: np.ndarray, voxel_size: float, halves: np.ndarray,
                        disc: str = "linear", pad: float = 2.0, chunk_size: int = 256,
-                       symmetry: str = "C1") -> Reconstruction:
+                       symmetry: str = "C1", ctf_modes: Optional[CtfModes] = None) -> Reconstruction:
     """Reconstruct from in-memory arrays (same steps, same chunking as the file path)."""
-    bp = Backprojector(images.shape[-1], voxel_size, disc=disc, pad=pad, symmetry=symmetry)
+    bp = Backprojector(images.shape[-1], voxel_size, disc=disc, pad=pad, symmetry=symmetry,
+                       ctf_modes=ctf_modes)
     for start in range(0, images.shape[0], chunk_size):
         s = slice(start, start + chunk_size)
         bp.add_images(images[s], rotations[s], translations[s], ctf_params[s], halves[s])
