@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 _EPILOG = "Run 'recovar-jl COMMAND --help' for the options of a command. Docs: docs/cli.md."
@@ -146,15 +147,18 @@ def _run(args) -> int:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "info":
-        from . import info
-        info()
-        return 0
     from ._julia import JuliaSetupError
     from .jobs.errors import JobError
 
     try:
-        return _run(args)
+        if args.command == "info":
+            from . import info
+            info()
+            code = 0
+        else:
+            code = _run(args)
+        sys.stdout.flush()  # here, where a closed pipe is caught below, not at exit
+        return code
     except JobError as exc:
         print(f"recovar-jl {args.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -164,6 +168,11 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print(f"recovar-jl {args.command}: interrupted; no output was completed", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`recovar-jl ... | head -1`): stop as a command killed by
+        # SIGPIPE would, quietly; stdout goes to /dev/null so that Python's final flush cannot fail.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":
