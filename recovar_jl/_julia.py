@@ -196,7 +196,7 @@ class _ProcessState:
 
     Covers the O_NONBLOCK (and other status) flags of fds 0-2, every signal action, the C
     locale and the C environment. Signals in `keep` (Julia needs them) are left to
-    `_install_crash_dispatch`.
+    `_install_signal_dispatch`.
     """
 
     def __init__(self):
@@ -277,13 +277,14 @@ def _give_julia_its_own_stdio(lib) -> None:
         os.close(replacement)
 
 
-# Julia (with more than one thread) needs its SIGSEGV handler: other threads stop at GC
-# safepoints by faulting on a protected page. The handler is process-wide, so without help a
-# crash in Python or in a C extension would be reported by Julia as if it were Julia's (or
-# not at all). This x86-64 dispatcher, installed in its place, sends a fault on one of
-# Julia's threads to Julia's handler and any other to the action that was there before
-# Julia started (Python's faulthandler, or the default), after one line on stderr naming
-# the signal. Assembled from:
+# Julia needs some of its signal handlers: with more than one thread, SIGSEGV (threads stop
+# at GC safepoints by faulting on a protected page; SIGBUS on some CPUs), and SIGUSR2 (its
+# signal thread suspends Julia threads with it). A handler is process-wide, so a crash in
+# Python or in a C extension would be reported by Julia as if it were Julia's, and a
+# `kill -USR2` meant for Python would be swallowed. This x86-64 dispatcher, installed in
+# their place, sends a signal raised on one of Julia's threads to Julia's handler and any
+# other to the action that was there before Julia started (Python's faulthandler, Python's
+# own handler, or the default); a fatal one first writes one line naming the signal.
 #
 #       push rdi; push rsi; push rdx
 #       mov eax, 186; syscall                   # gettid
@@ -292,35 +293,47 @@ def _give_julia_its_own_stdio(lib) -> None:
 #       cmp eax, [rcx+4+r9*4]; je 3f; inc r9d; jmp 1b
 #   3:  pop rdx; pop rsi; pop rdi; mov edi, edi
 #       lea rax, [rip+data+1024]; jmp [rax+rdi*8]   # Julia's handler, same arguments
-#   2:  mov edi, [rsp+16]; lea rsi, [rip+data+3328]; xor edx, edx; mov r10d, 8
+#   2:  mov edi, [rsp+16]; lea rax, [rip+data+1600]; mov rax, [rax+rdi*8]   # the previous action
+#       cmp rax, 1; je 5f                       # SIG_IGN: return
+#       lea rcx, [rip+data+3400]; cmp byte [rcx+rdi], 0; jne 6f   # fatal signal?
+#       test rax, rax; jz 6f
+#       pop rdx; pop rsi; pop rdi; jmp rax      # not fatal: the previous handler
+#   6:  lea rsi, [rip+data+3328]; xor edx, edx; mov r10d, 8
 #       mov eax, 13; syscall                    # rt_sigaction(sig, SIG_DFL, NULL, 8)
 #       mov edi, [rsp+16]; lea rax, [rip+data+2176]; mov rsi, [rax+rdi*8]
 #       lea rax, [rip+data+2752]; mov rdx, [rax+rdi*8]
 #       mov edi, 2; mov eax, 1; syscall         # write(2, message[sig], length[sig])
 #       pop rdx; pop rsi; pop rdi; mov edi, edi
 #       lea rax, [rip+data+1600]; mov rax, [rax+rdi*8]
-#       test rax, rax; jz 4f; jmp rax           # the handler from before Julia
+#       test rax, rax; jz 4f; jmp rax           # the previous handler (faulthandler, ...)
 #   4:  push rdi; mov eax, 39; syscall; push rax    # getpid
 #       mov eax, 186; syscall; mov rsi, rax; pop rdi; pop rdx
-#       mov eax, 234; syscall; ret              # tgkill(pid, tid, sig): dies on return (SIG_DFL)
+#       mov eax, 234; syscall; ret              # tgkill(pid, tid, sig): default action on return
+#   5:  pop rdx; pop rsi; pop rdi; ret
 #   data = code + 4096
 _DISPATCH_X86_64 = bytes.fromhex(
     "575652b8ba0000000f05488d0def0f0000448b014531c94539c1731b423b448904740541ffc1ebef5a5e5f89ff"
-    "488d05cc130000ff24f88b7c2410488d35be1c000031d241ba08000000b80d0000000f058b7c2410488d0524"
-    "180000488b34f8488d05591a0000488b14f8bf02000000b8010000000f055a5e5f89ff488d05bd150000488b"
-    "04f84885c07402ffe057b8270000000f0550b8ba0000000f054889c65f5ab8ea0000000f05c3")
+    "488d05cc130000ff24f88b7c2410488d05fe150000488b04f84883f8010f8487000000488d0df11c0000803c39"
+    "00750a4885c074055a5e5fffe0488d35921c000031d241ba08000000b80d0000000f058b7c2410488d05f81700"
+    "00488b34f8488d052d1a0000488b14f8bf02000000b8010000000f055a5e5f89ff488d0591150000488b04f848"
+    "85c07402ffe057b8270000000f0550b8ba0000000f054889c65f5ab8ea0000000f05c35a5e5fc3")
+_DISPATCH_FATAL = 3400
 _DISPATCH_TIDS, _DISPATCH_JULIA, _DISPATCH_PREVIOUS, _DISPATCH_TEXT, _DISPATCH_LENGTH = 0, 1024, 1600, 2176, 2752
 _DISPATCH_MAX_THREADS = 255
 _PAGE = 4096
 _dispatch_memory = None  # kept for the life of the process: the kernel jumps into it
 
 
-def _install_crash_dispatch(signals, julia_thread_ids, before: dict) -> bool:
-    """Route `signals` on non-Julia threads to their pre-Julia action; False if not possible here."""
-    global _dispatch_memory
+def _dispatch_supported() -> bool:
     import platform
 
-    if platform.machine() not in ("x86_64", "AMD64") or not 0 < len(julia_thread_ids) <= _DISPATCH_MAX_THREADS:
+    return platform.machine() in ("x86_64", "AMD64")
+
+
+def _install_signal_dispatch(signals, fatal, julia_thread_ids, before: dict) -> bool:
+    """Route `signals` raised on non-Julia threads to their pre-Julia action; False if not possible."""
+    global _dispatch_memory
+    if not _dispatch_supported() or not 0 < len(julia_thread_ids) <= _DISPATCH_MAX_THREADS:
         return False
     mmap_ = _libc.mmap
     mmap_.restype, mmap_.argtypes = ctypes.c_void_p, [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
@@ -335,17 +348,20 @@ def _install_crash_dispatch(signals, julia_thread_ids, before: dict) -> bool:
     table = {name: (ctypes.c_uint64 * _NSIG).from_address(data + offset)
              for name, offset in (("julia", _DISPATCH_JULIA), ("previous", _DISPATCH_PREVIOUS),
                                   ("text", _DISPATCH_TEXT), ("length", _DISPATCH_LENGTH))}
+    is_fatal = (ctypes.c_uint8 * _NSIG).from_address(data + _DISPATCH_FATAL)
     text_at = data + _PAGE
     for signum in signals:
-        name = signal.Signals(signum).name
-        line = (f"recovar_jl: fatal signal {name} ({signal.strsignal(signum)}) in a thread that is not Julia's; "
-                "see docs/reliability.md (for a Python traceback run with 'python -X faulthandler')\n").encode()
-        ctypes.memmove(text_at, line, len(line))
-        table["text"][signum], table["length"][signum] = text_at, len(line)
-        text_at += len(line)
         previous = before.get(signum)
         handler = (previous.handler or 0) if previous is not None else 0
-        table["previous"][signum] = handler if handler > 1 else 0  # SIG_DFL, SIG_IGN: the default
+        table["previous"][signum] = handler  # 0 SIG_DFL, 1 SIG_IGN, else a handler
+        if signum in fatal:
+            is_fatal[signum] = 1
+            hint = "" if handler > 1 else " (for a Python traceback, run with 'python -X faulthandler')"
+            line = (f"recovar_jl: fatal signal {signal.Signals(signum).name} ({signal.strsignal(signum)}) in a "
+                    f"thread that is not Julia's; see docs/reliability.md{hint}\n").encode()
+            ctypes.memmove(text_at, line, len(line))
+            table["text"][signum], table["length"][signum] = text_at, len(line)
+            text_at += len(line)
     if _libc.mprotect(code, _PAGE, 0x1 | 0x4) != 0:  # PROT_READ|EXEC
         return False
     _dispatch_memory = code
@@ -450,7 +466,7 @@ class _Runtime:
                                   f"{_SETUP_HINT}") from None
         threads = _thread_count()
         # Julia's GC stops threads through signals: with more than one thread Julia must
-        # install its handlers; all but SIGSEGV/SIGBUS are put back afterwards.
+        # install its handlers; those it needs get the dispatcher, the others are put back.
         handle = "yes" if threads > 1 else "no"
         thread_option = str(threads) + (",0" if _version_tuple(facts["version"]) >= (1, 9) else "")
         args = [b"python", b"--startup-file=no", b"--history-file=no",
@@ -470,7 +486,8 @@ class _Runtime:
             init = lib.jl_init_with_image
         init(facts["bindir"].encode(), facts["image"].encode())
         _give_julia_its_own_stdio(lib)
-        julia_signals = (signal.SIGSEGV, signal.SIGBUS) if threads > 1 else ()
+        faults = (signal.SIGSEGV, signal.SIGBUS) if threads > 1 else ()
+        julia_signals = faults + (signal.SIGUSR2,) if _dispatch_supported() else faults
         state.restore(keep=julia_signals)
         self.lib = lib
         project = str(package_julia_dir()).replace("\\", "\\\\").replace('"', '\\"')
@@ -486,9 +503,10 @@ class _Runtime:
         finally:
             # Loading may have precompiled in a child process: libuv then installed a SIGCHLD handler.
             state.restore(keep=julia_signals)
-        if julia_signals:
+        if _dispatch_supported():
             ids = [int(v) for v in self._eval_text("Main.RecovarCore.thread_ids()").split()]
-            _install_crash_dispatch(julia_signals, ids, state.actions)
+            if not _install_signal_dispatch(julia_signals, faults, ids, state.actions):
+                state.restore(keep=faults)  # SIGUSR2 back to Python's; faults stay Julia's
 
     def _load_package(self, code: str, project: str):
         problem = self._eval_text(code)

@@ -113,9 +113,9 @@ def test_starting_julia_changes_nothing_in_the_process_it_should_not(stdin, stdo
         assert when["stdio"] == before["stdio"]  # O_NONBLOCK and every other flag; terminal modes
         for key in ("mask", "environ", "locale", "rlimits", "cwd", "umask"):
             assert when[key] == before[key], key
-        changed = {s for s in before["signals"] if when["signals"][s] != before["signals"][s]}
-        # Julia keeps SIGSEGV/SIGBUS (GC safepoints), behind the bridge's dispatch.
-        assert changed <= {str(int(signal.SIGSEGV)), str(int(signal.SIGBUS))}
+        changed = {int(s) for s in before["signals"] if when["signals"][s] != before["signals"][s]}
+        # Julia keeps SIGSEGV/SIGBUS (GC safepoints) and SIGUSR2, behind the bridge's dispatch.
+        assert changed <= {signal.SIGSEGV, signal.SIGBUS, signal.SIGUSR2}
     assert state["julia_threads"] == "2"
     assert all(state["new_fds"].values()), "fds opened by Julia must close on exec"
 
@@ -269,6 +269,26 @@ def test_segfault_in_python_after_julia_started_still_gives_the_faulthandler_tra
     assert done.returncode == -signal.SIGSEGV
     assert "Fatal Python error: Segmentation fault" in done.stderr
     assert "string_at" in done.stderr and '"<string>", line 5' in done.stderr
+
+
+@pytest.mark.parametrize("handler", [False, True])
+def test_sigusr2_sent_to_the_process_gets_python_s_action_not_julia_s(handler):
+    install = "signal.signal(signal.SIGUSR2, lambda *a: (print('python handler', flush=True), os._exit(7)))"
+    child = _python(f"""
+        import os, signal, time
+        {install if handler else ''}
+        from recovar_jl import _julia
+        _julia.call('noop')
+        print('ready', flush=True)
+        time.sleep(30)
+        """, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert child.stdout.readline() == "ready\n"
+    child.send_signal(signal.SIGUSR2)
+    out, err = child.communicate(timeout=60)
+    if handler:
+        assert child.returncode == 7 and "python handler" in out, err
+    else:
+        assert child.returncode == -signal.SIGUSR2, err  # Python's default: terminate
 
 
 def test_faults_in_julia_threads_still_go_to_julia():
