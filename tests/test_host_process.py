@@ -57,7 +57,7 @@ def _stdio(kind, fd, keep):
     return None, None
 
 
-def _run_child(kinds, tmp_path, thread):
+def _run_child(kinds, tmp_path, thread, threads="2"):
     """Run host_process_child.py with fds 0-2 of the given kinds; returns its JSON result."""
     keep, child_fds, parent_ends = [], [], []
     for fd, kind in enumerate(kinds):
@@ -75,7 +75,7 @@ def _run_child(kinds, tmp_path, thread):
             if child_fd is None:
                 os.close(fd)
 
-    child = subprocess.Popen(args, env=ENV, preexec_fn=arrange_fds)
+    child = subprocess.Popen(args, env=dict(ENV, RECOVAR_JL_NUM_THREADS=threads), preexec_fn=arrange_fds)
     # Read what the child writes (so that it never waits for us); its stdin stays open and empty.
     readers = {id(end): end for end in parent_ends[1:] if end is not None}
     drains = [threading.Thread(target=_drain, args=(end,), daemon=True) for end in readers.values()]
@@ -95,19 +95,21 @@ def _drain(end):
         pass
 
 
-CASES = [  # (stdin, stdout, stderr, start Julia from a worker thread)
-    ("pipe", "pipe", "file", False),
-    ("devnull", "socket", "pipe", True),
-    ("closed", "file", "socket", False),
-    ("socket", "closed", "devnull", True),
-    ("pipe", "pipe", "closed", True),
-    ("tty", "tty", "tty", False),
+CASES = [  # (stdin, stdout, stderr, start Julia from a worker thread, Julia threads)
+    ("pipe", "pipe", "file", False, "2"),
+    ("devnull", "socket", "pipe", True, "2"),
+    ("closed", "file", "socket", False, "2"),
+    ("socket", "closed", "devnull", True, "2"),
+    ("pipe", "pipe", "closed", True, "2"),
+    ("tty", "tty", "tty", False, "2"),
+    ("pipe", "pipe", "pipe", False, "1"),  # one thread: Julia installs fewer handlers
 ]
 
 
-@pytest.mark.parametrize("stdin,stdout,stderr,thread", CASES)
-def test_starting_julia_changes_nothing_in_the_process_it_should_not(stdin, stdout, stderr, thread, tmp_path):
-    state = _run_child((stdin, stdout, stderr), tmp_path, thread)
+@pytest.mark.parametrize("stdin,stdout,stderr,thread,threads", CASES)
+def test_starting_julia_changes_nothing_in_the_process_it_should_not(stdin, stdout, stderr, thread, threads,
+                                                                     tmp_path):
+    state = _run_child((stdin, stdout, stderr), tmp_path, thread, threads)
     before, after, later = state["before"], state["after"], state["later"]
     for when in (after, later):
         assert when["stdio"] == before["stdio"]  # O_NONBLOCK and every other flag; terminal modes
@@ -116,7 +118,7 @@ def test_starting_julia_changes_nothing_in_the_process_it_should_not(stdin, stdo
         changed = {int(s) for s in before["signals"] if when["signals"][s] != before["signals"][s]}
         # Julia keeps SIGSEGV/SIGBUS (GC safepoints) and SIGUSR2, behind the bridge's dispatch.
         assert changed <= {signal.SIGSEGV, signal.SIGBUS, signal.SIGUSR2}
-    assert state["julia_threads"] == "2"
+    assert state["julia_threads"] == threads
     assert all(state["new_fds"].values()), "fds opened by Julia must close on exec"
 
 
