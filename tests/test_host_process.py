@@ -273,6 +273,30 @@ def test_segfault_in_python_after_julia_started_still_gives_the_faulthandler_tra
     assert "string_at" in done.stderr and '"<string>", line 5' in done.stderr
 
 
+def test_signals_sent_to_the_process_reach_python_s_handlers_while_sleeping_and_in_a_kernel():
+    sent = [signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGHUP]
+    child = _python(f"""
+        import signal, time
+        from recovar_jl import _julia
+        for signum in {[int(s) for s in sent]}:
+            signal.signal(signum, lambda n, frame: print('got', n, flush=True))
+        _julia.call('noop')
+        print('ready', flush=True)
+        deadline = time.time() + 60
+        while time.time() < deadline:  # half the time in Python, half inside a kernel
+            time.sleep(0.05)
+            _julia.call('busy_wait', 0.05)
+        """, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline() == "ready\n"
+        for signum in sent:
+            child.send_signal(signum)
+            assert child.stdout.readline() == f"got {int(signum)}\n"
+    finally:
+        child.kill()
+        child.wait()
+
+
 @pytest.mark.parametrize("handler", [False, True])
 def test_sigusr2_sent_to_the_process_gets_python_s_action_not_julia_s(handler):
     install = "signal.signal(signal.SIGUSR2, lambda *a: (print('python handler', flush=True), os._exit(7)))"
