@@ -184,6 +184,14 @@ def _c_environ() -> dict:
     return entries
 
 
+def _thread_ids() -> set:
+    """Linux thread ids of this process's threads."""
+    try:
+        return {int(tid) for tid in os.listdir("/proc/self/task")}
+    except OSError:
+        return set()
+
+
 def _fd_flags(fd: int) -> int | None:
     try:
         return fcntl.fcntl(fd, fcntl.F_GETFL)
@@ -239,8 +247,7 @@ class _ProcessState:
                 _libc.setenv(key, value, 1)
 
 
-_JULIA_STDIO_FDS = ('try join([string(Int(Base.cconvert(Cint, Base._fd(s)))) for s in (stdin, stdout, stderr)], " ") '
-                    'catch; "-1 -1 -1" end')
+_JULIA_STDIO_FD = "try Int(Base.cconvert(Cint, Base._fd({}))) catch; -1 end"
 
 
 def _give_julia_its_own_stdio(lib) -> None:
@@ -254,9 +261,10 @@ def _give_julia_its_own_stdio(lib) -> None:
     /dev/null when that cannot be done (a socket, a pipe with no reader left). TTYs (libuv
     reopens them itself), regular files and /dev/null are left alone: libuv keeps them blocking.
     """
-    value = lib.jl_eval_string(_JULIA_STDIO_FDS.encode())
-    text = lib.jl_string_ptr(value).decode() if value else "-1 -1 -1"
-    for stream, julia_fd in enumerate(int(v) for v in text.split()):
+    lib.jl_unbox_int64.restype, lib.jl_unbox_int64.argtypes = ctypes.c_int64, [ctypes.c_void_p]
+    for stream, name in enumerate(("stdin", "stdout", "stderr")):
+        value = lib.jl_eval_string(_JULIA_STDIO_FD.format(name).encode())
+        julia_fd = lib.jl_unbox_int64(value) if value else -1
         if julia_fd <= 2:
             continue
         mode = os.fstat(julia_fd).st_mode
@@ -331,7 +339,10 @@ def _dispatch_supported() -> bool:
 
 
 def _install_signal_dispatch(signals, fatal, julia_thread_ids, before: dict) -> bool:
-    """Route `signals` raised on non-Julia threads to their pre-Julia action; False if not possible."""
+    """Route `signals` raised on threads other than `julia_thread_ids` to their pre-Julia action.
+
+    Returns False where that cannot be done (not x86-64, no executable memory).
+    """
     global _dispatch_memory
     if not _dispatch_supported() or not 0 < len(julia_thread_ids) <= _DISPATCH_MAX_THREADS:
         return False
@@ -484,7 +495,11 @@ class _Runtime:
             init = lib.jl_init_with_image__threading
         else:
             init = lib.jl_init_with_image
+        threads_before = _thread_ids()
         init(facts["bindir"].encode(), facts["image"].encode())
+        # Julia's threads: this one, and those jl_init started (its workers, its signal
+        # thread, its BLAS threads). Their faults are Julia's to report.
+        julia_threads = sorted(_thread_ids() - threads_before | {threading.get_native_id()})
         _give_julia_its_own_stdio(lib)
         faults = (signal.SIGSEGV, signal.SIGBUS) if threads > 1 else ()
         julia_signals = faults + (signal.SIGUSR2,) if _dispatch_supported() else faults
@@ -504,8 +519,7 @@ class _Runtime:
             # Loading may have precompiled in a child process: libuv then installed a SIGCHLD handler.
             state.restore(keep=julia_signals)
         if _dispatch_supported():
-            ids = [int(v) for v in self._eval_text("Main.RecovarCore.thread_ids()").split()]
-            if not _install_signal_dispatch(julia_signals, faults, ids, state.actions):
+            if not _install_signal_dispatch(julia_signals, faults, julia_threads, state.actions):
                 state.restore(keep=faults)  # SIGUSR2 back to Python's; faults stay Julia's
 
     def _load_package(self, code: str, project: str):

@@ -166,20 +166,6 @@ function finish_output()
 end
 
 """
-    thread_ids() -> String
-
-Linux thread ids of Julia's threads, separated by spaces. The bridge sends fatal signals
-raised on these threads to Julia's handler and the others to Python's (docs/bridge.md).
-"""
-function thread_ids()
-    ids = zeros(Clong, Threads.nthreads())
-    Threads.@threads :static for i in 1:Threads.nthreads()
-        ids[i] = ccall(:syscall, Clong, (Clong,), 186)  # SYS_gettid on x86-64, where the dispatch exists
-    end
-    return join(ids, " ")
-end
-
-"""
     runtime_info() -> String
 
 Julia version, threads, FFTW libraries and the RecovarCore path, one `key: value` a line.

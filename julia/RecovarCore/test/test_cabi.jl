@@ -36,13 +36,6 @@ end
     @test entry_pointer() != C_NULL
 end
 
-Sys.ARCH === :x86_64 && @testset "thread ids: one distinct Linux thread id per Julia thread" begin
-    ids = parse.(Int, split(RecovarCore.thread_ids()))
-    @test length(ids) == Threads.nthreads()
-    @test allunique(ids) && all(>(0), ids)
-    @test ccall(:syscall, Clong, (Clong,), 186) in ids   # this (first) thread is one of them
-end
-
 @testset "finish_output returns at once with nothing queued, and after output" begin
     @test RecovarCore.finish_output() === nothing
     RecovarCore.print_text(2, "", 3)
