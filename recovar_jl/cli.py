@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 _EPILOG = ("Run 'recovar-jl COMMAND --help' for the options of a command. Docs: docs/cli.md (with a table of "
@@ -293,13 +294,16 @@ def _info() -> int:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "info":
-        return _info()
     from ._julia import JuliaSetupError
     from .jobs.errors import JobError
 
     try:
-        return _run(args)
+        if args.command == "info":
+            code = _info()
+        else:
+            code = _run(args)
+        sys.stdout.flush()  # here, where a closed pipe is caught below, not at exit
+        return code
     except JobError as exc:
         print(f"recovar-jl {args.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -309,6 +313,11 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print(f"recovar-jl {args.command}: interrupted; no output was completed", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`recovar-jl ... | head -1`): stop as a command killed by
+        # SIGPIPE would, quietly; stdout goes to /dev/null so that Python's final flush cannot fail.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":
