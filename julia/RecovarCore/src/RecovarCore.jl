@@ -14,6 +14,17 @@ column-major views of C-ordered NumPy buffers, so a NumPy `(n, H, W)` stack is a
 module RecovarCore
 
 using Libdl
+import LinearAlgebra
+using LinearAlgebra: mul!
+using Random: AbstractRNG
+import Random
+
+# The exported API (src/api/, docs/julia.md): plain Julia arrays in (x, y, z) order.
+export Nearest, Linear, Cubic, GridLayout, FullGrid, HalfGrid, ImageGrid,
+       ProjectionPlan, CTFParams, CTFMode, SPA, SPAAntialiased, TiltSeries, CryoET, ctf,
+       ForwardModel, normal, centered_fft, centered_ifft, centered_rfft, centered_irfft,
+       zero_pad, crop, translate, random_rotations, slice_points, fsc, resolution,
+       volume_dims, image_dims, npose
 
 include("cabi.jl")
 include("fftw.jl")
@@ -41,6 +52,13 @@ include("engine/project.jl")
 include("engine/backproject.jl")
 include("cabi/slicing.jl")
 include("forward.jl")
+include("api/grids.jl")
+include("api/projection.jl")
+include("api/ctf.jl")
+include("api/forward_model.jl")
+include("api/fourier.jl")
+include("api/geometry.jl")
+include("api/fsc.jl")
 include("padding.jl")
 include("linalg.jl")
 include("precompile.jl")
