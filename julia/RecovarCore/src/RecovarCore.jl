@@ -7,9 +7,11 @@ projection and backprojection (nearest, linear, periodic cubic B-spline), transl
 forward model and padding. Depends only on Julia's standard library; FFTW is the system
 library reached by `ccall` (see `fftw.jl`).
 
-Python reaches every kernel through one C-ABI entry point (`cabi.jl`). Arrays arrive as
-column-major views of C-ordered NumPy buffers, so a NumPy `(n, H, W)` stack is a Julia
-`(W, H, n)` array here.
+Two ways in: the exported API on plain Julia arrays (`ProjectionPlan`, `ForwardModel`,
+`ctf`, `centered_fft`, …; src/api/, tutorial in docs/julia.md), and, for Python, one C-ABI
+entry point (`cabi.jl`) whose kernels receive column-major views of C-ordered NumPy
+buffers, so a NumPy `(n, H, W)` stack is a Julia `(W, H, n)` array here. Both reach the
+same engine; docs/architecture.md shows the layers, docs/conventions.md the conventions.
 """
 module RecovarCore
 
@@ -59,8 +61,6 @@ include("api/forward_model.jl")
 include("api/fourier.jl")
 include("api/geometry.jl")
 include("api/fsc.jl")
-include("padding.jl")
-include("linalg.jl")
 include("precompile.jl")
 
 end

@@ -81,7 +81,7 @@ function LinearAlgebra.mul!(images::AbstractArray, A::ForwardModel, volume::Abst
     n0, n1, n2 = P.volume_size[3], P.volume_size[2], P.volume_size[1]
     h = P.image_size[2]
     hi = is_half(P.image_layout) ? 1 : 0
-    if P.order isa Cubic
+    if samples_coefficients(P.order)
         forward_model_kernel!(images, cubic_coefficients(P, volume), P.rotations, kind, data, A.pixel_size,
                               dose_per_tilt, angle_per_tilt, 3, 0, hi, n0, n1, n2, h, h, -1.0, P.upsampling)
     else
@@ -121,7 +121,7 @@ function LinearAlgebra.mul!(volume::AbstractArray, B::AdjointForwardModel, image
     plane = engine_plane(P)
     fill!(volume, zero(eltype(volume)))
     source = ctf_source(kind, data, plane, A.pixel_size, dose_per_tilt, angle_per_tilt)
-    r2 = P.order isa Cubic ? Inf : clip_radius2(P.max_r2)
+    r2 = clip_radius2(P.order, P.max_r2)
     # packed pixels only (the exact adjoint); cubic: the adjoint of slicing the coefficients of v
     backproject_ctf!(vec(volume), vec(shifted), P.rotations, plane, P.order, engine_layout(P), P.upsampling, r2,
                      false, source, true)
@@ -155,12 +155,12 @@ function normal(A::ForwardModel, volume::AbstractArray, noise_variance=1.0)
     n0, n1, n2 = P.volume_size[3], P.volume_size[2], P.volume_size[1]
     T = projection_eltype(P, eltype(volume))
     out = zeros(T, volume_dims(P))
-    source_volume = P.order isa Cubic ? cubic_coefficients(P, volume) : convert(Array{T}, volume)
+    source_volume = samples_coefficients(P.order) ? cubic_coefficients(P, volume) : convert(Array{T}, volume)
     compute_AtAv_kernel!(out, convert(Array{T}, source_volume), P.rotations, kind, data, A.pixel_size,
                          dose_per_tilt, angle_per_tilt, σ2, noise_images, noise_pixels, order_code(P.order),
                          n0, n1, n2, side, P.max_r2, P.upsampling)
     # cubic: the coefficient operator is self-adjoint, so Aᵀ… = C(kernel(C v))
-    P.order isa Cubic && spline_coefficients!(out)
+    samples_coefficients(P.order) && spline_coefficients!(out)
     return out
 end
 

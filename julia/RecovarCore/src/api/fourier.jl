@@ -23,8 +23,9 @@ complex_float(::Type{T}) where {T} = throw(ArgumentError("element type must be F
     centered_ifft(x, dims=…)
 
 Centered DFT over `dims` (at most three consecutive dimensions; the others are a batch):
-`fftshift(fft(ifftshift(x)))`, so frequency 0 sits at index `n÷2 + 1` and the signal's
-origin at `n÷2 + 1` too. Unnormalised forward, `1/N` inverse (N the transformed length).
+`fftshift(fft(fftshift(x)))` as recovar, so frequency 0 sits at index `n÷2 + 1`; the
+real-space origin is index `n÷2 + 1` for even `n` and `n÷2 + 2` for odd `n`
+(docs/conventions.md §1). Unnormalised forward, `1/N` inverse (N the transformed length).
 Returns a new complex array; real or complex input. Threaded.
 
 # Example
@@ -98,7 +99,8 @@ end
     crop(x, padding, dims=1:min(ndims(x), 3))
 
 The inverse of [`zero_pad`](@ref): indices `padding÷2 + 1 : n − padding÷2` along each of
-`dims` (a copy; an odd `padding` keeps one more sample than `zero_pad` added, as recovar).
+`dims` (a copy; for an odd `padding` one sample longer than the original, as recovar:
+docs/conventions.md §12).
 """
 function crop(x::AbstractArray, padding::Integer, dims=default_dims(x))
     padding >= 0 || throw(ArgumentError("padding must be non-negative, got $padding"))

@@ -87,7 +87,7 @@ function ProjectionPlan(order::Union{Nearest,Linear,Cubic}, volume_size::NTuple{
     max_r === nothing || !isnan(max_r) || throw(ArgumentError("max_r must not be NaN"))
     rot = kernel_rotations(rotations, coordinate_type)
     # as the Python path: cubic never clips, `nothing` or Inf means no clipping
-    r2 = (max_r === nothing || order isa Cubic || isinf(max_r)) ? -1.0 : Float64(max_r)^2
+    r2 = (max_r === nothing || !clips(order) || isinf(max_r)) ? -1.0 : Float64(max_r)^2
     return ProjectionPlan(order, Int.(volume_size), Int.(image_size), volume_layout, image_layout, rot, r2,
                           Int(upsampling))
 end
@@ -157,7 +157,7 @@ function LinearAlgebra.mul!(images::AbstractArray, P::ProjectionPlan, volume::Ab
     n0, n1, n2 = P.volume_size[3], P.volume_size[2], P.volume_size[1]
     h, w = P.image_size[2], P.image_size[1]
     hi = is_half(P.image_layout) ? 1 : 0
-    if P.order isa Cubic
+    if samples_coefficients(P.order)
         coefficients = cubic_coefficients(P, volume)
         slice_volume_kernel!(images, reshape(coefficients, :, 1), P.rotations, 3, 0, hi, n0, n1, n2, h, w, -1.0,
                              P.upsampling)
@@ -194,7 +194,7 @@ function LinearAlgebra.mul!(volume::AbstractArray, A::AdjointProjectionPlan, ima
     check_dims("images", images, image_dims(P))
     volume isa Array || throw(ArgumentError("the backprojected volume must be an Array, got $(typeof(volume))"))
     fill!(volume, zero(eltype(volume)))
-    r2 = P.order isa Cubic ? Inf : clip_radius2(P.max_r2)
+    r2 = clip_radius2(P.order, P.max_r2)
     # packed pixels only: the exact adjoint of `P` on the stored arrays
     adjoint_slice_volumes!(reshape(volume, :, 1), vec(images), P.rotations, engine_plane(P), P.order,
                            engine_layout(P), P.upsampling, r2, false)
