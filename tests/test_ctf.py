@@ -22,19 +22,19 @@ PARITY = 1e-5
 # ---------------------------------------------------------------------------------------
 
 def packed_pixel_indices(n):
-    """Flat full-grid index of every rfft-packed pixel (conventions.md §2)."""
+    """Flat full-grid index of every rfft-packed pixel (docs/conventions.md §2)."""
     columns = np.array([(n // 2 + j) % n for j in range(n // 2 + 1)])
     return (np.arange(n)[:, None] * n + columns[None, :]).ravel()
 
 
 def grid(n, voxel_size):
-    """recovar's float32 frequency grid (conventions.md §3), as float64 values."""
+    """recovar's float32 frequency grid (docs/conventions.md §3), as float64 values."""
     g = (np.arange(n, dtype=np.float32) - np.float32(n // 2)) / np.float32(n * voxel_size)
     return g.astype(np.float64)
 
 
 def numpy_ctf(kx, ky, p):
-    """Textbook CTF (ctf.md §2) with atan2, float64: (n, npts)."""
+    """Textbook CTF (docs/conventions.md §9) with atan2, float64: (n, npts)."""
     p = np.asarray(p, np.float64)
     dfu, dfv, ang, volt, cs, w, phase, bfac, contrast = (p[:, i, None] for i in range(9))
     volt = volt * 1000

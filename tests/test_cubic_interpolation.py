@@ -56,7 +56,7 @@ def test_coefficients_solve_the_periodic_141_system(shape):
     x = rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
     C = calculate_spline_coefficients(x)
     assert_close(apply_141(C), x, rtol=1e-12)
-    # the DFT formula of kernels.md §3
+    # the DFT formula of docs/conventions.md §6
     F = x
     for axis, n in enumerate(shape):
         lam = 4 + 2 * np.cos(2 * np.pi * np.arange(n) / n)

@@ -171,11 +171,11 @@ def test_fftw_missing_is_reported_at_start_with_the_install_command():
 def test_broken_recovarcore_reports_file_line_and_fix(tmp_path):
     broken = tmp_path / "RecovarCore"
     shutil.copytree(REPO / "julia" / "RecovarCore", broken)
-    with open(broken / "src" / "padding.jl", "a") as f:
+    with open(broken / "src" / "geometry.jl", "a") as f:
         f.write("\nfunction unfinished(\n")
     # A private depot: the failed precompilation must not touch the user's compile cache.
     out = run_probe({"JULIA_DEPOT_PATH": str(tmp_path / "depot")}, args=(str(broken),))
-    message = check_setup_failure(out, "RecovarCore", "failed to load", "padding.jl", "reinstall")
+    message = check_setup_failure(out, "RecovarCore", "failed to load", "geometry.jl", "reinstall")
     assert "syntax" in message
     info = out.stdout.split("INFO-BEGIN", 1)[1]
     assert f"recovarcore: {broken}" in info

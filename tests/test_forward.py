@@ -1,4 +1,4 @@
-"""recovar_jl.core.forward: forward model, adjoint, AᵀAv (kernels.md §6), batch translations."""
+"""recovar_jl.core.forward: forward model, adjoint, AᵀAv (docs/conventions.md §11), batch translations."""
 import numpy as np
 import pytest
 
@@ -45,7 +45,7 @@ def packed_columns(n):
 
 
 def half_image_to_full_image(half, N):
-    """NumPy reference of the Hermitian expansion of rfft-packed images (conventions.md §2)."""
+    """NumPy reference of the Hermitian expansion of rfft-packed images (docs/conventions.md §2)."""
     h = half.reshape(half.shape[:-1] + (N, N // 2 + 1))
     full = np.zeros(h.shape[:-1] + (N,), dtype=h.dtype)
     full[..., packed_columns(N)] = h
@@ -269,7 +269,7 @@ def test_cubic_f_adj_is_exact_transpose_and_AtAv_uses_it(problem):
 
 
 def test_cubic_adjoint_forward_model_is_the_adjoint_of_slicing_coefficients(problem):
-    """recovar's cubic adjoint is coefficients(Aᵀ y), not Aᵀ y (kernels.md §3, §6)."""
+    """recovar's cubic adjoint is coefficients(Aᵀ y), not Aᵀ y (docs/conventions.md §6, §11)."""
     p = problem
     cfg = config_for(p["N"], "cubic")
     _, f_adj = forward.forward_model_and_adjoint(cfg, p["volume"], p["params"], p["rot"])

@@ -331,7 +331,7 @@ def test_batch_trans_translate_images_half_image_equals_packed_full_result():
     n_side = 8
     images = (rng.standard_normal((3, n_side * n_side)) + 1j * rng.standard_normal((3, n_side * n_side))).astype(np.complex64)
     shifts = rng.uniform(-3, 3, (3, 4, 2)).astype(np.float32)
-    packed_columns = [4, 5, 6, 7, 0]  # conventions.md §2, n = 8
+    packed_columns = [4, 5, 6, 7, 0]  # docs/conventions.md §2, n = 8
     full = geometry.batch_trans_translate_images(images, shifts, (n_side, n_side))
     half_images = images.reshape(3, n_side, n_side)[:, :, packed_columns].reshape(3, -1)
     half = geometry.batch_trans_translate_images(half_images, shifts, (n_side, n_side), half_image=True)

@@ -1,6 +1,6 @@
 """Property-based hardening of fourier_transform_utils and padding against NumPy.
 
-Centered transforms (conventions.md §1–2) for any dtype, memory layout, batch (including
+Centered transforms (docs/conventions.md §1–2) for any dtype, memory layout, batch (including
 empty batches) and odd/even sizes; refusals name the argument. Skipped for functions that
 have not landed yet.
 """

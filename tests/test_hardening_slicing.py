@@ -79,7 +79,7 @@ def partner(i, m):
 
 
 def expand_half_volume(h, volume_shape):
-    """NumPy half_volume_to_full_volume (conventions.md §2) of a packed (N0, N1, N2//2+1) h."""
+    """NumPy half_volume_to_full_volume (docs/conventions.md §2) of a packed (N0, N1, N2//2+1) h."""
     N0, N1, N2 = volume_shape
     h = h.reshape(N0, N1, N2 // 2 + 1)
     full = np.zeros(volume_shape, dtype=np.result_type(h.dtype, np.complex64))
@@ -335,7 +335,7 @@ def test_numpy_scalars_lists_and_arrays_are_accepted_for_shapes_and_flags(data):
 
 
 def expand_half_images(S, N):
-    """NumPy half_image_to_full_image of (n, N, N//2+1) packed images (conventions.md §2)."""
+    """NumPy half_image_to_full_image of (n, N, N//2+1) packed images (docs/conventions.md §2)."""
     n = S.shape[0]
     full = np.zeros((n, N, N), dtype=np.complex128)
     cols = packed_columns(N)
@@ -348,7 +348,7 @@ def expand_half_images(S, N):
 
 
 def fold_full_volume(g, volume_shape):
-    """NumPy adjoint of half_volume_to_full_volume (kernels.md §2): (N0, N1, N2) → (N0, N1, N2//2+1)."""
+    """NumPy adjoint of half_volume_to_full_volume (docs/conventions.md §2): (N0, N1, N2) → (N0, N1, N2//2+1)."""
     N0, N1, N2 = volume_shape
     g = g.reshape(volume_shape)
     h = np.zeros((N0, N1, N2 // 2 + 1), dtype=np.complex128)

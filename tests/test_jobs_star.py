@@ -13,7 +13,7 @@ from recovar_jl.jobs.star import (
 
 
 def conventions_recipe(angles):
-    """conventions.md §9: rot + 90°, psi − 90°, extrinsic zxz, then the sign pattern."""
+    """docs/conventions.md §13: rot + 90°, psi − 90°, extrinsic zxz, then the sign pattern."""
     a = np.array(angles, dtype=np.float64, copy=True)
     a[:, 0] += 90.0
     a[:, 2] -= 90.0

@@ -85,7 +85,7 @@ def centered_dft(x):
     return np.fft.fftshift(np.fft.fftn(np.fft.fftshift(x)))
 
 
-# ---- independent layout maps (conventions.md §2), for the properties ---------------------------
+# ---- independent layout maps (docs/conventions.md §2), for the properties ---------------------------
 
 def partner(n):
     return (n - n % 2 - np.arange(n)) % n
@@ -250,7 +250,7 @@ def test_nearest_and_linear_backprojection_is_adjoint_of_slicing(N, disc, layout
 @pytest.mark.parametrize("N", [8, 7])
 @pytest.mark.parametrize("layout", LAYOUTS, ids=["full", "half_volume", "half_image", "half_both"])
 def test_cubic_backprojection_is_adjoint_of_slicing_the_spline_coefficients(N, layout):
-    """kernels.md §3: adjoint(cubic) is the adjoint of v ↦ slice(coefficients(v)) (with a half
+    """docs/conventions.md §6: adjoint(cubic) is the adjoint of v ↦ slice(coefficients(v)) (with a half
     volume of h ↦ slice(coefficients(expand(h)))); half images are the packed pixels."""
     hv, hi = layout
     rng = np.random.default_rng(3 * N + hv + 2 * hi)
@@ -341,7 +341,7 @@ def smooth_volume(N, seed=0):
 @pytest.mark.parametrize("N", [16, 15])
 @pytest.mark.parametrize("disc", DISCS)
 def test_identity_slice_is_dft_of_projection_along_z(N, disc):
-    """Fourier slice theorem (conventions.md §6): with R = I the image is the 2-D DFT of
+    """Fourier slice theorem (docs/conventions.md §5): with R = I the image is the 2-D DFT of
     sum(vol, axis=2).T. Cubic slices take spline coefficients."""
     vol = smooth_volume(N)
     spectrum = centered_dft(vol).reshape(-1)

@@ -197,7 +197,7 @@ class ForwardModelConfig:
 
         Parameters
         ----------
-        ctf_params : (n, K) CTF parameters (ctf.md §1).
+        ctf_params : (n, K) CTF parameters (docs/conventions.md §8).
         half_image : evaluate on the rfft-packed half grid.
 
         Returns

@@ -4,7 +4,7 @@ The CTF of every image is computed by one fused Julia kernel over images × pixe
 over images) on the full or the rfft-packed half grid. Values are computed in float64 and
 rounded once; the output dtype is the promotion of float32 with the parameters' dtype.
 
-Parameter rows follow :class:`CTFParamIndex` (ctf.md §1): defocus U/V (Å), astigmatism angle
+Parameter rows follow :class:`CTFParamIndex` (docs/conventions.md §8): defocus U/V (Å), astigmatism angle
 (degrees), voltage (kV), Cs (mm), amplitude contrast W, phase shift (degrees), B-factor (Å²),
 contrast scale, then dose (or tilt number) and tilt angle for cryo-ET.
 """

@@ -1,6 +1,6 @@
 """recovar_jl.core.cubic_interpolation (mirrors recovar.core.cubic_interpolation).
 
-Periodic cubic B-spline interpolation in any number of dimensions (spec kernels.md §3).
+Periodic cubic B-spline interpolation in any number of dimensions (docs/conventions.md §6).
 Basis ``β(t) = 4 − 6t² + 3|t|³`` (|t| ≤ 1), ``(2 − |t|)³`` (1 ≤ |t| ≤ 2), so samples and
 coefficients are related by ``data[i] = C[i−1] + 4C[i] + C[i+1]`` (indices modulo N), and
 ``S(x) = Σ_{j=floor(x)−1}^{floor(x)+2} C[j mod N]·β(x − j)`` reproduces the data at integer

@@ -2,7 +2,7 @@
 
 ``A v = CTF ⊙ slice_volume(v)`` (default ``max_r`` clipping; no translations, noise,
 padding or ``process_fn``), ``Aᵀ s = adjoint_slice_volume(CTF ⊙ s)`` and the normal
-operator ``AᵀA v / σ²`` (kernels.md §6). The Julia kernels (RecovarCore ``src/forward.jl``)
+operator ``AᵀA v / σ²`` (docs/conventions.md §11). The Julia kernels (RecovarCore ``src/forward.jl``)
 fuse slicing and CTF per image, row by row: with a standard
 :class:`~recovar_jl.core.ctf.CTFEvaluator` the CTF of each row is evaluated from the image's
 parameters (no CTF array), and ``compute_AtAv`` never forms the images at all (extra memory:
@@ -136,7 +136,7 @@ def forward_model(config, volume, ctf_params, rotation_matrices, skip_ctf=False,
         Geometry (``image_shape``, ``volume_shape``), ``disc_type`` and ``ctf``.
     volume : array, (V,) flat or grid-shaped (N0, N1, N2); with ``half_volume`` the
         rfft-packed (Vh,) / (N0, N1, N2//2+1). Cubic reads it as spline coefficients.
-    ctf_params : (n, K) CTF parameters (ctf.md §1); ignored with ``skip_ctf``.
+    ctf_params : (n, K) CTF parameters (docs/conventions.md §8); ignored with ``skip_ctf``.
     rotation_matrices : (n, 3, 3).
     skip_ctf : return the bare slices.
     half_image : rfft-packed output images (n, H·(W//2+1)).

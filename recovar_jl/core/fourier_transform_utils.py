@@ -1,7 +1,7 @@
 """Centered Fourier transforms, rfft half-spectrum packing and frequency grids.
 
 Mirrors ``recovar.core.fourier_transform_utils`` (recovar 1.0.5); conventions in
-spec/conventions.md §1-3:
+docs/conventions.md §1–3:
 
 * Centered transforms: ``F = fftshift(fftn(fftshift(x)))`` over the transformed axes, inverse
   ``ifftshift(ifftn(ifftshift(F)))``; frequency zero at index ``n // 2`` on every axis. Leading

@@ -2,8 +2,8 @@
 
 Pixel (r, c) of an N×N image has plane frequency ``(kx, ky, 0) = (c − N//2, r − N//2, 0)``;
 a rotation R maps it by the row-vector product ``(kx, ky, 0) @ R`` and the volume center
-``volume_shape[0]//2`` is added (conventions.md §6). Translations are phase ramps
-``exp(−2πi (kx·t0 + ky·t1)/N)`` that move real-space content by +t (kernels.md §5).
+``volume_shape[0]//2`` is added (docs/conventions.md §5). Translations are phase ramps
+``exp(−2πi (kx·t0 + ky·t1)/N)`` that move real-space content by +t (docs/conventions.md §7).
 Coordinates, nearest indices and translations are Julia kernels; the rest is NumPy.
 """
 from __future__ import annotations
@@ -144,7 +144,7 @@ def _voxel_size(voxel_size):
 
 
 def _k_coordinates(image_shape, voxel_size, scaled):
-    """recovar's `get_k_coordinate_of_each_pixel` (xy meshgrid; float32 grid, conventions.md §3)."""
+    """recovar's `get_k_coordinate_of_each_pixel` (xy meshgrid; float32 grid, docs/conventions.md §3)."""
     shape = v.shape_tuple(image_shape, "image_shape", length=2)
     v.check_memory(shape[0] * shape[1] * 3 * 4, "the pixel coordinates")
     grids = []

@@ -1,6 +1,6 @@
 """recovar_jl.core.indexing (mirrors recovar.core.indexing): volume indices, flat indices, frequencies.
 
-Conventions (conventions.md §5): a volume index (i0, i1, i2) is C-ordered, the flat "vec"
+Conventions (docs/conventions.md §4): a volume index (i0, i1, i2) is C-ordered, the flat "vec"
 index is ``i0·N1·N2 + i1·N2 + i2``, and the frequency of index i on an axis of N samples is
 ``i − N//2``. Converting volume indices to flat indices clips each component into range.
 """

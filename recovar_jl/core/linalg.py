@@ -1,6 +1,6 @@
 """Linear-algebra helpers: blockwise products, SVDs, batched solvers, inner products, column DFTs.
 
-Mirrors ``recovar.core.linalg`` (recovar 1.0.5; spec/kernels.md §8). Dense linear algebra is
+Mirrors ``recovar.core.linalg`` (recovar 1.0.5; docs/conventions.md §14). Dense linear algebra is
 NumPy/LAPACK (the best tool on a CPU); the column DFTs (``dft3``, ``idft3``, ``batch_dft3``,
 ``batch_idft3``) are the Julia centered-FFT kernel applied across the columns without
 transposing them. Every array result is a NumPy array (0-d for scalars).

@@ -1,6 +1,6 @@
 """Real-space zero padding and unpadding for Fourier oversampling.
 
-Mirrors ``recovar.core.padding`` (recovar 1.0.5; spec/kernels.md §7). Padding by ``p`` puts
+Mirrors ``recovar.core.padding`` (recovar 1.0.5; docs/conventions.md §12). Padding by ``p`` puts
 the data at ``[p//2, p//2 + L)`` on every spatial axis of a zero array of size ``L + p``;
 unpadding takes ``[p//2, L' − p//2)``, which for **odd p** keeps one sample more than the
 original size (recovar's asymmetry, reproduced). The Fourier-domain variants go through the

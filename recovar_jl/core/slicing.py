@@ -3,7 +3,7 @@
 Fourier-slice projection ("slicing") of centered 3-D spectra into 2-D image spectra and its
 adjoint (backprojection), with nearest, linear or periodic cubic B-spline interpolation, on
 full or rfft-packed half volumes and images. The kernels are Julia (RecovarCore,
-``src/engine/``, ``src/interp/``, ``src/cabi/slicing.jl``); see the spec's kernels.md §1–4
+``src/engine/``, ``src/interp/``, ``src/cabi/slicing.jl``); see docs/conventions.md §5–6
 for the exact conventions.
 
 Geometry: pixel ``(r, c)`` of an ``(N, N)`` image has plane frequency ``(kx, ky) =
@@ -344,7 +344,7 @@ def batch_adjoint_slice_volume(slices, rotation_matrices, image_shape, volume_sh
 # ---- cubic coefficients -------------------------------------------------------------------------
 
 def _packed_last_axis_indices(n):
-    """Centered columns stored by the rfft-packed layout (conventions.md §2)."""
+    """Centered columns stored by the rfft-packed layout (docs/conventions.md §2)."""
     return np.array(list(range(n // 2, n)) + ([0] if n % 2 == 0 else []), dtype=np.int64)
 
 

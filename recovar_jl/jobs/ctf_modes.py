@@ -32,7 +32,7 @@ CORRECTIONS = ("full", "none", "phase-flip", "phase-flipped")
 
 
 def electron_wavelength(voltage_kv: np.ndarray) -> np.ndarray:
-    """Relativistic electron wavelength (Å) at ``voltage_kv`` (kV), the CTF's λ (ctf.md §2)."""
+    """Relativistic electron wavelength (Å) at ``voltage_kv`` (kV), the CTF's λ (docs/conventions.md §9)."""
     v = 1000.0 * np.asarray(voltage_kv, dtype=np.float64)
     return 12.2642598 / np.sqrt(v * (1.0 + 9.78475598e-7 * v))
 

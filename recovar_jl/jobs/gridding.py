@@ -10,7 +10,7 @@ the real-space origin, N the grid size actually used, i.e. the padded box). Per 
 * linear:  κ = triangle of half-width 1  → ``sinc(u)²``
 * cubic, backprojection: scatter with the cubic B-spline β = 6·B₃ → ``sinc(u)⁴`` (the
   factor 6 per axis cancels in data / weights). recovar's ``adjoint_slice_volume(…, "cubic")``
-  is the adjoint of ``v ↦ slice(coefficients(v))`` (kernels.md §3), i.e. that scatter
+  is the adjoint of ``v ↦ slice(coefficients(v))`` (docs/conventions.md §6), i.e. that scatter
   followed by the B-spline prefilter, a sharpening filter (gain 1/6 at the grid's zero
   "frequency", 1/2 at its highest: up to 27× relative in 3-D). Applied to sampled CTF² weights
   it makes them oscillate and change sign, and data / weights blows up. The prefilter is

@@ -2,7 +2,7 @@
 
 Every numerical step of simulation and reconstruction goes through here, i.e. through the
 public API of ``recovar_jl.core`` (Julia kernels). Shapes: n images of P×P pixels, half
-spectra ``(n, P·(P//2+1))`` (rfft-packed, conventions.md §2), volumes ``(P, P, P)``.
+spectra ``(n, P·(P//2+1))`` (rfft-packed, docs/conventions.md §2), volumes ``(P, P, P)``.
 """
 from __future__ import annotations
 

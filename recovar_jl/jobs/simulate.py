@@ -57,7 +57,7 @@ class ParticleParameters:
 
     rotations: np.ndarray      # (n, 3, 3)
     translations: np.ndarray   # (n, 2) pixels, re-centring shift
-    ctf_params: np.ndarray     # (n, 9), ctf.md §1
+    ctf_params: np.ndarray     # (n, 9), docs/conventions.md §8
 
     def __len__(self) -> int:
         return int(self.rotations.shape[0])
@@ -93,7 +93,7 @@ def frequency_mask_half(box: int, max_r: int) -> np.ndarray:
     ky = np.arange(box) - box // 2
     kx = np.arange(box // 2 + 1).astype(np.float64)
     if box % 2 == 0:
-        kx[-1] = -(box // 2)  # packed Nyquist column carries −box/2 (conventions.md §2)
+        kx[-1] = -(box // 2)  # packed Nyquist column carries −box/2 (docs/conventions.md §2)
     return ((kx[None, :] ** 2 + ky[:, None] ** 2) <= max_r ** 2).reshape(-1)
 
 

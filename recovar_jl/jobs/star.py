@@ -3,10 +3,10 @@
 Poses
 -----
 recovar's rotation matrix ``R`` maps the plane frequency ``(kx, ky, 0)`` of an image to the
-3-D frequency ``(kx, ky, 0) @ R`` (conventions.md §6), with volume axis 0 = X when the MRC
+3-D frequency ``(kx, ky, 0) @ R`` (docs/conventions.md §5), with volume axis 0 = X when the MRC
 volume is read transposed (``data.T``, as recovar does). RELION's Euler matrix
 ``A(rot, tilt, psi)`` (RELION's ``Euler_angles2matrix``) plays exactly the same role in
-RELION's projector, so ``R = A``. conventions.md §9 writes the same matrix as
+RELION's projector, so ``R = A``. docs/conventions.md §13 writes the same matrix as
 ``from_euler("zxz", [rot + 90°, tilt, psi − 90°]) ∘ [[1,−1,1],[−1,1,−1],[1,−1,1]]``; the tests
 check the two agree.
 
@@ -19,7 +19,7 @@ undo the shift), and a simulated particle is the centred projection moved by ``�
 
 CTF
 ---
-recovar's CTF row (ctf.md §1) is ``[DFU, DFV, DFANG, VOLT, CS, W, PHASE_SHIFT, BFACTOR,
+recovar's CTF row (docs/conventions.md §8) is ``[DFU, DFV, DFANG, VOLT, CS, W, PHASE_SHIFT, BFACTOR,
 CONTRAST]``; RELION's ``rlnCtfBFactor`` is the negative of BFACTOR and ``rlnCtfScalefactor``
 is CONTRAST.
 """
@@ -34,7 +34,7 @@ import pandas as pd
 
 from .errors import JobError
 
-# Elementwise sign pattern of conventions.md §9.
+# Elementwise sign pattern of docs/conventions.md §13.
 _FRAME_SIGNS = np.array([[1.0, -1.0, 1.0], [-1.0, 1.0, -1.0], [1.0, -1.0, 1.0]])
 
 
@@ -127,7 +127,7 @@ class ParticleSet:
     image_indices: np.ndarray      # (n,) int64, 0-based
     rotations: np.ndarray          # (n, 3, 3) float64, recovar convention
     translations: np.ndarray       # (n, 2) float64, pixels, recovar convention
-    ctf_params: np.ndarray         # (n, 9) float64, ctf.md §1 layout
+    ctf_params: np.ndarray         # (n, 9) float64, docs/conventions.md §8 layout
     voxel_size: float              # Å per pixel of the reconstruction (the first optics group's)
     box: Optional[int]             # rlnImageSize of the first optics group if given
     random_subset: Optional[np.ndarray] = field(default=None)  # (n,) in {1, 2} if given

@@ -7,13 +7,26 @@ projection and backprojection (nearest, linear, periodic cubic B-spline), transl
 forward model and padding. Depends only on Julia's standard library; FFTW is the system
 library reached by `ccall` (see `fftw.jl`).
 
-Python reaches every kernel through one C-ABI entry point (`cabi.jl`). Arrays arrive as
-column-major views of C-ordered NumPy buffers, so a NumPy `(n, H, W)` stack is a Julia
-`(W, H, n)` array here.
+Two ways in: the exported API on plain Julia arrays (`ProjectionPlan`, `ForwardModel`,
+`ctf`, `centered_fft`, …; src/api/, tutorial in docs/julia.md), and, for Python, one C-ABI
+entry point (`cabi.jl`) whose kernels receive column-major views of C-ordered NumPy
+buffers, so a NumPy `(n, H, W)` stack is a Julia `(W, H, n)` array here. Both reach the
+same engine; docs/architecture.md shows the layers, docs/conventions.md the conventions.
 """
 module RecovarCore
 
 using Libdl
+import LinearAlgebra
+using LinearAlgebra: mul!
+using Random: AbstractRNG
+import Random
+
+# The exported API (src/api/, docs/julia.md): plain Julia arrays in (x, y, z) order.
+export Nearest, Linear, Cubic, GridLayout, FullGrid, HalfGrid, ImageGrid,
+       ProjectionPlan, CTFParams, CTFMode, SPA, SPAAntialiased, TiltSeries, CryoET, ctf,
+       ForwardModel, normal, centered_fft, centered_ifft, centered_rfft, centered_irfft,
+       zero_pad, crop, translate, random_rotations, slice_points, fsc, resolution,
+       volume_dims, image_dims, npose
 
 include("cabi.jl")
 include("fftw.jl")
@@ -41,8 +54,13 @@ include("engine/project.jl")
 include("engine/backproject.jl")
 include("cabi/slicing.jl")
 include("forward.jl")
-include("padding.jl")
-include("linalg.jl")
+include("api/grids.jl")
+include("api/projection.jl")
+include("api/ctf.jl")
+include("api/forward_model.jl")
+include("api/fourier.jl")
+include("api/geometry.jl")
+include("api/fsc.jl")
 include("precompile.jl")
 
 end

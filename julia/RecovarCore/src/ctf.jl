@@ -97,7 +97,7 @@ subnormal, < 3e-308) and Inf above 709.78; NaN propagates.
 end
 
 # ---------------------------------------------------------------------------------------
-# Frequency grids (conventions.md §2–3)
+# Frequency grids (docs/conventions.md §2–3)
 # ---------------------------------------------------------------------------------------
 
 """
@@ -115,7 +115,7 @@ frequency_axis(n::Integer, voxel_size::Real) = Float64[scaled_frequency(i, n, vo
 """
     packed_columns(n) -> Vector{Int}
 
-1-based centered column of each rfft-packed column (conventions.md §2): even n
+1-based centered column of each rfft-packed column (docs/conventions.md §2): even n
 `n/2, …, n−1, 0` (0-based), odd n `n÷2, …, n−1`. The last packed column of an even axis is
 the Nyquist column, frequency −n/2.
 """
@@ -148,13 +148,13 @@ function grid_frequencies(n::Integer, voxel_size::Real, half::Bool)
 end
 
 # ---------------------------------------------------------------------------------------
-# The CTF of one image (ctf.md §2)
+# The CTF of one image (docs/conventions.md §9)
 # ---------------------------------------------------------------------------------------
 
 """
     CTFConstants
 
-Per-image constants of the CTF, built from one parameter row (ctf.md §1: DFU, DFV, DFANG,
+Per-image constants of the CTF, built from one parameter row (docs/conventions.md §8: DFU, DFV, DFANG,
 VOLT, CS, W, PHASE_SHIFT, BFACTOR, CONTRAST) so that `ctf_value(c, kx, ky)` costs one
 polynomial, one `sincos_fast` and one `exp_fast`. With s² = kx² + ky²:
 
@@ -266,7 +266,7 @@ max_squared_frequency(kx::AbstractVector{Float64}, ky::AbstractVector{Float64}) 
     isempty(kx) ? 0.0 : maximum(p -> muladd(kx[p], kx[p], ky[p]^2), eachindex(kx))
 
 # ---------------------------------------------------------------------------------------
-# Dose filters (ctf.md §4)
+# Dose filters (docs/conventions.md §10)
 # ---------------------------------------------------------------------------------------
 
 "`k` of the critical exposure: 0.75 at 200 kV (NumPy `isclose` tolerances), else 1."

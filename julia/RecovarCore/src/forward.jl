@@ -1,4 +1,4 @@
-# The forward model of image formation and its adjoint (recovar.core.forward, kernels.md §6):
+# The forward model of image formation and its adjoint (recovar.core.forward, docs/conventions.md §11):
 #
 #     A v = CTF ⊙ slice(v)          (default max_r clipping, no translations)
 #     Aᵀ s = backproject(CTF ⊙ s)
@@ -36,7 +36,7 @@ end
 """
     FormulaCTF(params, column_freq, row_freq)
 
-SPA CTF (ctf.md §2) from the parameter matrix `params` (Julia `(K ≥ 9, n)`);
+SPA CTF (docs/conventions.md §9) from the parameter matrix `params` (Julia `(K ≥ 9, n)`);
 `column_freq[j + 1]`, `row_freq[r + 1]` are the frequencies (1/Å, recovar's float32 grid)
 of stored column j and row r.
 """
@@ -49,7 +49,7 @@ end
 """
     AntialiasedCTF(params, fine_axis, columns)
 
-SPA_ANTIALIASED (ctf.md §3): the 3×3 zero-padded box mean of the SPA CTF on the (2N)² grid
+SPA_ANTIALIASED (docs/conventions.md §10): the 3×3 zero-padded box mean of the SPA CTF on the (2N)² grid
 with the same voxel size, at fine index (2r, 2c). `fine_axis` holds the 2N fine
 frequencies, `columns[j + 1]` the centered column c of stored column j.
 """
@@ -63,7 +63,7 @@ end
     DosedCTF(params, column_freq, row_freq, columns, side, dose_mode, dose_per_tilt,
              angle_per_tilt, limit, half_inverse)
 
-SPA CTF × dose filter (TILT_SERIES, CRYO_ET; ctf.md §3–4). `limit`, `half_inverse`: the
+SPA CTF × dose filter (TILT_SERIES, CRYO_ET; docs/conventions.md §10). `limit`, `half_inverse`: the
 exposure tables of the full `side × side` grid (C order, centered indices, the first image's
 voltage); `columns[j + 1]` the centered column of stored column j.
 """
@@ -569,7 +569,7 @@ function backproject_ctf!(out::AbstractVector{T}, slices::AbstractVector, rotati
     mode = prefetch_kind()
     work! = (acc, images) -> backproject_ctf_images!(acc, slices, rotations, plane, order, u, max_r2,
                                                      conjugate_partners, source, images, mode)
-    if !(order isa Cubic) || (!apply_coefficients && layout isa FullVolume)
+    if !samples_coefficients(order) || (!apply_coefficients && layout isa FullVolume)
         # scatter straight into `out` (it already holds the accumulator)
         nacc = backprojection_threads(n, npixels(plane), stored_length(layout), order)
         accumulate_images!(work!, out, layout, n, nacc)
@@ -744,7 +744,7 @@ function forward_model_kernel!(out::AbstractArray, volume::AbstractArray, rotati
     end
     source = ctf_source(ctf_kind, ctf_data, plane, voxel_size, dose_per_tilt, angle_per_tilt)
     vol = VolumeView(vec(volume), layout)
-    r2 = interp isa Cubic ? Inf : clip_radius2(max_r2)
+    r2 = clip_radius2(interp, max_r2)
     forward_project!(vec(out), vol, rotations, plane, interp, Int(u), r2, source)
     return nothing
 end
@@ -773,8 +773,8 @@ function adjoint_forward_model_kernel!(out::AbstractArray, slices::AbstractArray
         throw(ArgumentError("complex slices need a complex output, got $(eltype(out))"))
     end
     source = ctf_source(ctf_kind, ctf_data, plane, voxel_size, dose_per_tilt, angle_per_tilt)
-    r2 = interp isa Cubic ? Inf : clip_radius2(max_r2)
-    conjugate_partners = plane.half && !(interp isa Cubic)
+    r2 = clip_radius2(interp, max_r2)
+    conjugate_partners = plane.half && scatters_partners(interp)
     backproject_ctf!(vec(out), vec(slices), rotations, plane, interp, layout, Int(u), r2, conjugate_partners,
                      source, cubic_transpose == 0)
     return nothing
@@ -817,7 +817,7 @@ function compute_AtAv_kernel!(out::AbstractArray, volume::AbstractArray, rotatio
     check_ctf_images(source, n)
     n == 0 && return nothing
     vol = VolumeView(vec(volume), layout)
-    r2 = interp isa Cubic ? Inf : clip_radius2(max_r2)
+    r2 = clip_radius2(interp, max_r2)
     nacc = backprojection_threads(n, npix, stored_length(layout), interp)
     ui = Int(u)
     mode = prefetch_kind()

@@ -1,5 +1,5 @@
-# Slice geometry and in-plane translations (recovar.core.geometry; conventions.md §6,
-# kernels.md §5). Rotated coordinates are computed in the rotations' element type with the
+# Slice geometry and in-plane translations (recovar.core.geometry; docs/conventions.md §5,
+# docs/conventions.md §7). Rotated coordinates are computed in the rotations' element type with the
 # operation order recovar's XLA dot uses on CPU (bit-identical float32 coordinates, so
 # nearest-index rounding agrees even at near-ties); phases are computed in Float64.
 #
@@ -26,7 +26,7 @@ end
 
 Row-vector product `(kx, ky, 0) @ R_i + center` for the NumPy rotation `R_i`
 (`rotations[:, :, i]` in Julia, i.e. `rotations[j, a, i] = R_i[a−1, j−1]`): the fractional
-(i0, i1, i2) volume index of the unrotated frequency (kx, ky) (conventions.md §6). Computed
+(i0, i1, i2) volume index of the unrotated frequency (kx, ky) (docs/conventions.md §5). Computed
 in T as `fma(ky, R[1,j], kx·R[0,j]) + center`, the order recovar's XLA dot rounds in.
 """
 @inline function rotated_plane_point(rotations::AbstractArray{T,3}, i::Int, kx::T, ky::T,
@@ -131,7 +131,7 @@ function image_nearest_indices!(out::AbstractMatrix{Int32}, rotations::AbstractA
 end
 
 # ---------------------------------------------------------------------------------------
-# Translations (kernels.md §5)
+# Translations (docs/conventions.md §7)
 # ---------------------------------------------------------------------------------------
 
 """

@@ -3,7 +3,7 @@ using RecovarCore: sincos_fast, exp_fast, CTFConstants, ctf_value, ctf_value_und
                    evaluate_ctf!, box_downsample!, dose_filters!, critical_exposure!, grid_frequencies,
                    packed_columns, frequency_axis, electron_wavelength
 
-"recovar's CTF formula with atan2, in Float64 (ctf.md §2)."
+"recovar's CTF formula with atan2, in Float64 (docs/conventions.md §9)."
 function textbook_ctf(p, kx, ky)
     dfu, dfv, dfang, volt, cs, w, phase, bfac, contrast = p
     λ = electron_wavelength(volt)

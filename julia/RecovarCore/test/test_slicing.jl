@@ -29,7 +29,7 @@ end
 packed_columns(n) = vcat(collect(n÷2:n-1), iseven(n) ? [0] : Int[])
 partner_index(i, m) = mod(m - m % 2 - i, m)
 
-"half_volume_to_full_volume by its index map (conventions.md §2), NumPy-C-order flat vectors."
+"half_volume_to_full_volume by its index map (docs/conventions.md §2), NumPy-C-order flat vectors."
 function expand_half(h::AbstractVector, n)
     nh = n ÷ 2 + 1
     H = permutedims(reshape(h, nh, n, n), (3, 2, 1))      # H[i0+1, i1+1, j+1]

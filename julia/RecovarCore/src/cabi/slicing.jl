@@ -53,7 +53,7 @@ function slice_volume_kernel!(out::AbstractArray, volumes::AbstractArray, rotati
     eltype(out) == To || throw(ArgumentError("output element type $(eltype(out)) should be $To"))
     flat = reshape(volumes, stored_length(layout), B)
     vols = [VolumeView(view(flat, :, b), layout) for b in 1:B]
-    r2 = interp isa Cubic ? Inf : clip_radius2(max_r2)
+    r2 = clip_radius2(interp, max_r2)
     slice_volumes!(vec(out), vols, rotations, plane, interp, Int(u), r2)
     return nothing
 end
@@ -82,8 +82,8 @@ function adjoint_slice_volume_kernel!(out::AbstractArray, slices::AbstractArray,
     if eltype(slices) <: Complex && !(eltype(out) <: Complex)
         throw(ArgumentError("complex slices need a complex output, got $(eltype(out))"))
     end
-    r2 = interp isa Cubic ? Inf : clip_radius2(max_r2)
-    conjugate_partners = plane.half && !(interp isa Cubic)
+    r2 = clip_radius2(interp, max_r2)
+    conjugate_partners = plane.half && scatters_partners(interp)
     adjoint_slice_volumes!(reshape(out, stored_length(layout), B), vec(slices), rotations, plane, interp,
                            layout, Int(u), r2, conjugate_partners)
     return nothing

@@ -186,7 +186,7 @@ end
     fold_full_into_half!(half::VolumeView{T,HalfVolume}, full::AbstractVector)
 
 `half += fold(full)`, the adjoint of `half_volume_to_full_volume` (real inner product):
-every full grid point is added with `add_voxel!` (kernels.md §2).
+every full grid point is added with `add_voxel!` (docs/conventions.md §2).
 """
 function fold_full_into_half!(half::VolumeView{T,HalfVolume}, full::AbstractVector) where {T}
     l = half.layout
@@ -202,7 +202,7 @@ end
 # Threads worth using for a backprojection: extra accumulators cost a volume each to clear
 # and to add, so they pay only when the scatter work is larger than that.
 function backprojection_threads(n_images::Int, npix::Int, volume_length::Int, order)
-    work = n_images * npix * (order isa Cubic ? 64 : order isa Linear ? 8 : 1)
+    work = n_images * npix * stencil_size(order)
     return max(1, min(Threads.nthreads(), n_images, work ÷ max(volume_length, 1)))
 end
 
@@ -225,7 +225,7 @@ function adjoint_slice_volumes!(out::AbstractMatrix{T}, slices::AbstractVector, 
     length(slices) == npixels(plane) * n * B ||
         throw(DimensionMismatch("slices have $(length(slices)) entries, expected $(npixels(plane) * n * B)"))
     n == 0 && return out
-    if order isa Cubic
+    if samples_coefficients(order)
         full = FullVolume(layout.n0, layout.n1, layout.n2)
         nacc = backprojection_threads(n, npixels(plane), stored_length(full), order)
         buffers = [zeros(T, stored_length(full)) for _ in 1:nacc]

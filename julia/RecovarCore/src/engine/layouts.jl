@@ -27,7 +27,7 @@ end
 rfft-packed half of a centered spectrum of full NumPy shape `(n0, n1, n2)`, stored as
 `(n0, n1, n2 ÷ 2 + 1)` in C order. Packed column `kz` (0 ≤ kz ≤ n2 ÷ 2) holds frequency kz,
 except for even n2 where the last column holds the Nyquist frequency −n2/2
-(conventions.md §2).
+(docs/conventions.md §2).
 """
 struct HalfVolume <: VolumeLayout
     n0::Int

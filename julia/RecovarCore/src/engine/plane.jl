@@ -6,7 +6,7 @@
 
 Pixel enumeration of an `h × w` image (full: `w` stored columns; half: `w ÷ 2 + 1`
 rfft-packed columns). Pixel (r, j), 0-based, is flat entry `1 + j + width·r`; its plane
-frequency is `(column_frequency(plane, j), row_frequency(plane, r))` (conventions.md §3, §6).
+frequency is `(column_frequency(plane, j), row_frequency(plane, r))` (docs/conventions.md §3, §5).
 """
 struct ImagePlane
     h::Int

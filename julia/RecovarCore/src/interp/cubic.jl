@@ -27,7 +27,7 @@ end
     sample_cubic(v::VolumeView, g0, g1, g2)
 
 Periodic cubic B-spline with coefficients `v` at the fractional grid index `g`:
-`Σ_j V[j mod N]·Π_d β(g_d − j_d)` over `j_d = floor(g_d) − 1 … floor(g_d) + 2` (kernels.md §3;
+`Σ_j V[j mod N]·Π_d β(g_d − j_d)` over `j_d = floor(g_d) − 1 … floor(g_d) + 2` (docs/conventions.md §6;
 recovar's `map_coordinates_with_cubic_spline(V, g, mode="wrap")`). A half volume is read as
 its Hermitian expansion. Element type `promote_type(eltype(v), typeof(g0))`.
 """

@@ -46,3 +46,29 @@ projection_eltype(::Union{Linear,Cubic}, ::Type{T}, ::Type{Tc}) where {T,Tc} = p
 "Center of the slice geometry for an order (cubic follows recovar's geometry helpers)."
 slice_center(::Union{Nearest,Linear}, l::VolumeLayout) = volume_center(l)
 slice_center(::Cubic, l::VolumeLayout) = cubic_center(l)
+
+# ---- per-order policy (traits) -------------------------------------------------------------
+
+"Whether `order` honours the clip radius `max_r` (nearest and linear; cubic never clips)."
+clips(::Union{Nearest,Linear}) = true
+clips(::Cubic) = false
+
+"The squared clip radius the engine uses for `order` (`Inf`: no clipping)."
+clip_radius2(order::Union{Nearest,Linear,Cubic}, max_r2::Real) = clips(order) ? clip_radius2(max_r2) : Inf
+
+"""
+Whether recovar's backprojection of half images also scatters each packed pixel's
+conjugate partner (orders 0/1: the adjoint of slicing the full expansion); its cubic
+adjoint scatters the packed pixels only.
+"""
+scatters_partners(::Union{Nearest,Linear}) = true
+scatters_partners(::Cubic) = false
+
+"Whether `order` samples spline coefficients of the volume (cubic) rather than its values."
+samples_coefficients(::Union{Nearest,Linear}) = false
+samples_coefficients(::Cubic) = true
+
+"Grid points one sample of `order` reads (1, 8, 64): the work of one pixel."
+stencil_size(::Nearest) = 1
+stencil_size(::Linear) = 8
+stencil_size(::Cubic) = 64

@@ -1,4 +1,4 @@
-# Periodic cubic B-splines (kernels.md §3): the prefilter that turns samples into spline
+# Periodic cubic B-splines (docs/conventions.md §6): the prefilter that turns samples into spline
 # coefficients, the evaluation weights, and n-dimensional evaluation. Slicing with cubic
 # interpolation (src/interp/cubic.jl) is built on `cubic_weights` and `spline_coefficients!`.
 #
