@@ -1,11 +1,16 @@
 """recovar_jl.core.fourier_transform_utils: parity with recovar 1.0.5, transform properties, edge cases."""
+import functools
+
 import numpy as np
 import pytest
 
 from conftest import assert_close, load_fixture
+import generators
+from generators import partner
 from recovar_jl.core import fourier_transform_utils as ftu
 
 FIX = load_fixture("fourier_transform_utils")
+crandn = functools.partial(generators.crandn, dtype=np.complex64)
 
 
 def ref_centered(x, axes, inverse=False, norm=None):
@@ -13,15 +18,6 @@ def ref_centered(x, axes, inverse=False, norm=None):
     if inverse:
         return np.fft.ifftshift(np.fft.ifftn(np.fft.ifftshift(x, axes=axes), axes=axes, norm=norm), axes=axes)
     return np.fft.fftshift(np.fft.fftn(np.fft.fftshift(x, axes=axes), axes=axes, norm=norm), axes=axes)
-
-
-def crandn(rng, *shape, dtype=np.complex64):
-    return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(dtype)
-
-
-def centered_partner(m):
-    """Index of frequency −k in a centered axis of length m: (m − m mod 2 − i) mod m."""
-    return (m - m % 2 - np.arange(m)) % m
 
 
 def case(name, field="output"):
@@ -255,7 +251,7 @@ def test_transforms_match_numpy_centered_fft(rng, shape):
 @pytest.mark.parametrize("n", [8, 7])
 def test_spectrum_of_real_image_is_hermitian_under_partner_indices(rng, n):
     F = ftu.get_dft2(rng.standard_normal((2, n, n)).astype(np.float32))
-    pi = centered_partner(n)
+    pi = partner(n)
     np.testing.assert_allclose(F[:, pi][:, :, pi], np.conj(F), rtol=0, atol=1e-4)
 
 
@@ -289,7 +285,7 @@ def test_half_to_full_is_the_documented_index_map_not_an_fft_round_trip(rng, n):
     expected[:, P] = half
     for c in (range(1, n // 2) if n % 2 == 0 else range(0, n // 2)):
         for i in range(5):
-            expected[i, c] = np.conj(half[centered_partner(5)[i], n // 2 - c])
+            expected[i, c] = np.conj(half[partner(5)[i], n // 2 - c])
     np.testing.assert_array_equal(full, expected)
 
 

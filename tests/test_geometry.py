@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from conftest import assert_close, load_fixture
+from generators import packed_pixel_indices, random_rotations
 from recovar_jl.core import geometry
 
 FIX = load_fixture("geometry")
@@ -15,18 +16,6 @@ def centered_dft2(x):
 
 def centered_idft2(f):
     return np.fft.ifftshift(np.fft.ifft2(np.fft.ifftshift(f, axes=(-2, -1))), axes=(-2, -1))
-
-
-def packed_pixel_indices(n):
-    columns = np.array([(n // 2 + j) % n for j in range(n // 2 + 1)])
-    return (np.arange(n)[:, None] * n + columns[None, :]).ravel()
-
-
-def random_rotations(rng, n):
-    q, r = np.linalg.qr(rng.normal(size=(n, 3, 3)))
-    q = q * np.sign(np.diagonal(r, axis1=1, axis2=2))[:, None, :]
-    q[np.linalg.det(q) < 0, :, 0] *= -1
-    return q
 
 
 def plane(side):
@@ -121,7 +110,7 @@ def test_unrotated_planes_match_recovar():
 
 @pytest.mark.parametrize("side, vol", [(8, 8), (9, 9), (8, 16), (8, 24)])
 def test_coordinates_are_row_vector_rotation_of_upsampled_plane_plus_center(side, vol):
-    rotations = random_rotations(np.random.default_rng(side + vol), 3)
+    rotations = random_rotations(3, side + vol)
     kx, ky = plane(side)
     u = vol // side
     expected = np.stack([kx, ky, np.zeros_like(kx)], axis=1)[None] * u @ rotations + vol // 2
@@ -141,7 +130,7 @@ def test_identity_slice_coordinates_and_upsampled_steps():
 
 
 def test_nearest_indices_round_half_away_from_zero_and_clip():
-    rotations = random_rotations(np.random.default_rng(5), 4)
+    rotations = random_rotations(4, 5)
     side, vol = 12, (12, 12, 12)
     coords = geometry.batch_get_gridpoint_coords(rotations, (side, side), vol)
     rounded = geometry.round_to_int(coords)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from generators import packed_columns
 
 from test_hardening_common import (ALL_DTYPES, LAYOUTS, Refused, as_user_input, computes_in, hardening, outcome,
                                    random_values, rel_error)
@@ -27,10 +28,6 @@ def centered_dft(x, axes):
 
 def centered_idft(x, axes):
     return np.fft.ifftshift(np.fft.ifftn(np.fft.ifftshift(x, axes=axes), axes=axes), axes=axes)
-
-
-def packed_columns(n):
-    return np.array(list(range(n // 2, n)) + ([0] if n % 2 == 0 else []), dtype=int)
 
 
 def complex_result_dtype(dtype_name):
