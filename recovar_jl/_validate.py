@@ -206,16 +206,14 @@ def integer(x, name: str, *, minimum=None, allow_none: bool = False):
         return None
     if isinstance(x, (bool, np.bool_)):
         raise TypeError(f"{name} must be an integer, got {x!r}")
-    if isinstance(x, numbers.Integral):
-        value = int(x)
-    else:
-        try:
-            value = float(number(x, name))
-        except TypeError:
-            raise TypeError(f"{name} must be an integer, got {x!r}") from None
-        if not (math.isfinite(value) and value.is_integer()):
+    try:
+        value = number(x, name)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {x!r}") from None
+    if not isinstance(value, numbers.Integral):
+        if not (math.isfinite(float(value)) and float(value).is_integer()):
             raise TypeError(f"{name} must be an integer, got {x!r}")
-        value = int(value)
+    value = int(value)
     if minimum is not None and value < minimum:
         bound = {0: "non-negative", 1: "positive"}.get(minimum, f">= {minimum}")
         raise ValueError(f"{name} must be {bound}, got {x!r}")

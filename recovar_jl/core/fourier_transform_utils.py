@@ -438,9 +438,7 @@ def get_k_coordinate_of_each_pixel_real(image_shape, voxel_size, scaled=True):
     coordinate 0 = centered grid of ``image_shape[0]`` varying fastest, coordinate 1 = rfft
     grid of ``image_shape[1]`` varying slowest (the transpose of the packed layout's order).
     """
-    shape = V.shape_tuple(image_shape, "image_shape")
-    if len(shape) != 2:
-        raise ValueError(f"image_shape must have 2 dims, got {shape}")
+    shape = V.shape_tuple(image_shape, "image_shape", length=2)
     _, grids = _grids(shape, voxel_size, scaled, rfft_last=True, bytes_per_point=32)
     return _stack_meshgrid(grids, "xy")
 
@@ -448,9 +446,7 @@ def get_k_coordinate_of_each_pixel_real(image_shape, voxel_size, scaled=True):
 def get_k_coordinate_of_each_pixel_3d_real(image_shape, voxel_size, scaled=True):
     """Packed 3-D coordinates, (N0·N1·(N2//2+1), 3): ij grid of (grid(N0), grid(N1),
     rfft_grid(N2)), C order; the last-axis Nyquist is **+N2/2**."""
-    shape = V.shape_tuple(image_shape, "image_shape")
-    if len(shape) != 3:
-        raise ValueError(f"image_shape must have 3 dims, got {shape}")
+    shape = V.shape_tuple(image_shape, "image_shape", length=3)
     _, grids = _grids(shape, voxel_size, scaled, rfft_last=True, bytes_per_point=48)
     return _stack_meshgrid(grids, "ij")
 
@@ -464,9 +460,7 @@ def _half_image_pixel_indices(image_shape) -> np.ndarray:
 def get_k_coordinate_of_each_pixel_half(image_shape, voxel_size, scaled=True):
     """Rows of :func:`get_k_coordinate_of_each_pixel` at the packed pixels, (H·(W//2+1), 2);
     the Nyquist column has kx = −W/2."""
-    shape = V.shape_tuple(image_shape, "image_shape")
-    if len(shape) != 2:
-        raise ValueError(f"image_shape must have 2 dims, got {shape}")
+    shape = V.shape_tuple(image_shape, "image_shape", length=2)
     full = get_k_coordinate_of_each_pixel(shape, voxel_size, scaled)
     return full[_half_image_pixel_indices(shape)]
 
@@ -560,17 +554,13 @@ def get_real_fft_memory_saving_ratio(shape):
 
 def image_shape_to_half_image_shape(image_shape):
     """``(H, W)`` → ``(H, W//2 + 1)``; ValueError unless 2 positive sizes."""
-    shape = V.shape_tuple(image_shape, "image_shape")
-    if len(shape) != 2:
-        raise ValueError(f"image_shape must have 2 dims, got {shape}")
+    shape = V.shape_tuple(image_shape, "image_shape", length=2)
     return (shape[0], shape[1] // 2 + 1)
 
 
 def volume_shape_to_half_volume_shape(volume_shape):
     """``(N0, N1, N2)`` → ``(N0, N1, N2//2 + 1)``; ValueError unless 3 positive sizes."""
-    shape = V.shape_tuple(volume_shape, "volume_shape")
-    if len(shape) != 3:
-        raise ValueError(f"volume_shape must have 3 dims, got {shape}")
+    shape = V.shape_tuple(volume_shape, "volume_shape", length=3)
     return (shape[0], shape[1], shape[2] // 2 + 1)
 
 
@@ -629,9 +619,7 @@ def full_image_to_half_image(image, image_shape):
 
     `image`: (..., H, W) or flat (..., H·W); returns (..., H, W//2+1) or (..., H·(W//2+1)).
     """
-    shape = V.shape_tuple(image_shape, "image_shape")
-    if len(shape) != 2:
-        raise ValueError(f"image_shape must have 2 dims, got {shape}")
+    shape = V.shape_tuple(image_shape, "image_shape", length=2)
     return _full_to_half(image, shape, "image")
 
 
@@ -643,24 +631,18 @@ def half_image_to_full_image(half_image, image_shape):
     map, not an FFT round trip, so that half-image backprojection is its exact adjoint.
     `half_image`: (..., H, W//2+1) or flat; returns the full layout in the same style.
     """
-    shape = V.shape_tuple(image_shape, "image_shape")
-    if len(shape) != 2:
-        raise ValueError(f"image_shape must have 2 dims, got {shape}")
+    shape = V.shape_tuple(image_shape, "image_shape", length=2)
     return _half_to_full(half_image, shape, "half_image")
 
 
 def full_volume_to_half_volume(volume, volume_shape):
     """Centered full 3-D spectrum (..., N0, N1, N2) or flat → packed (..., N0, N1, N2//2+1) or flat."""
-    shape = V.shape_tuple(volume_shape, "volume_shape")
-    if len(shape) != 3:
-        raise ValueError(f"volume_shape must have 3 dims, got {shape}")
+    shape = V.shape_tuple(volume_shape, "volume_shape", length=3)
     return _full_to_half(volume, shape, "volume")
 
 
 def half_volume_to_full_volume(half_volume, volume_shape):
     """Packed half volume → centered full 3-D spectrum by the Hermitian index map
     (``conj(half[π(i0), π(i1), N2//2 − c])`` in each redundant column c)."""
-    shape = V.shape_tuple(volume_shape, "volume_shape")
-    if len(shape) != 3:
-        raise ValueError(f"volume_shape must have 3 dims, got {shape}")
+    shape = V.shape_tuple(volume_shape, "volume_shape", length=3)
     return _half_to_full(half_volume, shape, "half_volume")

@@ -8,7 +8,6 @@ Coordinates, nearest indices and translations are Julia kernels; the rest is Num
 """
 from __future__ import annotations
 
-import math
 import numbers
 
 import numpy as np
@@ -146,11 +145,10 @@ def _with_zero_z(coords):
 
 
 def _factor(three_d_upsampling_factor):
-    if isinstance(three_d_upsampling_factor, (bool, np.bool_)) or not isinstance(three_d_upsampling_factor, numbers.Real):
-        raise TypeError(f"three_d_upsampling_factor must be a number, got {three_d_upsampling_factor!r}")
-    if not math.isfinite(float(three_d_upsampling_factor)) or abs(three_d_upsampling_factor) > 2**53:
-        raise ValueError(f"three_d_upsampling_factor must be finite, got {three_d_upsampling_factor!r}")
-    return three_d_upsampling_factor
+    factor = v.real_number(three_d_upsampling_factor, "three_d_upsampling_factor")
+    if abs(factor) > 2**53:  # beyond exact float64 integers the grid points lose meaning
+        raise ValueError(f"three_d_upsampling_factor must be at most 2**53 in size, got {factor!r}")
+    return factor
 
 
 def get_unrotated_plane_grid_points(image_shape, three_d_upsampling_factor=1):
