@@ -24,6 +24,14 @@ def as_array(x, name: str) -> np.ndarray:
     return arr
 
 
+def as_real_array(x, name: str) -> np.ndarray:
+    """:func:`as_array` in its own dtype (bool/int/float), complex refused (TypeError)."""
+    arr = as_array(x, name)
+    if arr.dtype.kind == "c":
+        raise TypeError(f"{name} must be real, got dtype {arr.dtype}")
+    return arr
+
+
 def _native(dtype) -> np.dtype:
     """The dtype in native byte order ('>f8' → 'f8'), so precision follows the value type."""
     d = np.dtype(dtype)
@@ -47,9 +55,7 @@ def _aligned(arr: np.ndarray) -> np.ndarray:
 
 def real_array(x, name: str, dtype=None, ndim=None, finite=True) -> np.ndarray:
     """C-contiguous float32/float64 array (ints, bools, float16 → float32; complex refused)."""
-    arr = as_array(x, name)
-    if arr.dtype.kind == "c":
-        raise TypeError(f"{name} must be real, got dtype {arr.dtype}")
+    arr = as_real_array(x, name)
     target = np.dtype(dtype) if dtype is not None else real_dtype(arr.dtype)
     arr = _aligned(np.asarray(arr, dtype=target, order="C"))  # keeps 0-d arrays 0-d
     check_ndim(arr, name, ndim)

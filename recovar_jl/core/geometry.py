@@ -48,9 +48,7 @@ def round_to_int(array):
     Integer input is returned as int32 (recovar accepts floats only). Values must be finite
     and within the int32 range.
     """
-    arr = v.as_array(array, "array")
-    if arr.dtype.kind == "c":
-        raise TypeError(f"array must be real, got dtype {arr.dtype}")
+    arr = v.as_real_array(array, "array")
     if arr.dtype.kind in "biu":
         if arr.size and (arr.max() >= _INT32_LIMIT or arr.min() < -_INT32_LIMIT):
             raise ValueError("array has values outside the int32 range")
@@ -64,9 +62,7 @@ def round_to_int(array):
 
 
 def _neighbours(coords, max_grid_dist, min_ndim: int):
-    coords = v.as_array(coords, "coords")
-    if coords.dtype.kind == "c":
-        raise TypeError(f"coords must be real, got dtype {coords.dtype}")
+    coords = v.as_real_array(coords, "coords")
     if coords.ndim < min_ndim:
         raise ValueError(f"coords must have at least {min_ndim} dimensions, got shape {coords.shape}")
     dim = coords.shape[-1]

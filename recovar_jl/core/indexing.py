@@ -93,9 +93,7 @@ def _mid_grid(shape: tuple) -> np.ndarray:
 
 
 def _shift(arr, shape, name: str, sign: int) -> np.ndarray:
-    arr = v.as_array(arr, name)
-    if arr.dtype.kind == "c":
-        raise TypeError(f"{name} must be real, got dtype {arr.dtype}")
+    arr = v.as_real_array(arr, name)
     shape = _shape_for(arr, shape, "vol_shape", name)
     mid = _mid_grid(shape)
     if arr.dtype.kind == "f":
@@ -124,36 +122,29 @@ def frequencies_to_vec_indices(frequencies, vol_shape):
     return vol_indices_to_vec_indices(frequencies_to_vol_indices(freq, vol_shape), vol_shape)
 
 
-def _real(x, name: str) -> np.ndarray:
-    arr = v.as_array(x, name)
-    if arr.dtype.kind == "c":
-        raise TypeError(f"{name} must be real, got dtype {arr.dtype}")
-    return arr
-
-
 def check_frequencies_in_bound(frequencies, grid_size):
     """True where every component of the last axis lies in ``[−N/2, N/2)``."""
-    f = _real(frequencies, "frequencies")
+    f = v.as_real_array(frequencies, "frequencies")
     n = v.positive_scalar(grid_size, "grid_size")
     return np.all((f >= -n / 2) & (f < n / 2), axis=-1)
 
 
 def check_vol_indices_in_bound(vol_indices, grid_size):
     """True where every component of the last axis lies in ``[0, N)``."""
-    idx = _real(vol_indices, "vol_indices")
+    idx = v.as_real_array(vol_indices, "vol_indices")
     n = v.positive_scalar(grid_size, "grid_size")
     return np.all((idx >= 0) & (idx < n), axis=-1)
 
 
 def check_vec_indices_in_bound(vec_indices, grid_size):
     """Elementwise ``0 ≤ i < N³``."""
-    idx = _real(vec_indices, "vec_indices")
+    idx = v.as_real_array(vec_indices, "vec_indices")
     n = v.positive_scalar(grid_size, "grid_size")
     return (idx >= 0) & (idx < n**3)
 
 
 def distance_to_max_grid_dist(dist):
     """``ceil(dist)`` as int (NumPy int64)."""
-    d = _real(dist, "dist")
+    d = v.as_real_array(dist, "dist")
     v.check_finite(d, "dist")
     return np.ceil(d).astype(int)[()]

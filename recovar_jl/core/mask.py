@@ -70,9 +70,7 @@ def _grid_shape(shape, name: str, length=None) -> tuple:
 
 def _mask_array(x, name: str, ndim=None) -> np.ndarray:
     """A real (or boolean) array without NaN, in its own dtype."""
-    arr = _v.as_array(x, name)
-    if arr.dtype.kind == "c":
-        raise TypeError(f"{name} must be real, got dtype {arr.dtype}")
+    arr = _v.as_real_array(x, name)
     _v.check_ndim(arr, name, ndim)
     _v.check_finite(arr, name)
     if arr.ndim == 0:
@@ -645,9 +643,7 @@ def _as_volume_list(gt_volumes_real, volume_shape: tuple) -> list:
     volumes = []
     size = int(np.prod(volume_shape))
     for k, item in enumerate(items):
-        vol = _v.as_array(item, f"{name}[{k}]")
-        if vol.dtype.kind == "c":
-            raise TypeError(f"{name}[{k}] must be real, got dtype {vol.dtype}")
+        vol = _v.as_real_array(item, f"{name}[{k}]")
         if vol.size != size:
             raise ValueError(f"{name}[{k}] has {vol.size} values, volume_shape {volume_shape} needs {size}")
         _v.check_finite(vol, f"{name}[{k}]")
