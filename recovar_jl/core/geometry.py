@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import _julia
 from .. import _validate as v
+from . import fourier_transform_utils as ftu
 from .ctf import _npix
 
 __all__ = [
@@ -125,15 +126,9 @@ def get_stencil(dim):
 # ---------------------------------------------------------------------------------------
 
 def _k_coordinates(image_shape, voxel_size, scaled):
-    """recovar's `get_k_coordinate_of_each_pixel` (xy meshgrid; float32 grid, conventions.md §3)."""
-    shape = v.shape_tuple(image_shape, "image_shape", length=2)
-    v.check_memory(shape[0] * shape[1] * 3 * 4, "the pixel coordinates")
-    grids = []
-    for n in shape:
-        g = np.arange(-(n // 2), n - n // 2, dtype=np.float32)
-        grids.append(g / (n * voxel_size) if scaled else g)
-    mesh = np.meshgrid(*grids, indexing="xy")
-    return np.stack([m.ravel() for m in mesh], axis=-1)
+    """recovar's `get_k_coordinate_of_each_pixel` for (N, N) images: (N², 2), float32 grid."""
+    return ftu.get_k_coordinate_of_each_pixel(v.shape_tuple(image_shape, "image_shape", length=2), voxel_size,
+                                              scaled)
 
 
 def _with_zero_z(coords):
@@ -159,17 +154,10 @@ def get_unrotated_plane_coords(image_shape, voxel_size, scaled=True):
     return _with_zero_z(_k_coordinates(image_shape, voxel_size, v.flag(scaled, "scaled")))
 
 
-def _half_pixel_indices(image_shape):
-    shape = v.shape_tuple(image_shape, "image_shape", length=2)
-    h, w = shape
-    columns = np.array([(w // 2 + j) % w for j in range(w // 2 + 1)])
-    return (np.arange(h)[:, None] * w + columns[None, :]).ravel()
-
-
 def get_unrotated_half_plane_grid_points(image_shape, three_d_upsampling_factor=1):
     """:func:`get_unrotated_plane_grid_points` at the rfft-packed pixels only, shape (H·(W//2+1), 3)."""
     full = get_unrotated_plane_grid_points(image_shape, three_d_upsampling_factor)
-    return full[_half_pixel_indices(image_shape)]
+    return full[ftu._half_image_pixel_indices(v.shape_tuple(image_shape, "image_shape", length=2))]
 
 
 # ---------------------------------------------------------------------------------------
