@@ -242,6 +242,17 @@ def positive_scalar(x, name: str) -> float:
     return value
 
 
+def float_dtype(dtype, name: str, kinds: str = "fc") -> np.dtype:
+    """`np.dtype(dtype)` of a floating kind in `kinds` ("f" real only, "fc" real or complex); TypeError otherwise."""
+    try:
+        d = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{name} must be a NumPy floating dtype, got {dtype!r}") from None
+    if d.kind not in kinds:
+        raise TypeError(f"{name} must be a {'real ' if kinds == 'f' else ''}floating dtype, got {d}")
+    return d
+
+
 def check_memory(n_bytes: int, name: str) -> None:
     """Refuse up front an output that cannot fit in this machine's memory."""
     try:

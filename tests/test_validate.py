@@ -142,3 +142,14 @@ def test_random_rotations_are_uniform_on_so3():
     np.testing.assert_allclose((R ** 2).mean(axis=0), np.full((3, 3), 1 / 3), atol=0.01)
     cos_theta = (np.trace(R, axis1=1, axis2=2) - 1) / 2
     assert abs(cos_theta.mean() + 0.5) < 0.02
+
+
+def test_float_dtype_accepts_floating_kinds_only():
+    assert v.float_dtype("float32", "dtype") == np.float32
+    assert v.float_dtype(np.complex64, "dtype") == np.complex64
+    with pytest.raises(TypeError, match="dtype_real must be a real floating dtype"):
+        v.float_dtype(np.complex64, "dtype_real", kinds="f")
+    with pytest.raises(TypeError, match="dtype must be a floating dtype"):
+        v.float_dtype(np.int32, "dtype")
+    with pytest.raises(TypeError, match="dtype must be a NumPy floating dtype"):
+        v.float_dtype("no such type", "dtype")

@@ -38,16 +38,6 @@ def _array(x, name: str, ndim=None, finite=True) -> np.ndarray:
     return arr
 
 
-def _float_dtype(dtype, name: str = "dtype") -> np.dtype:
-    try:
-        d = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"{name} must be a NumPy floating dtype, got {dtype!r}") from None
-    if d.kind not in "fc":
-        raise TypeError(f"{name} must be a floating dtype, got {d}")
-    return d
-
-
 def _batch_size(batch_size, n_rows: int, total_gb: float, memory_to_use, name: str = "batch_size") -> int:
     """Rows per block: `batch_size` if given, else recovar's rule ``n_rows / ceil(total_gb / memory)``."""
     if batch_size is None:
@@ -312,7 +302,7 @@ def half_spectrum_last_axis_weights(last_axis_size, dtype=np.float32):
     n = V.integer(last_axis_size, "last_axis_size", minimum=1)
     V.check_memory(8 * n, "the weights")
     m = n // 2 + 1
-    w = np.ones((m,), dtype=_float_dtype(dtype))
+    w = np.ones((m,), dtype=V.float_dtype(dtype, "dtype"))
     if n % 2 == 0:
         w[1:-1] = 2
     else:

@@ -815,12 +815,7 @@ def masking_options(volume_mask_option, means, volume_shape, dtype_real=np.float
         raise ValueError(f"volume_mask_option must be a string (a .mrc path, 'from_halfmaps', 'sphere' or 'none'), "
                          f"got {type(volume_mask_option).__name__}")
     volume_shape = _grid_shape(volume_shape, "volume_shape", 3)
-    try:
-        dtype_real = np.dtype(dtype_real)
-    except TypeError:
-        raise TypeError(f"dtype_real must be a NumPy dtype, got {dtype_real!r}") from None
-    if dtype_real.kind != "f":
-        raise TypeError(f"dtype_real must be a real floating dtype, got {dtype_real}")
+    dtype_real = _v.float_dtype(dtype_real, "dtype_real", kinds="f")
     mask_dilation_iter = _v.integer(mask_dilation_iter, "mask_dilation_iter")
     keep_input_mask = _v.flag(keep_input_mask, "keep_input_mask")
     dilated_iter = _v.integer(dilated_mask_dilations_iter, "dilated_mask_dilations_iter", allow_none=True)
