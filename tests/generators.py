@@ -86,3 +86,13 @@ def fold_full(g, shape):
         # −k ↦ k is its own inverse, so the adjoint of "read the mirror" is "add at the mirror"
         h[..., m // 2 - c] += np.conj(_mirrored(g[..., c:c + 1], shape)[..., 0])
     return h
+
+
+def centered_dft(x, axes=None, norm=None):
+    """NumPy's centered DFT (zero frequency at index n//2) over `axes` (all by default)."""
+    return np.fft.fftshift(np.fft.fftn(np.fft.fftshift(x, axes=axes), axes=axes, norm=norm), axes=axes)
+
+
+def centered_idft(x, axes=None, norm=None):
+    """Inverse of :func:`centered_dft`."""
+    return np.fft.ifftshift(np.fft.ifftn(np.fft.ifftshift(x, axes=axes), axes=axes, norm=norm), axes=axes)

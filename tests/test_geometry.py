@@ -3,19 +3,11 @@ import numpy as np
 import pytest
 
 from conftest import assert_close, load_fixture
-from generators import packed_pixel_indices, random_rotations
+from generators import centered_dft, centered_idft, packed_pixel_indices, random_rotations
 from recovar_jl.core import geometry
 
 FIX = load_fixture("geometry")
 ROTATIONS = FIX["rotations"]
-
-
-def centered_dft2(x):
-    return np.fft.fftshift(np.fft.fft2(np.fft.fftshift(x, axes=(-2, -1))), axes=(-2, -1))
-
-
-def centered_idft2(f):
-    return np.fft.ifftshift(np.fft.ifft2(np.fft.ifftshift(f, axes=(-2, -1))), axes=(-2, -1))
 
 
 def plane(side):
@@ -192,9 +184,9 @@ def test_integer_translation_is_roll_in_real_space(side, half):
     rng = np.random.default_rng(side)
     images = rng.normal(size=(3, side, side))
     shifts = np.array([[1, 0], [0, 2], [-3, 5]], np.float64)
-    spectra = centered_dft2(images).reshape(3, -1)
+    spectra = centered_dft(images, (-2, -1)).reshape(3, -1)
     rolled = np.stack([np.roll(img, (int(t1), int(t0)), axis=(0, 1)) for img, (t0, t1) in zip(images, shifts)])
-    expected = centered_dft2(rolled).reshape(3, -1)
+    expected = centered_dft(rolled, (-2, -1)).reshape(3, -1)
     if half:
         spectra, expected = spectra[:, packed_pixel_indices(side)], expected[:, packed_pixel_indices(side)]
     out = geometry.translate_images(spectra, shifts, (side, side), half_image=half)
@@ -203,17 +195,17 @@ def test_integer_translation_is_roll_in_real_space(side, half):
     tolerance = 1e-13 if side % 2 == 0 else 2e-6
     assert_close(out, expected, rtol=tolerance)
     if not half:
-        back = centered_idft2(out.reshape(3, side, side))
+        back = centered_idft(out.reshape(3, side, side), (-2, -1))
         assert_close(back.real, rolled, rtol=tolerance)
 
 
 def test_centered_delta_moves_by_plus_t():
     delta = np.zeros((8, 8))
     delta[4, 4] = 1
-    spectrum = centered_dft2(delta).reshape(1, -1)
-    moved = centered_idft2(geometry.translate_images(spectrum, [[1.0, 0.0]], (8, 8)).reshape(8, 8)).real
+    spectrum = centered_dft(delta, (-2, -1)).reshape(1, -1)
+    moved = centered_idft(geometry.translate_images(spectrum, [[1.0, 0.0]], (8, 8)).reshape(8, 8), (-2, -1)).real
     assert np.unravel_index(np.argmax(moved), moved.shape) == (4, 5)
-    moved = centered_idft2(geometry.translate_images(spectrum, [[0.0, 2.0]], (8, 8)).reshape(8, 8)).real
+    moved = centered_idft(geometry.translate_images(spectrum, [[0.0, 2.0]], (8, 8)).reshape(8, 8), (-2, -1)).real
     assert np.unravel_index(np.argmax(moved), moved.shape) == (6, 4)
 
 

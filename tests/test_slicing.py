@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 from conftest import assert_close, load_fixture
-from generators import crandn, expand_half, fold_full, packed_columns, random_rotations
+from generators import centered_dft, crandn, expand_half, fold_full, packed_columns, random_rotations
 
 from recovar_jl.core import slicing
 from recovar_jl.core.slicing import (_AUTO, _default_max_r, adjoint_slice_volume, batch_adjoint_slice_volume,
@@ -61,10 +61,6 @@ def check_fixture(fix, key, actual, rtol=1e-5):
 @pytest.fixture(scope="module")
 def fix():
     return load_fixture("slicing")
-
-
-def centered_dft(x):
-    return np.fft.fftshift(np.fft.fftn(np.fft.fftshift(x)))
 
 
 # ---- independent layout maps (conventions.md §2), for the properties ---------------------------
