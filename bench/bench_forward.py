@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from recovar_jl.rotations import random_rotations
+
 ROOT = Path(__file__).resolve().parents[1]
 RECOVAR_PY = ROOT / ".venv-recovar" / "bin" / "python"
 # recovar's adjoint and AᵀAv run in batches of this many images (summed), as its pipelines
@@ -30,17 +32,6 @@ RECOVAR_PY = ROOT / ".venv-recovar" / "bin" / "python"
 RECOVAR_BATCH = 500
 RECOVAR_MEMORY_LIMIT = 1000
 OPS = ["forward_model", "adjoint_forward_model", "compute_AtAv", "batch_translate_images"]
-
-
-def random_rotations(rng, n):
-    q = rng.standard_normal((n, 4))
-    q /= np.linalg.norm(q, axis=1, keepdims=True)
-    w, x, y, z = q.T
-    R = np.stack([
-        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
-        np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
-        np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1)], axis=1)
-    return R.astype(np.float32)
 
 
 def make_inputs(N, n, seed=0):
@@ -57,7 +48,7 @@ def make_inputs(N, n, seed=0):
     params = np.stack([dfu, dfu - rng.uniform(0, 600, n), rng.uniform(0, 180, n), np.full(n, 300.0),
                        np.full(n, 2.7), np.full(n, 0.1), np.zeros(n), np.zeros(n), np.ones(n)], 1).astype(np.float32)
     slices = (rng.standard_normal((n, N * N)) + 1j * rng.standard_normal((n, N * N))).astype(np.complex64)
-    return dict(volume=volume, ctf_params=params, rotations=random_rotations(rng, n), slices=slices,
+    return dict(volume=volume, ctf_params=params, rotations=random_rotations(n, rng, np.float32), slices=slices,
                 translations=rng.uniform(-5, 5, (n, 2)).astype(np.float32),
                 noise_variance=rng.uniform(0.5, 2.0, N * N).astype(np.float32), N=np.array(N),
                 voxel_size=np.array(128 * 1.3 / N))

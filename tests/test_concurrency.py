@@ -13,35 +13,12 @@ import time
 
 import numpy as np
 import pytest
+from generators import crandn, ctf_rows, random_rotations
 
 from recovar_jl import _julia
 
 STRESS_SECONDS = float(os.environ.get("RECOVAR_JL_STRESS_SECONDS", "30"))
 N_THREADS = 8
-
-
-def _random_rotations(rng, n, dtype=np.float32):
-    q = rng.standard_normal((n, 4))
-    q /= np.linalg.norm(q, axis=1, keepdims=True)
-    w, x, y, z = q.T
-    R = np.stack([
-        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
-        np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
-        np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1)], 1)
-    return R.astype(dtype)
-
-
-def _ctf_params(rng, n, dtype=np.float32):
-    p = np.zeros((n, 9), dtype)
-    p[:, 0] = rng.uniform(8000, 20000, n)
-    p[:, 1] = p[:, 0] + rng.uniform(-500, 500, n)
-    p[:, 2] = rng.uniform(0, 180, n)
-    p[:, 3] = 300.0
-    p[:, 4] = 2.7
-    p[:, 5] = 0.1
-    p[:, 7] = rng.uniform(0, 50, n)
-    p[:, 8] = 1.0
-    return p
 
 
 def _jobs():
@@ -54,11 +31,11 @@ def _jobs():
     except ImportError:  # pragma: no cover - module not landed
         slicing = None
     if slicing is not None:
-        vol = (rng.standard_normal(N ** 3) + 1j * rng.standard_normal(N ** 3)).astype(np.complex64)
+        vol = crandn(rng, N ** 3, dtype=np.complex64)
         vol64 = vol.astype(np.complex128)
-        rot = _random_rotations(rng, 12)
+        rot = random_rotations(12, rng, np.float32)
         rot64 = rot.astype(np.float64)
-        imgs = (rng.standard_normal((12, N * N)) + 1j * rng.standard_normal((12, N * N))).astype(np.complex64)
+        imgs = crandn(rng, 12, N * N, dtype=np.complex64)
         shp, vshp = (N, N), (N, N, N)
         jobs += [
             ("slice_linear", lambda: slicing.slice_volume(vol, rot, shp, vshp, "linear_interp")),
@@ -74,7 +51,7 @@ def _jobs():
     except (ImportError, AttributeError):  # pragma: no cover
         evaluator = None
     if evaluator is not None:
-        params = _ctf_params(rng, 10)
+        params = ctf_rows(rng, 10, np.float32, defocus=(8000.0, 20000.0))
         jobs += [("ctf", lambda: evaluator(params, (N, N), 1.5)),
                  ("ctf_half_f64", lambda: evaluator(params.astype(np.float64), (N + 1, N + 1), 2.0, half_image=True))]
     try:
@@ -92,9 +69,9 @@ def _jobs():
 
         cfg = ForwardModelConfig(image_shape=(N, N), volume_shape=(N, N, N), grid_size=N, voxel_size=1.5,
                                  padding=0, disc_type="linear_interp", ctf=CTFEvaluator())
-        fvol = (rng.standard_normal(N ** 3) + 1j * rng.standard_normal(N ** 3)).astype(np.complex64)
-        frot = _random_rotations(rng, 8)
-        fparams = _ctf_params(rng, 8)
+        fvol = crandn(rng, N ** 3, dtype=np.complex64)
+        frot = random_rotations(8, rng, np.float32)
+        fparams = ctf_rows(rng, 8, np.float32, defocus=(8000.0, 20000.0))
         fimgs = rng.standard_normal((8, N * N)).astype(np.float32)
         shifts = rng.uniform(-3, 3, (8, 2)).astype(np.float32)
         jobs += [("forward_model", lambda: forward.forward_model(cfg, fvol, fparams, frot)),

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import assert_close, load_fixture
+from generators import packed_pixel_indices
 from recovar_jl.core import ctf
 
 FIX = load_fixture("ctf")
@@ -20,12 +21,6 @@ PARITY = 1e-5
 # ---------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------
-
-def packed_pixel_indices(n):
-    """Flat full-grid index of every rfft-packed pixel (docs/conventions.md §2)."""
-    columns = np.array([(n // 2 + j) % n for j in range(n // 2 + 1)])
-    return (np.arange(n)[:, None] * n + columns[None, :]).ravel()
-
 
 def grid(n, voxel_size):
     """recovar's float32 frequency grid (docs/conventions.md §3), as float64 values."""

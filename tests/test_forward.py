@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from conftest import assert_close, load_fixture
+from generators import crandn, ctf_rows, expand_half, packed_columns, random_rotations
 from recovar_jl.core import forward, slicing
 from recovar_jl.core.configs import ForwardModelConfig
 from recovar_jl.core.ctf import CTFEvaluator, CTFMode
@@ -12,47 +13,9 @@ from recovar_jl.core.ctf import CTFEvaluator, CTFMode
 # helpers
 # -------------------------------------------------------------------------------------
 
-def real_ctf_rows(rng, n, dtype=np.float64):
-    """[DFU, DFV, DFANG, VOLT, CS, W, PHASE, BFACTOR, CONTRAST] as in real datasets."""
-    dfu = rng.uniform(5000, 30000, n)
-    rows = np.stack([dfu, dfu - rng.uniform(0, 600, n), rng.uniform(0, 180, n), np.full(n, 300.0),
-                     np.full(n, 2.7), np.full(n, 0.1), np.zeros(n), np.zeros(n), np.ones(n)], axis=1)
-    return rows.astype(dtype)
-
-
-def random_rotations(rng, n, dtype=np.float64):
-    q = rng.standard_normal((n, 4))
-    q /= np.linalg.norm(q, axis=1, keepdims=True)
-    w, x, y, z = q.T
-    R = np.stack([
-        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
-        np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
-        np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1)], axis=1)
-    return R.astype(dtype)
-
-
-def cnoise(rng, shape, dtype=np.complex128):
-    return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(dtype)
-
-
 def config_for(N, disc_type, ctf=None, voxel_size=4.0):
     return ForwardModelConfig((N, N), (N, N, N), N, voxel_size, 0, disc_type,
                               CTFEvaluator() if ctf is None else ctf)
-
-
-def packed_columns(n):
-    return np.array(list(range(n // 2, n)) + ([0] if n % 2 == 0 else []))
-
-
-def half_image_to_full_image(half, N):
-    """NumPy reference of the Hermitian expansion of rfft-packed images (docs/conventions.md §2)."""
-    h = half.reshape(half.shape[:-1] + (N, N // 2 + 1))
-    full = np.zeros(h.shape[:-1] + (N,), dtype=h.dtype)
-    full[..., packed_columns(N)] = h
-    pi = (N - N % 2 - np.arange(N)) % N
-    for c in (range(1, N // 2) if N % 2 == 0 else range(0, N // 2)):
-        full[..., c] = np.conj(h[..., pi, N // 2 - c])
-    return full.reshape(half.shape[:-1] + (N * N,))
 
 
 def inner(a, b):
@@ -69,9 +32,10 @@ def problem():
     """float64 problem with real CTF rows and random poses, box 10."""
     rng = np.random.default_rng(7)
     N, n = 10, 4
-    return dict(N=N, n=n, volume=cnoise(rng, N ** 3), params=real_ctf_rows(rng, n), rot=random_rotations(rng, n),
-                slices=cnoise(rng, (n, N * N)), half_slices=cnoise(rng, (n, N * (N // 2 + 1))),
-                half_volume=cnoise(rng, N * N * (N // 2 + 1)), rng=rng)
+    return dict(N=N, n=n, volume=crandn(rng, N ** 3),
+                params=ctf_rows(rng, n, defocus=(5000.0, 30000.0), bfactor=False), rot=random_rotations(n, rng),
+                slices=crandn(rng, n, N * N), half_slices=crandn(rng, n, N * (N // 2 + 1)),
+                half_volume=crandn(rng, N * N * (N // 2 + 1)), rng=rng)
 
 
 # -------------------------------------------------------------------------------------
@@ -186,13 +150,13 @@ def test_half_image_and_half_volume_adjoints_with_ctf(problem, disc):
     lhs = inner(forward.forward_model(cfg, h, p["params"], p["rot"], half_volume=True), y).real
     rhs = inner(h, forward.adjoint_forward_model(cfg, y, p["params"], p["rot"], half_volume=True)).real
     assert rel_gap(lhs, rhs) < 1e-12
+    full_S = expand_half(S.reshape(-1, N, N // 2 + 1), (N, N))
     # half image: Re⟨A v, expand(S)⟩ = Re⟨v, Aᵀ_half S⟩
-    lhs = inner(forward.forward_model(cfg, p["volume"], p["params"], p["rot"]), half_image_to_full_image(S, N)).real
+    lhs = inner(forward.forward_model(cfg, p["volume"], p["params"], p["rot"]), full_S).real
     rhs = inner(p["volume"], forward.adjoint_forward_model(cfg, S, p["params"], p["rot"], half_image=True)).real
     assert rel_gap(lhs, rhs) < 1e-12
     # both: Re⟨A expand(h), expand(S)⟩ = Re⟨h, fold(Aᵀ expand S)⟩
-    lhs = inner(forward.forward_model(cfg, h, p["params"], p["rot"], half_volume=True),
-                half_image_to_full_image(S, N)).real
+    lhs = inner(forward.forward_model(cfg, h, p["params"], p["rot"], half_volume=True), full_S).real
     rhs = inner(h, forward.adjoint_forward_model(cfg, S, p["params"], p["rot"], half_image=True,
                                                  half_volume=True)).real
     assert rel_gap(lhs, rhs) < 1e-12
@@ -284,7 +248,7 @@ def test_cubic_adjoint_forward_model_is_the_adjoint_of_slicing_coefficients(prob
 def test_AtAv_is_self_adjoint_and_positive(problem, disc):
     p = problem
     cfg = config_for(p["N"], disc)
-    w = cnoise(np.random.default_rng(5), p["N"] ** 3)
+    w = crandn(np.random.default_rng(5), p["N"] ** 3)
     noise = np.random.default_rng(6).uniform(0.5, 2.0, p["N"] ** 2)
     (AtAv,) = forward.compute_AtAv(cfg, p["volume"], p["params"], p["rot"], noise)
     (AtAw,) = forward.compute_AtAv(cfg, w, p["params"], p["rot"], noise)
@@ -307,8 +271,8 @@ def test_forward_model_and_adjoint_matches_adjoint_forward_model_for_linear(prob
 def test_batch_translate_images_is_unitary_with_inverse_shift():
     rng = np.random.default_rng(11)
     N, B, n = 8, 2, 3
-    x = cnoise(rng, (B, n, N * N))
-    y = cnoise(rng, (B, n, N * N))
+    x = crandn(rng, B, n, N * N)
+    y = crandn(rng, B, n, N * N)
     t = rng.uniform(-3, 3, (B, n, 2))
     Tx = forward.batch_translate_images(x, t, (N, N))
     Tinv_y = forward.batch_translate_images(y, -t, (N, N))

@@ -1,27 +1,16 @@
 """recovar_jl.core.fourier_transform_utils: parity with recovar 1.0.5, transform properties, edge cases."""
+import functools
+
 import numpy as np
 import pytest
 
 from conftest import assert_close, load_fixture
+import generators
+from generators import centered_dft, centered_idft, partner
 from recovar_jl.core import fourier_transform_utils as ftu
 
 FIX = load_fixture("fourier_transform_utils")
-
-
-def ref_centered(x, axes, inverse=False, norm=None):
-    """NumPy's centered transform (independent of recovar_jl)."""
-    if inverse:
-        return np.fft.ifftshift(np.fft.ifftn(np.fft.ifftshift(x, axes=axes), axes=axes, norm=norm), axes=axes)
-    return np.fft.fftshift(np.fft.fftn(np.fft.fftshift(x, axes=axes), axes=axes, norm=norm), axes=axes)
-
-
-def crandn(rng, *shape, dtype=np.complex64):
-    return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(dtype)
-
-
-def centered_partner(m):
-    """Index of frequency −k in a centered axis of length m: (m − m mod 2 − i) mod m."""
-    return (m - m % 2 - np.arange(m)) % m
+crandn = functools.partial(generators.crandn, dtype=np.complex64)
 
 
 def case(name, field="output"):
@@ -244,18 +233,18 @@ def test_real_forward_then_inverse_is_identity(rng, shape, norm):
 @pytest.mark.parametrize("shape", [(2, 8, 8), (2, 7, 7), (3, 6, 5), (5, 4, 7)])
 def test_transforms_match_numpy_centered_fft(rng, shape):
     x = crandn(rng, *shape)
-    assert_close(ftu.get_dft2(x), ref_centered(x, (-2, -1)))
-    assert_close(ftu.get_idft3(x, norm="ortho"), ref_centered(x, (-3, -2, -1), inverse=True, norm="ortho"))
+    assert_close(ftu.get_dft2(x), centered_dft(x, (-2, -1)))
+    assert_close(ftu.get_idft3(x, norm="ortho"), centered_idft(x, (-3, -2, -1), norm="ortho"))
     xr = x.real.copy()
     P = ftu.get_real_fft_packed_last_axis_indices(shape[-1])
-    assert_close(ftu.get_dft2_real(xr), ref_centered(xr, (-2, -1))[..., P])
-    assert_close(ftu.get_dft3_real(xr), ref_centered(xr, (-3, -2, -1))[..., P])
+    assert_close(ftu.get_dft2_real(xr), centered_dft(xr, (-2, -1))[..., P])
+    assert_close(ftu.get_dft3_real(xr), centered_dft(xr, (-3, -2, -1))[..., P])
 
 
 @pytest.mark.parametrize("n", [8, 7])
 def test_spectrum_of_real_image_is_hermitian_under_partner_indices(rng, n):
     F = ftu.get_dft2(rng.standard_normal((2, n, n)).astype(np.float32))
-    pi = centered_partner(n)
+    pi = partner(n)
     np.testing.assert_allclose(F[:, pi][:, :, pi], np.conj(F), rtol=0, atol=1e-4)
 
 
@@ -289,35 +278,35 @@ def test_half_to_full_is_the_documented_index_map_not_an_fft_round_trip(rng, n):
     expected[:, P] = half
     for c in (range(1, n // 2) if n % 2 == 0 else range(0, n // 2)):
         for i in range(5):
-            expected[i, c] = np.conj(half[centered_partner(5)[i], n // 2 - c])
+            expected[i, c] = np.conj(half[partner(5)[i], n // 2 - c])
     np.testing.assert_array_equal(full, expected)
 
 
 def test_large_transforms_take_the_two_stage_path_and_stay_exact(rng):
     # Above 2^17 elements the kernels transform slices and then pencils: check them too.
     vol = crandn(rng, 70, 64, 40)
-    assert_close(ftu.get_dft3(vol), ref_centered(vol, (0, 1, 2)))
-    assert_close(ftu.get_idft3(vol), ref_centered(vol, (0, 1, 2), inverse=True))
+    assert_close(ftu.get_dft3(vol), centered_dft(vol, (0, 1, 2)))
+    assert_close(ftu.get_idft3(vol), centered_idft(vol, (0, 1, 2)))
     real = vol.real.copy()
     h = ftu.get_dft3_real(real)
-    assert_close(h, ref_centered(real, (0, 1, 2))[..., ftu.get_real_fft_packed_last_axis_indices(40)])
+    assert_close(h, centered_dft(real, (0, 1, 2))[..., ftu.get_real_fft_packed_last_axis_indices(40)])
     assert_close(ftu.get_idft3_real(h, volume_shape=real.shape), real)
     img = crandn(rng, 1, 390, 371)
-    assert_close(ftu.get_dft2(img), ref_centered(img, (-2, -1)))
+    assert_close(ftu.get_dft2(img), centered_dft(img, (-2, -1)))
     assert_close(ftu.get_idft2_real(ftu.get_dft2_real(img.real), image_shape=(390, 371)), img.real)
 
 
 def test_more_than_three_axes_are_transformed_in_groups(rng):
     x = crandn(rng, 3, 4, 5, 2, 3)
-    assert_close(ftu.get_dft3(x, axes=(0, 1, 2, 3, 4)), ref_centered(x, (0, 1, 2, 3, 4)))
-    assert_close(ftu.get_idft3(x, axes=(-1, 1, 0, 2)), ref_centered(x, (0, 1, 2, 4), inverse=True))
+    assert_close(ftu.get_dft3(x, axes=(0, 1, 2, 3, 4)), centered_dft(x, (0, 1, 2, 3, 4)))
+    assert_close(ftu.get_idft3(x, axes=(-1, 1, 0, 2)), centered_idft(x, (0, 1, 2, 4)))
 
 
 def test_packed_axis_of_real_3d_transform_is_the_last_listed_axis(rng):
     x = rng.standard_normal((5, 6, 7)).astype(np.float32)
     h = ftu.get_dft3_real(x, axes=(2, 0, 1))
     assert h.shape == (5, 4, 7)
-    full = ref_centered(x, (0, 1, 2))
+    full = centered_dft(x, (0, 1, 2))
     assert_close(h, full[:, ftu.get_real_fft_packed_last_axis_indices(6), :])
     assert_close(ftu.get_idft3_real(h, volume_shape=(7, 5, 6), axes=(2, 0, 1)), x)
 
@@ -337,7 +326,7 @@ def test_float64_gives_complex128_and_double_precision(rng):
     x = rng.standard_normal((2, 9, 8))
     F = ftu.get_dft2(x)
     assert F.dtype == np.complex128
-    np.testing.assert_allclose(F, ref_centered(x, (-2, -1)), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(F, centered_dft(x, (-2, -1)), rtol=0, atol=1e-12)
     assert ftu.get_idft2_real(ftu.get_dft2_real(x), image_shape=(9, 8)).dtype == np.float64
 
 
@@ -345,8 +334,8 @@ def test_non_contiguous_input_is_accepted_and_never_modified(rng):
     x = crandn(rng, 6, 8, 10)
     view = x[:, :, ::2]
     keep = x.copy()
-    assert_close(ftu.get_dft2(view), ref_centered(np.ascontiguousarray(view), (-2, -1)))
-    assert_close(ftu.get_dft3(np.asfortranarray(x)), ref_centered(x, (-3, -2, -1)))
+    assert_close(ftu.get_dft2(view), centered_dft(np.ascontiguousarray(view), (-2, -1)))
+    assert_close(ftu.get_dft3(np.asfortranarray(x)), centered_dft(x, (-3, -2, -1)))
     xr = np.asfortranarray(x.real)
     ftu.get_idft2_real(ftu.get_dft2_real(xr), image_shape=(8, 10))
     np.testing.assert_array_equal(x, keep)

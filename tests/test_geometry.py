@@ -3,30 +3,11 @@ import numpy as np
 import pytest
 
 from conftest import assert_close, load_fixture
+from generators import centered_dft, centered_idft, packed_pixel_indices, random_rotations
 from recovar_jl.core import geometry
 
 FIX = load_fixture("geometry")
 ROTATIONS = FIX["rotations"]
-
-
-def centered_dft2(x):
-    return np.fft.fftshift(np.fft.fft2(np.fft.fftshift(x, axes=(-2, -1))), axes=(-2, -1))
-
-
-def centered_idft2(f):
-    return np.fft.ifftshift(np.fft.ifft2(np.fft.ifftshift(f, axes=(-2, -1))), axes=(-2, -1))
-
-
-def packed_pixel_indices(n):
-    columns = np.array([(n // 2 + j) % n for j in range(n // 2 + 1)])
-    return (np.arange(n)[:, None] * n + columns[None, :]).ravel()
-
-
-def random_rotations(rng, n):
-    q, r = np.linalg.qr(rng.normal(size=(n, 3, 3)))
-    q = q * np.sign(np.diagonal(r, axis1=1, axis2=2))[:, None, :]
-    q[np.linalg.det(q) < 0, :, 0] *= -1
-    return q
 
 
 def plane(side):
@@ -121,7 +102,7 @@ def test_unrotated_planes_match_recovar():
 
 @pytest.mark.parametrize("side, vol", [(8, 8), (9, 9), (8, 16), (8, 24)])
 def test_coordinates_are_row_vector_rotation_of_upsampled_plane_plus_center(side, vol):
-    rotations = random_rotations(np.random.default_rng(side + vol), 3)
+    rotations = random_rotations(3, side + vol)
     kx, ky = plane(side)
     u = vol // side
     expected = np.stack([kx, ky, np.zeros_like(kx)], axis=1)[None] * u @ rotations + vol // 2
@@ -141,7 +122,7 @@ def test_identity_slice_coordinates_and_upsampled_steps():
 
 
 def test_nearest_indices_round_half_away_from_zero_and_clip():
-    rotations = random_rotations(np.random.default_rng(5), 4)
+    rotations = random_rotations(4, 5)
     side, vol = 12, (12, 12, 12)
     coords = geometry.batch_get_gridpoint_coords(rotations, (side, side), vol)
     rounded = geometry.round_to_int(coords)
@@ -203,9 +184,9 @@ def test_integer_translation_is_roll_in_real_space(side, half):
     rng = np.random.default_rng(side)
     images = rng.normal(size=(3, side, side))
     shifts = np.array([[1, 0], [0, 2], [-3, 5]], np.float64)
-    spectra = centered_dft2(images).reshape(3, -1)
+    spectra = centered_dft(images, (-2, -1)).reshape(3, -1)
     rolled = np.stack([np.roll(img, (int(t1), int(t0)), axis=(0, 1)) for img, (t0, t1) in zip(images, shifts)])
-    expected = centered_dft2(rolled).reshape(3, -1)
+    expected = centered_dft(rolled, (-2, -1)).reshape(3, -1)
     if half:
         spectra, expected = spectra[:, packed_pixel_indices(side)], expected[:, packed_pixel_indices(side)]
     out = geometry.translate_images(spectra, shifts, (side, side), half_image=half)
@@ -214,17 +195,17 @@ def test_integer_translation_is_roll_in_real_space(side, half):
     tolerance = 1e-13 if side % 2 == 0 else 2e-6
     assert_close(out, expected, rtol=tolerance)
     if not half:
-        back = centered_idft2(out.reshape(3, side, side))
+        back = centered_idft(out.reshape(3, side, side), (-2, -1))
         assert_close(back.real, rolled, rtol=tolerance)
 
 
 def test_centered_delta_moves_by_plus_t():
     delta = np.zeros((8, 8))
     delta[4, 4] = 1
-    spectrum = centered_dft2(delta).reshape(1, -1)
-    moved = centered_idft2(geometry.translate_images(spectrum, [[1.0, 0.0]], (8, 8)).reshape(8, 8)).real
+    spectrum = centered_dft(delta, (-2, -1)).reshape(1, -1)
+    moved = centered_idft(geometry.translate_images(spectrum, [[1.0, 0.0]], (8, 8)).reshape(8, 8), (-2, -1)).real
     assert np.unravel_index(np.argmax(moved), moved.shape) == (4, 5)
-    moved = centered_idft2(geometry.translate_images(spectrum, [[0.0, 2.0]], (8, 8)).reshape(8, 8)).real
+    moved = centered_idft(geometry.translate_images(spectrum, [[0.0, 2.0]], (8, 8)).reshape(8, 8), (-2, -1)).real
     assert np.unravel_index(np.argmax(moved), moved.shape) == (6, 4)
 
 

@@ -10,6 +10,7 @@ names the argument; never a JuliaError, another exception, or a write into the i
 import numpy as np
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+from generators import random_rotations
 
 import recovar_jl
 
@@ -159,14 +160,7 @@ def rotations(draw, n):
     if kind == "axis-permutation":
         P = np.array([[0, 1, 0], [0, 0, 1], [1, 0, 0]], dtype=float)
         return np.repeat(P[None], n, 0)
-    seed = draw(st.integers(0, 2**31 - 1))
-    q = np.random.default_rng(seed).standard_normal((n, 4))
-    q /= np.linalg.norm(q, axis=1, keepdims=True)
-    w, x, y, z = q.T
-    return np.stack([
-        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
-        np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
-        np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1)], 1)
+    return random_rotations(n, draw(st.integers(0, 2**31 - 1)))
 
 
 def random_values(seed, shape, complex_=True):

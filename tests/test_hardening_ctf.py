@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from generators import packed_columns
 
 from recovar_jl.core import ctf
 from test_hardening_common import (ALL_DTYPES, LAYOUTS, Refused, as_user_input, computes_in, hardening, outcome,
@@ -30,10 +31,6 @@ def reference_ctf(freqs, params):
 def pixel_frequencies(N, voxel_size):
     rows, cols = np.meshgrid(np.arange(N), np.arange(N), indexing="ij")
     return np.stack([(cols - N // 2).ravel(), (rows - N // 2).ravel()], -1) / (N * voxel_size)
-
-
-def packed_columns(n):
-    return np.array(list(range(n // 2, n)) + ([0] if n % 2 == 0 else []), dtype=int)
 
 
 @st.composite

@@ -7,6 +7,7 @@ formula; nearest grid indices = the rounding of the grid coordinates.
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
+from generators import ctf_rows
 
 from recovar_jl.core import ctf, forward, geometry, slicing
 from recovar_jl.core.configs import ForwardModelConfig
@@ -19,20 +20,6 @@ DISC = ["nearest", "linear_interp", "cubic"]
 def config(N, disc_type, evaluator=None):
     return ForwardModelConfig(image_shape=(N, N), volume_shape=(N, N, N), grid_size=N, voxel_size=1.7, padding=0,
                               disc_type=disc_type, ctf=evaluator or ctf.CTFEvaluator())
-
-
-def ctf_rows(seed, n):
-    rng = np.random.default_rng(seed)
-    p = np.zeros((n, 9))
-    p[:, 0] = rng.uniform(5000, 20000, n)
-    p[:, 1] = p[:, 0] + rng.uniform(-500, 500, n)
-    p[:, 2] = rng.uniform(0, 180, n)
-    p[:, 3] = 300
-    p[:, 4] = 2.7
-    p[:, 5] = 0.1
-    p[:, 7] = rng.uniform(0, 50, n)
-    p[:, 8] = 1
-    return p
 
 
 @hardening(20)

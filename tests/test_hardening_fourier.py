@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from generators import centered_dft, centered_idft, packed_columns
 
 from test_hardening_common import (ALL_DTYPES, LAYOUTS, Refused, as_user_input, computes_in, hardening, outcome,
                                    random_values, rel_error)
@@ -19,18 +20,6 @@ def need(module, *names):
     missing = [n for n in names if not hasattr(module, n)]
     if missing:
         pytest.skip(f"{module.__name__}: {', '.join(missing)} not landed")
-
-
-def centered_dft(x, axes):
-    return np.fft.fftshift(np.fft.fftn(np.fft.fftshift(x, axes=axes), axes=axes), axes=axes)
-
-
-def centered_idft(x, axes):
-    return np.fft.ifftshift(np.fft.ifftn(np.fft.ifftshift(x, axes=axes), axes=axes), axes=axes)
-
-
-def packed_columns(n):
-    return np.array(list(range(n // 2, n)) + ([0] if n % 2 == 0 else []), dtype=int)
 
 
 def complex_result_dtype(dtype_name):

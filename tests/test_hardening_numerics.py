@@ -7,23 +7,13 @@ exactly), where a plain running float32 sum drifts by ~n·eps.
 """
 import numpy as np
 import pytest
+from generators import random_rotations
 
 from recovar_jl.core import slicing
 
 N = 16
 N_IMAGES = 100_000
 TOLERANCE = 1e-4
-
-
-def _random_rotations(rng, n):
-    q = rng.standard_normal((n, 4))
-    q /= np.linalg.norm(q, axis=1, keepdims=True)
-    w, x, y, z = q.T
-    R = np.stack([
-        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
-        np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
-        np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1)], 1)
-    return R.astype(np.float32)
 
 
 def _max_relative_error(single, double):
@@ -50,7 +40,7 @@ def test_float32_backprojection_of_1e5_images_on_one_voxel_set_matches_float64(d
 
 def test_float32_backprojection_of_1e5_randomly_rotated_images_matches_float64():
     rng = np.random.default_rng(2)
-    rotations = _random_rotations(rng, N_IMAGES)
+    rotations = random_rotations(N_IMAGES, rng, np.float32)
     slices = (1.0 + rng.standard_normal((N_IMAGES, N * N))).astype(np.float32)
     single = slicing.adjoint_slice_volume(slices, rotations, (N, N), (N, N, N), "linear_interp")
     double = slicing.adjoint_slice_volume(slices.astype(np.float64), rotations, (N, N), (N, N, N), "linear_interp")

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from generators import expand_half, fold_full, packed_columns
 
 from recovar_jl.core import slicing
 from test_hardening_common import (ALL_DTYPES, COMPLEX_DTYPES, LAYOUTS, REAL_DTYPES, Refused, as_user_input,
@@ -68,32 +69,6 @@ def reference_operator(N, volume_shape, R, disc_type, max_r2, fragile_tol=0.0):
                 jw = np.mod(j, shape)
                 np.add.at(W, (base + np.arange(npix), np.ravel_multi_index(jw.T, volume_shape)), w)
     return W, fragile
-
-
-def packed_columns(n):
-    return np.array(list(range(n // 2, n)) + ([0] if n % 2 == 0 else []), dtype=int)
-
-
-def partner(i, m):
-    return (m - m % 2 - i) % m
-
-
-def expand_half_volume(h, volume_shape):
-    """NumPy half_volume_to_full_volume (docs/conventions.md §2) of a packed (N0, N1, N2//2+1) h."""
-    N0, N1, N2 = volume_shape
-    h = h.reshape(N0, N1, N2 // 2 + 1)
-    full = np.zeros(volume_shape, dtype=np.result_type(h.dtype, np.complex64))
-    for j2 in range(N2):
-        kz = j2 - N2 // 2
-        if N2 % 2 == 0 and kz == -N2 // 2:
-            kz = N2 // 2
-        if kz >= 0:
-            full[:, :, j2] = h[:, :, kz]
-        else:
-            p0 = [partner(i, N0) for i in range(N0)]
-            p1 = [partner(i, N1) for i in range(N1)]
-            full[:, :, j2] = np.conj(h[np.ix_(p0, p1, [-kz])][:, :, 0])
-    return full
 
 
 def expected_slice_dtype(disc_type, volume_dtype, rotation_dtype):
@@ -174,7 +149,7 @@ def test_half_image_and_half_volume_equal_the_packed_full_computation(data):
     seed = data.draw(st.integers(0, 2**31 - 1))
     half_shape = (N, N, N // 2 + 1)
     h = random_values(seed, half_shape).astype(np.complex64)
-    full = expand_half_volume(h, volume_shape).astype(np.complex64)
+    full = expand_half(h, volume_shape).astype(np.complex64)
     from_full = slicing.slice_volume(full.reshape(-1), R, (N, N), volume_shape, disc_type)
     from_half = slicing.slice_volume(h.reshape(-1), R, (N, N), volume_shape, disc_type, half_volume=True)
     assert rel_error(from_half, from_full) <= 1e-5
@@ -334,36 +309,6 @@ def test_numpy_scalars_lists_and_arrays_are_accepted_for_shapes_and_flags(data):
     np.testing.assert_array_equal(got, want)
 
 
-def expand_half_images(S, N):
-    """NumPy half_image_to_full_image of (n, N, N//2+1) packed images (docs/conventions.md §2)."""
-    n = S.shape[0]
-    full = np.zeros((n, N, N), dtype=np.complex128)
-    cols = packed_columns(N)
-    full[:, :, cols] = S
-    redundant = range(1, N // 2) if N % 2 == 0 else range(0, N // 2)
-    rows = [partner(i, N) for i in range(N)]
-    for c in redundant:
-        full[:, :, c] = np.conj(S[:, rows, N // 2 - c])
-    return full
-
-
-def fold_full_volume(g, volume_shape):
-    """NumPy adjoint of half_volume_to_full_volume (docs/conventions.md §2): (N0, N1, N2) → (N0, N1, N2//2+1)."""
-    N0, N1, N2 = volume_shape
-    g = g.reshape(volume_shape)
-    h = np.zeros((N0, N1, N2 // 2 + 1), dtype=np.complex128)
-    cols = packed_columns(N2)
-    h += g[:, :, cols]
-    redundant = range(1, N2 // 2) if N2 % 2 == 0 else range(0, N2 // 2)
-    p0 = [partner(i, N0) for i in range(N0)]
-    p1 = [partner(i, N1) for i in range(N1)]
-    for c in redundant:
-        for i0 in range(N0):
-            for i1 in range(N1):
-                h[p0[i0], p1[i1], N2 // 2 - c] += np.conj(g[i0, i1, c])
-    return h
-
-
 @hardening(30)
 @given(st.data())
 def test_half_layout_backprojection_is_the_full_one_through_expand_and_fold(data):
@@ -379,8 +324,8 @@ def test_half_layout_backprojection_is_the_full_one_through_expand_and_fold(data
     S = random_values(seed, (n, N, width))
     out = slicing.adjoint_slice_volume(S.reshape(n, N * width), R, (N, N), vs, disc_type, half_image=half_image,
                                        half_volume=half_volume, max_r=None)
-    full_images = expand_half_images(S, N) if half_image else S
+    full_images = expand_half(S, (N, N)) if half_image else S
     full = slicing.adjoint_slice_volume(full_images.reshape(n, N * N), R, (N, N), vs, disc_type, max_r=None)
-    expected = fold_full_volume(full, vs).reshape(-1) if half_volume else full
+    expected = fold_full(full.reshape(vs), vs).reshape(-1) if half_volume else full
     assert out.shape == expected.shape
     assert rel_error(out, expected) <= 1e-9

@@ -1,20 +1,20 @@
 """recovar_jl.core.linalg: parity with recovar 1.0.5, algebraic identities, edge cases."""
+import functools
+
 import numpy as np
 import pytest
 
 from conftest import assert_close, load_fixture
+import generators
 from recovar_jl.core import fourier_transform_utils as ftu
 from recovar_jl.core import linalg as la
 
 FIX = load_fixture("linalg")
+crandn = functools.partial(generators.crandn, dtype=np.complex64)
 
 
 def fx(case, field="output"):
     return FIX[f"{case}__{field}"]
-
-
-def crandn(rng, *shape, dtype=np.complex64):
-    return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(dtype)
 
 
 # --- parity with recovar ------------------------------------------------------------------

@@ -6,6 +6,7 @@ import pytest
 from scipy import ndimage
 
 from conftest import assert_close, load_fixture
+from generators import centered_dft
 from recovar_jl.core import mask as M
 
 FX = load_fixture("mask")
@@ -14,15 +15,11 @@ N = H1.shape[0]
 S1, S2 = H1[8:24, 8:24, 8:24].copy(), H2[8:24, 8:24, 8:24].copy()
 
 
-def centered_dft3(vol):
-    return np.fft.fftshift(np.fft.fftn(np.fft.fftshift(vol))).astype(np.complex64)
-
-
 class Means:
     """The pipeline's `means` object, as used by masking_options("from_halfmaps")."""
 
     def __init__(self, h1, h2, flat=True):
-        s1, s2 = centered_dft3(h1), centered_dft3(h2)
+        s1, s2 = centered_dft(h1).astype(np.complex64), centered_dft(h2).astype(np.complex64)
         self.corrected0 = s1.ravel()
         self.corrected0reg = s1.ravel() if flat else s1
         self.corrected1reg = s2
@@ -153,7 +150,7 @@ def test_masking_options_sphere_and_none_match_recovar(option, shape):
 
 
 def test_make_mask_from_gt_matches_recovar_from_spectrum_and_real_map():
-    spectrum = centered_dft3(H1).ravel()
+    spectrum = centered_dft(H1).astype(np.complex64).ravel()
     assert_mask_matches(M.make_mask_from_gt(spectrum), FX["gt_ft"], "gt_ft")
     assert_mask_matches(M.make_mask_from_gt(spectrum.reshape((N,) * 3), iter=2), FX["gt_ft_iter2"], "gt_ft_iter2")
     assert_mask_matches(M.make_mask_from_gt(H1, iter=3, from_ft=False), FX["gt_real_iter3"], "gt_real_iter3")

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 from conftest import assert_close, load_fixture
+from generators import centered_dft, crandn, expand_half, fold_full, packed_columns, random_rotations
 
 from recovar_jl.core import slicing
 from recovar_jl.core.slicing import (_AUTO, _default_max_r, adjoint_slice_volume, batch_adjoint_slice_volume,
@@ -22,10 +23,6 @@ def blob_volume_spectrum(params, N):
     for cx, cy, cz, w, a in params:
         vol += a * np.exp(-((X - cx) ** 2 + (Y - cy) ** 2 + (Z - cz) ** 2) / (2 * w * w))
     return np.fft.fftshift(np.fft.fftn(np.fft.fftshift(vol))).astype(np.complex64).reshape(-1)
-
-
-def packed_columns(n):
-    return np.array(list(range(n // 2, n)) + ([0] if n % 2 == 0 else []))
 
 
 def half_volume(full_flat, N):
@@ -66,65 +63,7 @@ def fix():
     return load_fixture("slicing")
 
 
-def random_rotations(n, seed, dtype=np.float64):
-    rng = np.random.default_rng(seed)
-    q = rng.standard_normal((n, 4))
-    q /= np.linalg.norm(q, axis=1, keepdims=True)
-    a, b, c, d = q.T
-    R = np.stack([np.stack([a * a + b * b - c * c - d * d, 2 * (b * c - a * d), 2 * (b * d + a * c)], -1),
-                  np.stack([2 * (b * c + a * d), a * a - b * b + c * c - d * d, 2 * (c * d - a * b)], -1),
-                  np.stack([2 * (b * d - a * c), 2 * (c * d + a * b), a * a - b * b - c * c + d * d], -1)], 1)
-    return R.astype(dtype)
-
-
-def crandn(rng, *shape):
-    return rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
-
-
-def centered_dft(x):
-    return np.fft.fftshift(np.fft.fftn(np.fft.fftshift(x)))
-
-
 # ---- independent layout maps (docs/conventions.md §2), for the properties ---------------------------
-
-def partner(n):
-    return (n - n % 2 - np.arange(n)) % n
-
-
-def expand_half_volume(h, N):
-    """half_volume_to_full_volume by its index map."""
-    h = np.asarray(h).reshape(N, N, N // 2 + 1)
-    full = np.zeros((N, N, N), dtype=h.dtype)
-    full[..., packed_columns(N)] = h
-    redundant = range(1, N // 2) if N % 2 == 0 else range(0, N // 2)
-    p = partner(N)
-    for c in redundant:
-        full[:, :, c] = np.conj(h[p][:, p][:, :, N // 2 - c])
-    return full.reshape(-1)
-
-
-def fold_full_volume(g, N):
-    """Adjoint of expand_half_volume for the real inner product Re<., .>."""
-    g = np.asarray(g).reshape(N, N, N)
-    h = np.zeros((N, N, N // 2 + 1), dtype=np.result_type(g.dtype, np.complex64))
-    h += g[..., packed_columns(N)]
-    redundant = range(1, N // 2) if N % 2 == 0 else range(0, N // 2)
-    p = partner(N)
-    for c in redundant:
-        h[np.ix_(p, p, [N // 2 - c])] += np.conj(g[:, :, c])[:, :, None]
-    return h.reshape(-1)
-
-
-def fold_full_images(y, N):
-    """Adjoint of half_image_to_full_image (real inner product), per image: (n, N*N) -> (n, nhalf)."""
-    y = np.asarray(y).reshape(-1, N, N)
-    h = np.array(y[..., packed_columns(N)], dtype=np.complex128)
-    redundant = range(1, N // 2) if N % 2 == 0 else range(0, N // 2)
-    p = partner(N)
-    for c in redundant:
-        h[:, p, N // 2 - c] += np.conj(y[:, :, c])
-    return h.reshape(y.shape[0], -1)
-
 
 def real_dot(a, b):
     return np.real(np.vdot(np.asarray(a).ravel(), np.asarray(b).ravel()))
@@ -238,7 +177,7 @@ def test_nearest_and_linear_backprojection_is_adjoint_of_slicing(N, disc, layout
     y = crandn(rng, 5, N * (N // 2 + 1) if hi else N * N)
     Av = project(v, R, N, disc, hv, False, max_r=max_r)
     if hi:
-        Av = fold_full_images(Av, N)
+        Av = fold_full(Av.reshape(-1, N, N), (N, N)).reshape(len(Av), -1)
     Aty = backproject(y, R, N, disc, hv, hi, max_r=max_r)
     assert Aty.dtype == np.complex128
     scale = np.linalg.norm(Av) * np.linalg.norm(y)
@@ -257,7 +196,7 @@ def test_cubic_backprojection_is_adjoint_of_slicing_the_spline_coefficients(N, l
     R = random_rotations(4, N + 1)
     v = crandn(rng, N * N * (N // 2 + 1) if hv else N ** 3)
     y = crandn(rng, 4, N * (N // 2 + 1) if hi else N * N)
-    full = expand_half_volume(v, N) if hv else v
+    full = expand_half(v.reshape(N, N, N // 2 + 1), (N,) * 3).ravel() if hv else v
     Av = project(precompute_cubic_coefficients(full, (N, N, N)), R, N, "cubic", False, hi)
     Aty = backproject(y, R, N, "cubic", hv, hi)
     scale = np.linalg.norm(Av) * np.linalg.norm(y)
@@ -296,7 +235,7 @@ def test_half_layouts_equal_the_full_computation(N, disc):
     rng = np.random.default_rng(N)
     R = random_rotations(4, 7 * N)
     h = crandn(rng, N * N * (N // 2 + 1))
-    full = expand_half_volume(h, N)
+    full = expand_half(h.reshape(N, N, N // 2 + 1), (N,) * 3).ravel()
     ref = project(full, R, N, disc, False, False, max_r=None)
     got = project(h, R, N, disc, True, False, max_r=None)
     assert_close(got, ref, rtol=1e-12)
@@ -307,7 +246,8 @@ def test_half_layouts_equal_the_full_computation(N, disc):
     full_adj = backproject(y, R, N, disc, False, False, max_r=None)
     if disc == "cubic":
         return  # cubic half-volume adjoint: covered by the coefficient adjoint test
-    assert_close(backproject(y, R, N, disc, True, False, max_r=None), fold_full_volume(full_adj, N), rtol=1e-12)
+    folded = fold_full(full_adj.reshape((N,) * 3), (N,) * 3).ravel()
+    assert_close(backproject(y, R, N, disc, True, False, max_r=None), folded, rtol=1e-12)
 
 
 @pytest.mark.parametrize("disc", ["nearest", "linear_interp"])
@@ -316,11 +256,7 @@ def test_half_image_backprojection_is_full_backprojection_of_expanded_images(dis
     rng = np.random.default_rng(4)
     R = random_rotations(3, 4)
     s = crandn(rng, 3, N * (N // 2 + 1))
-    p = partner(N)
-    full = np.zeros((3, N, N), complex)
-    full[..., packed_columns(N)] = s.reshape(3, N, N // 2 + 1)
-    for c in range(1, N // 2):
-        full[:, :, c] = np.conj(s.reshape(3, N, N // 2 + 1)[:, p, N // 2 - c])
+    full = expand_half(s.reshape(3, N, N // 2 + 1), (N, N))
     assert_close(backproject(s, R, N, disc, False, True), backproject(full.reshape(3, -1), R, N, disc, False, False),
                  rtol=1e-12)
 

@@ -12,11 +12,12 @@ ValueError/TypeError naming the field instead of failing later inside a kernel.
 from __future__ import annotations
 
 import dataclasses
-import numbers
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Tuple
 
 import numpy as np
+
+from .. import _validate as v
 
 __all__ = ["ForwardModelConfig", "ModelState", "CovColumnOpts", "CovarianceOpts", "EmbeddingOpts"]
 
@@ -33,54 +34,8 @@ def _owner(cls_name: str, name: str) -> str:
     return f"{cls_name}.{name}"
 
 
-def _int_field(value, name: str, minimum=None) -> int:
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if not isinstance(value, numbers.Integral):
-        if isinstance(value, numbers.Real) and float(value).is_integer():
-            value = int(value)
-        elif isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "iu":
-            value = int(value)
-        else:
-            raise TypeError(f"{name} must be an integer, got {value!r}")
-    value = int(value)
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
-
-
-def _float_field(value, name: str, positive=False) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        arr = np.asarray(value) if not isinstance(value, (str, bytes)) else np.asarray(None)
-        if arr.shape != () or arr.dtype.kind not in "iuf":
-            raise TypeError(f"{name} must be a real number, got {value!r}")
-        value = arr.item()
-    value = float(value)
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    if positive and value <= 0:
-        raise ValueError(f"{name} must be positive, got {value!r}")
-    return value
-
-
-def _bool_field(value, name: str) -> bool:
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, numbers.Integral) and value in (0, 1):
-        return bool(value)
-    raise TypeError(f"{name} must be a bool, got {value!r}")
-
-
-def _shape_field(value, name: str, length: int) -> Tuple[int, ...]:
-    if isinstance(value, (str, bytes)) or isinstance(value, numbers.Number):
-        raise TypeError(f"{name} must be a tuple of {length} ints, got {value!r}")
-    try:
-        entries = tuple(value)
-    except TypeError:
-        raise TypeError(f"{name} must be a tuple of {length} ints, got {value!r}") from None
-    if len(entries) != length:
-        raise ValueError(f"{name} must have {length} entries, got {value!r}")
-    return tuple(_int_field(v, f"{name} entries", minimum=1) for v in entries)
+def _float_field(value, name: str) -> float:
+    return float(v.real_number(value, name))
 
 
 def _choice_field(value, name: str, choices) -> str:
@@ -173,18 +128,18 @@ class ForwardModelConfig:
 
     def __post_init__(self):
         n = "ForwardModelConfig"
-        _set(self, "image_shape", _shape_field(self.image_shape, _owner(n, "image_shape"), 2))
-        _set(self, "volume_shape", _shape_field(self.volume_shape, _owner(n, "volume_shape"), 3))
-        _set(self, "grid_size", _int_field(self.grid_size, _owner(n, "grid_size"), minimum=1))
-        _set(self, "voxel_size", _float_field(self.voxel_size, _owner(n, "voxel_size"), positive=True))
-        _set(self, "padding", _int_field(self.padding, _owner(n, "padding"), minimum=0))
+        _set(self, "image_shape", v.shape_tuple(self.image_shape, _owner(n, "image_shape"), length=2, bounded=False))
+        _set(self, "volume_shape", v.shape_tuple(self.volume_shape, _owner(n, "volume_shape"), length=3, bounded=False))
+        _set(self, "grid_size", v.integer(self.grid_size, _owner(n, "grid_size"), minimum=1))
+        _set(self, "voxel_size", v.positive_scalar(self.voxel_size, _owner(n, "voxel_size")))
+        _set(self, "padding", v.integer(self.padding, _owner(n, "padding"), minimum=0))
         _set(self, "disc_type", _choice_field(self.disc_type, _owner(n, "disc_type"), _DISC_TYPES))
         _set(self, "ctf", _callable_field(self.ctf, _owner(n, "ctf"), optional=False))
-        _set(self, "premultiplied_ctf", _bool_field(self.premultiplied_ctf, _owner(n, "premultiplied_ctf")))
+        _set(self, "premultiplied_ctf", v.flag(self.premultiplied_ctf, _owner(n, "premultiplied_ctf")))
         _set(self, "volume_mask_threshold",
              _float_field(self.volume_mask_threshold, _owner(n, "volume_mask_threshold")))
         _set(self, "volume_upsampling_factor",
-             _int_field(self.volume_upsampling_factor, _owner(n, "volume_upsampling_factor"), minimum=1))
+             v.integer(self.volume_upsampling_factor, _owner(n, "volume_upsampling_factor"), minimum=1))
         _set(self, "data_multiplier", _float_field(self.data_multiplier, _owner(n, "data_multiplier")))
         _set(self, "process_fn", _callable_field(self.process_fn, _owner(n, "process_fn"), optional=True))
 
@@ -257,21 +212,21 @@ class ForwardModelConfig:
         if missing:
             raise TypeError(f"cryo must have the attribute(s) {missing} (a dataset-like object), "
                             f"got {type(cryo).__name__}")
-        base_grid_size = _int_field(cryo.grid_size, "cryo.grid_size", minimum=1)
+        base_grid_size = v.integer(cryo.grid_size, "cryo.grid_size", minimum=1)
         if upsampling_factor is None:
             factor = 1
         else:
-            factor = _int_field(upsampling_factor, "upsampling_factor", minimum=1)
+            factor = v.integer(upsampling_factor, "upsampling_factor", minimum=1)
         grid_size = base_grid_size * factor
         return cls(
-            image_shape=_shape_field(cryo.image_shape, "cryo.image_shape", 2),
+            image_shape=v.shape_tuple(cryo.image_shape, "cryo.image_shape", length=2, bounded=False),
             volume_shape=(grid_size,) * 3,
             grid_size=grid_size,
-            voxel_size=_float_field(cryo.voxel_size, "cryo.voxel_size", positive=True),
-            padding=_int_field(getattr(cryo, "padding", 0), "cryo.padding", minimum=0),
+            voxel_size=v.positive_scalar(cryo.voxel_size, "cryo.voxel_size"),
+            padding=v.integer(getattr(cryo, "padding", 0), "cryo.padding", minimum=0),
             disc_type=disc_type,
             ctf=as_ctf_evaluator(cryo.ctf_evaluator),
-            premultiplied_ctf=_bool_field(getattr(cryo, "premultiplied_ctf", False), "cryo.premultiplied_ctf"),
+            premultiplied_ctf=v.flag(getattr(cryo, "premultiplied_ctf", False), "cryo.premultiplied_ctf"),
             volume_mask_threshold=_float_field(getattr(cryo, "volume_mask_threshold", 0.0),
                                                "cryo.volume_mask_threshold"),
             volume_upsampling_factor=factor,
@@ -368,9 +323,9 @@ class CovColumnOpts:
         n = "CovColumnOpts"
         _set(self, "right_kernel", _choice_field(self.right_kernel, _owner(n, "right_kernel"), _KERNELS))
         _set(self, "left_kernel", _choice_field(self.left_kernel, _owner(n, "left_kernel"), _KERNELS))
-        _set(self, "right_kernel_width", _int_field(self.right_kernel_width, _owner(n, "right_kernel_width"), 1))
-        _set(self, "mask_images", _bool_field(self.mask_images, _owner(n, "mask_images")))
-        _set(self, "soften_mask", _int_field(self.soften_mask, _owner(n, "soften_mask"), 0))
+        _set(self, "right_kernel_width", v.integer(self.right_kernel_width, _owner(n, "right_kernel_width"), minimum=1))
+        _set(self, "mask_images", v.flag(self.mask_images, _owner(n, "mask_images")))
+        _set(self, "soften_mask", v.integer(self.soften_mask, _owner(n, "soften_mask"), minimum=0))
 
     def __repr__(self) -> str:
         return _repr_non_defaults(self, multiline=False)
@@ -392,9 +347,9 @@ class CovarianceOpts:
     def __post_init__(self):
         n = "CovarianceOpts"
         _set(self, "disc_type_u", _choice_field(self.disc_type_u, _owner(n, "disc_type_u"), _DISC_TYPES))
-        _set(self, "do_mask_images", _bool_field(self.do_mask_images, _owner(n, "do_mask_images")))
-        _set(self, "shared_label", _bool_field(self.shared_label, _owner(n, "shared_label")))
-        _set(self, "soften", _int_field(self.soften, _owner(n, "soften"), 0))
+        _set(self, "do_mask_images", v.flag(self.do_mask_images, _owner(n, "do_mask_images")))
+        _set(self, "shared_label", v.flag(self.shared_label, _owner(n, "shared_label")))
+        _set(self, "soften", v.integer(self.soften, _owner(n, "soften"), minimum=0))
 
     def __repr__(self) -> str:
         return _repr_non_defaults(self, multiline=False)
@@ -411,7 +366,7 @@ class EmbeddingOpts:
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
-            _set(self, f.name, _bool_field(getattr(self, f.name), _owner("EmbeddingOpts", f.name)))
+            _set(self, f.name, v.flag(getattr(self, f.name), _owner("EmbeddingOpts", f.name)))
 
     def __repr__(self) -> str:
         return _repr_non_defaults(self, multiline=False)

@@ -83,29 +83,6 @@ def _as_mode(mode) -> CTFMode:
     raise ValueError(f"mode must be a CTFMode ({names}), got {mode!r}")
 
 
-def _finite_scalar(x, name: str) -> float:
-    if isinstance(x, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a real number, got {x!r}")
-    try:
-        arr = np.asarray(x)
-    except Exception:
-        raise TypeError(f"{name} must be a real number, got {x!r}") from None
-    if arr.shape != () or arr.dtype.kind not in "iuf":
-        raise TypeError(f"{name} must be a real number, got {x!r}")
-    value = float(arr)
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {x!r}")
-    return value
-
-
-def _square_side(image_shape, name: str = "image_shape") -> tuple[tuple[int, int], int]:
-    shape = v.shape_tuple(image_shape, name, length=2)
-    if shape[0] != shape[1]:
-        raise ValueError(f"{name} must be square (recovar's frequency grids are defined for "
-                         f"square images only), got {shape}")
-    return shape, shape[0]
-
-
 def _npix(side: int, half_image: bool) -> int:
     return side * (side // 2 + 1) if half_image else side * side
 
@@ -161,8 +138,8 @@ class CTFEvaluator:
 
     def __post_init__(self):
         object.__setattr__(self, "mode", _as_mode(self.mode))
-        object.__setattr__(self, "dose_per_tilt", _finite_scalar(self.dose_per_tilt, "dose_per_tilt"))
-        object.__setattr__(self, "angle_per_tilt", _finite_scalar(self.angle_per_tilt, "angle_per_tilt"))
+        object.__setattr__(self, "dose_per_tilt", float(v.real_number(self.dose_per_tilt, "dose_per_tilt")))
+        object.__setattr__(self, "angle_per_tilt", float(v.real_number(self.angle_per_tilt, "angle_per_tilt")))
 
     def __call__(self, ctf_params, image_shape, voxel_size, *, half_image=False):
         """Evaluate the CTF of every image.
@@ -184,9 +161,9 @@ class CTFEvaluator:
             float32 for float32/integer parameters, float64 for float64 parameters.
         """
         params = _ctf_params(ctf_params, _REQUIRED_COLUMNS[self.mode])
-        _, side = _square_side(image_shape)
+        side = v.square_image_shape(image_shape)[0]
         voxel_size = v.positive_scalar(voxel_size, "voxel_size")
-        half_image = bool(half_image)
+        half_image = v.flag(half_image, "half_image")
         if self.mode == CTFMode.SPA_ANTIALIASED:
             return _ctf_on_grid(params, side, voxel_size, half_image, antialias=1)
         return _ctf_on_grid(params, side, voxel_size, half_image, dose_mode=_DOSE_MODE.get(self.mode, 0),
@@ -291,19 +268,20 @@ def get_dose_filters(Apix, image_shape, cumulative_dose, tilt_angles, voltage, *
     ndarray, shape (n, N²) or (n, N·(N//2+1)); dtype promoted from float32 and the inputs.
     """
     Apix = v.positive_scalar(Apix, "Apix")
-    _, side = _square_side(image_shape)
+    side = v.square_image_shape(image_shape)[0]
     dose = v.real_array(cumulative_dose, "cumulative_dose", ndim=1)
     tilt = v.real_array(tilt_angles, "tilt_angles", ndim=1)
     if tilt.shape != dose.shape:
         raise ValueError(f"tilt_angles must have the shape of cumulative_dose {dose.shape}, got {tilt.shape}")
-    voltage = _finite_scalar(voltage, "voltage")
+    voltage = float(v.real_number(voltage, "voltage"))
+    half_image = v.flag(half_image, "half_image")
     dtype = np.result_type(np.float32, dose.dtype, tilt.dtype)
-    shape = (dose.shape[0], _npix(side, bool(half_image)))
+    shape = (dose.shape[0], _npix(side, half_image))
     v.check_memory(int(np.prod(shape)) * dtype.itemsize, "the dose filters")
     out = np.empty(shape, dtype=dtype)
     _julia.call("dose_filters", out, np.ascontiguousarray(dose, dtype=np.float64),
                 np.ascontiguousarray(tilt, dtype=np.float64), int(side), float(Apix), float(voltage),
-                int(bool(half_image)))
+                int(half_image))
     return out
 
 
@@ -313,8 +291,8 @@ def get_dose_filters_from_tilt_number(Apix, image_shape, dose_per_tilt, angle_pe
 
     Same output as :func:`get_dose_filters`; `tilt_numbers` has shape (n,).
     """
-    dose_per_tilt = _finite_scalar(dose_per_tilt, "dose_per_tilt")
-    angle_per_tilt = _finite_scalar(angle_per_tilt, "angle_per_tilt")
+    dose_per_tilt = float(v.real_number(dose_per_tilt, "dose_per_tilt"))
+    angle_per_tilt = float(v.real_number(angle_per_tilt, "angle_per_tilt"))
     numbers_ = v.real_array(tilt_numbers, "tilt_numbers", ndim=1)
     wide = numbers_.astype(np.float64)
     dose = (wide * dose_per_tilt).astype(numbers_.dtype)
@@ -333,9 +311,10 @@ def compute_antialiased_ctf_squared(ctf_fn, ctf_params, image_shape, voxel_size,
     -------
     ndarray, shape (n, N²) or (n, N·(N//2+1)) when `half_image`.
     """
-    shape, side = _square_side(image_shape)
+    shape = v.square_image_shape(image_shape)
+    side = shape[0]
     voxel_size = v.positive_scalar(voxel_size, "voxel_size")
-    half_image = bool(half_image)
+    half_image = v.flag(half_image, "half_image")
     if isinstance(ctf_fn, CTFEvaluator) and ctf_fn.mode == CTFMode.SPA:
         params = _ctf_params(ctf_params, 9)
         return _ctf_on_grid(params, side, voxel_size, half_image, antialias=2)

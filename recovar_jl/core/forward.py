@@ -42,7 +42,7 @@ class _Geometry:
             raise TypeError(f"config must be a ForwardModelConfig, got {type(config).__name__}")
         self.config = config
         self.order = _slicing.decide_order(config.disc_type)
-        self.image_shape = _slicing._image_shape(config.image_shape)
+        self.image_shape = v.square_image_shape(config.image_shape)
         self.volume_shape = _slicing._volume_shape(config.volume_shape)
         self.max_r2 = _slicing._max_r2(_slicing._AUTO, self.image_shape, self.order)
         self.u = _slicing._upsampling(self.image_shape, self.volume_shape)
@@ -72,7 +72,7 @@ class _CTFPlan:
 
 
 def _ctf_plan(geo: _Geometry, ctf_params, n_images: int, half_image: bool, skip_ctf) -> _CTFPlan:
-    if _slicing._flag(skip_ctf, "skip_ctf"):
+    if v.flag(skip_ctf, "skip_ctf"):
         return _CTFPlan(0, _NO_CTF_DATA, None)
     config = geo.config
     evaluator = config.ctf
@@ -148,9 +148,9 @@ def forward_model(config, volume, ctf_params, rotation_matrices, skip_ctf=False,
     the CTF's (float32, or float64 for float64 parameters).
     """
     geo = _Geometry(config)
-    half_image = _slicing._flag(half_image, "half_image")
-    half_volume = _slicing._flag(half_volume, "half_volume")
-    rot = _slicing._rotations(rotation_matrices)
+    half_image = v.flag(half_image, "half_image")
+    half_volume = v.flag(half_volume, "half_volume")
+    rot = v.rotations(rotation_matrices)
     vol = _volume(volume, geo, half_volume)
     plan = _ctf_plan(geo, ctf_params, rot.shape[0], half_image, skip_ctf)
     return _project(geo, vol, rot, plan, half_image, half_volume)
@@ -197,9 +197,9 @@ def adjoint_forward_model(config, slices, ctf_params, rotation_matrices, skip_ct
     (V,) or (Vh,) array; dtype of ``slices ⊙ CTF`` (promoted with ``volume``'s when given).
     """
     geo = _Geometry(config)
-    half_image = _slicing._flag(half_image, "half_image")
-    half_volume = _slicing._flag(half_volume, "half_volume")
-    rot = _slicing._rotations(rotation_matrices)
+    half_image = v.flag(half_image, "half_image")
+    half_volume = v.flag(half_volume, "half_volume")
+    rot = v.rotations(rotation_matrices)
     stack = _image_stack(slices, "slices", geo, half_image, rot.shape[0])
     plan = _ctf_plan(geo, ctf_params, rot.shape[0], half_image, skip_ctf)
     dtype = _output_dtype(stack.dtype, plan)
@@ -236,7 +236,7 @@ def compute_AtAv(config, volume, ctf_params, rotation_matrices, noise_variance, 
     1-tuple ``(AtAv,)``, AtAv of ``volume``'s shape and dtype.
     """
     geo = _Geometry(config)
-    rot = _slicing._rotations(rotation_matrices)
+    rot = v.rotations(rotation_matrices)
     original = v.numeric_array(volume, "volume", finite=False)
     vol = _volume(original, geo, False)
     n = rot.shape[0]
@@ -263,7 +263,7 @@ def forward_model_and_adjoint(config, volume, ctf_params, rotation_matrices, ski
         of the forward model (cubic: of slicing from coefficients).
     """
     geo = _Geometry(config)
-    rot = _slicing._rotations(rotation_matrices)
+    rot = v.rotations(rotation_matrices)
     original = v.numeric_array(volume, "volume", finite=False)
     vol = _volume(original, geo, False)
     plan = _ctf_plan(geo, ctf_params, rot.shape[0], False, skip_ctf)

@@ -48,52 +48,6 @@ _MAX_KERNEL_AXES = 3  # the Julia kernels transform up to 3 adjacent axes at onc
 # Argument helpers
 # ---------------------------------------------------------------------------------------------
 
-def _scalar(x, name: str):
-    """A real number from a Python/NumPy scalar or a 0-d array (TypeError naming `name` otherwise)."""
-    if isinstance(x, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a number, got {x!r}")
-    if isinstance(x, numbers.Real):
-        return x
-    if isinstance(x, np.ndarray) and x.shape == () and x.dtype.kind in "iuf":
-        return x
-    raise TypeError(f"{name} must be a real number, got {x!r}")
-
-
-def _positive_int(n, name: str) -> int:
-    value = _scalar(n, name)
-    value = value.item() if isinstance(value, np.ndarray) else value
-    if not (np.isfinite(float(value)) and float(value).is_integer()):
-        raise TypeError(f"{name} must be an integer, got {n!r}")
-    value = int(value)
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, got {n!r}")
-    return value
-
-
-def _flag(x, name: str) -> bool:
-    """A boolean switch: bool, NumPy bool or integer (0-d arrays too)."""
-    if isinstance(x, (bool, np.bool_, numbers.Integral)):
-        return bool(x)
-    if isinstance(x, np.ndarray) and x.shape == () and x.dtype.kind in "biu":
-        return bool(x)
-    raise TypeError(f"{name} must be True or False, got {x!r}")
-
-
-def _shape(shape, name: str, length=None) -> tuple:
-    """Tuple of positive ints (strings and bytes are refused, not read as sequences)."""
-    if isinstance(shape, (str, bytes, bytearray, dict)) or shape is None:
-        raise TypeError(f"{name} must be a tuple of ints, got {shape!r}")
-    return V.shape_tuple(shape, name, length)
-
-
-def _voxel_size(voxel_size, name: str = "voxel_size"):
-    """Validate a voxel size but keep its type: a NumPy float64 makes scaled grids float64."""
-    value = _scalar(voxel_size, name)
-    if not np.isfinite(float(value)) or float(value) <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {voxel_size!r}")
-    return value
-
-
 def _norm_scale(norm, n_elements: int, inverse: bool) -> float:
     if norm is not None and not isinstance(norm, str):
         raise TypeError(f'norm must be "backward", "ortho", "forward" or None, got {norm!r}')
@@ -371,7 +325,7 @@ def _real_shape(arr, shape, name, ndim):
         if arr.shape[-1] < 2:
             raise ValueError(f"img of shape {arr.shape} is too small to infer {name}; pass {name}")
         return tuple(arr.shape[-ndim:-1]) + (2 * (arr.shape[-1] - 1),)
-    shape = _shape(shape, name)
+    shape = V.shape_tuple(shape, name)
     if len(shape) != ndim:
         raise ValueError(f"{name} must have {ndim} dims, got {shape}")
     return tuple(shape)
@@ -418,40 +372,40 @@ def get_1d_frequency_grid(n, voxel_size=1, scaled=False):
     With ``scaled``: divided by ``n * voxel_size`` (1/Å). A NumPy float64 `voxel_size` makes
     the result float64 (NumPy/JAX promotion); a Python float keeps float32.
     """
-    n = _positive_int(n, "n")
-    scaled = _flag(scaled, "scaled")
+    n = V.integer(n, "n", minimum=1)
+    scaled = V.flag(scaled, "scaled")
     V.check_memory(8 * n, "the frequency grid")
     half = n // 2
     grid = np.arange(-half, n - half, dtype=np.float32)
     if scaled:
-        grid = grid / (n * _voxel_size(voxel_size))
+        grid = grid / (n * V.voxel_size(voxel_size))
     return grid
 
 
 def get_1d_frequency_grid_rfft(n, voxel_size=1, scaled=False):
     """Non-negative frequencies ``0 … n//2`` of an rfft-packed axis (Nyquist **+n/2**), float32."""
-    n = _positive_int(n, "n")
-    scaled = _flag(scaled, "scaled")
+    n = V.integer(n, "n", minimum=1)
+    scaled = V.flag(scaled, "scaled")
     V.check_memory(4 * n, "the frequency grid")
     grid = np.arange(0, n // 2 + 1, dtype=np.float32)
     if scaled:
-        grid = grid / (n * _voxel_size(voxel_size))
+        grid = grid / (n * V.voxel_size(voxel_size))
     return grid
 
 
 def _grids(image_shape, voxel_size, scaled, rfft_last=False, bytes_per_point=None):
     """Validated shape and 1-D grids; `bytes_per_point`: refuse outputs that cannot fit in memory."""
-    shape = _shape(image_shape, "image_shape")
+    shape = V.shape_tuple(image_shape, "image_shape")
     if not shape:
         raise ValueError("image_shape must have at least one dimension")
-    scaled = _flag(scaled, "scaled")
+    scaled = V.flag(scaled, "scaled")
     if bytes_per_point is not None:
         points = 1
         for n in shape:
             points *= n
         V.check_memory(points * bytes_per_point, f"a grid of image_shape={shape}")
     if scaled:
-        voxel_size = _voxel_size(voxel_size)
+        voxel_size = V.voxel_size(voxel_size)
     grids = [get_1d_frequency_grid(n, voxel_size, scaled) for n in shape]
     if rfft_last:
         grids[-1] = get_1d_frequency_grid_rfft(shape[-1], voxel_size, scaled)
@@ -467,14 +421,14 @@ def get_k_coordinate_of_each_pixel(image_shape, voxel_size, scaled=True):
     """Frequency coordinates of every pixel, (H·W, 2): coordinate 0 = column frequency,
     coordinate 1 = row frequency (square images; recovar's "xy" meshgrid, reproduced for any shape).
     """
-    shape = _shape(image_shape, "image_shape")
+    shape = V.shape_tuple(image_shape, "image_shape")
     _, grids = _grids(shape, voxel_size, scaled, bytes_per_point=16 * max(len(shape), 1))
     return _stack_meshgrid(grids, "xy")
 
 
 def get_k_coordinate_of_each_pixel_3d(image_shape, voxel_size, scaled=True):
     """Frequency coordinates of every voxel, (V, 3), coordinate d ↔ axis d, C order."""
-    shape = _shape(image_shape, "image_shape")
+    shape = V.shape_tuple(image_shape, "image_shape")
     _, grids = _grids(shape, voxel_size, scaled, bytes_per_point=16 * max(len(shape), 1))
     return _stack_meshgrid(grids, "ij")
 
@@ -484,9 +438,7 @@ def get_k_coordinate_of_each_pixel_real(image_shape, voxel_size, scaled=True):
     coordinate 0 = centered grid of ``image_shape[0]`` varying fastest, coordinate 1 = rfft
     grid of ``image_shape[1]`` varying slowest (the transpose of the packed layout's order).
     """
-    shape = _shape(image_shape, "image_shape")
-    if len(shape) != 2:
-        raise ValueError(f"image_shape must have 2 dims, got {shape}")
+    shape = V.shape_tuple(image_shape, "image_shape", length=2)
     _, grids = _grids(shape, voxel_size, scaled, rfft_last=True, bytes_per_point=32)
     return _stack_meshgrid(grids, "xy")
 
@@ -494,9 +446,7 @@ def get_k_coordinate_of_each_pixel_real(image_shape, voxel_size, scaled=True):
 def get_k_coordinate_of_each_pixel_3d_real(image_shape, voxel_size, scaled=True):
     """Packed 3-D coordinates, (N0·N1·(N2//2+1), 3): ij grid of (grid(N0), grid(N1),
     rfft_grid(N2)), C order; the last-axis Nyquist is **+N2/2**."""
-    shape = _shape(image_shape, "image_shape")
-    if len(shape) != 3:
-        raise ValueError(f"image_shape must have 3 dims, got {shape}")
+    shape = V.shape_tuple(image_shape, "image_shape", length=3)
     _, grids = _grids(shape, voxel_size, scaled, rfft_last=True, bytes_per_point=48)
     return _stack_meshgrid(grids, "ij")
 
@@ -510,16 +460,14 @@ def _half_image_pixel_indices(image_shape) -> np.ndarray:
 def get_k_coordinate_of_each_pixel_half(image_shape, voxel_size, scaled=True):
     """Rows of :func:`get_k_coordinate_of_each_pixel` at the packed pixels, (H·(W//2+1), 2);
     the Nyquist column has kx = −W/2."""
-    shape = _shape(image_shape, "image_shape")
-    if len(shape) != 2:
-        raise ValueError(f"image_shape must have 2 dims, got {shape}")
+    shape = V.shape_tuple(image_shape, "image_shape", length=2)
     full = get_k_coordinate_of_each_pixel(shape, voxel_size, scaled)
     return full[_half_image_pixel_indices(shape)]
 
 
 def _radial(shape, grids, frequency_shift, rounded, scaled, out_shape):
-    rounded = _flag(rounded, "rounded")
-    scaled = _flag(scaled, "scaled")
+    rounded = V.flag(rounded, "rounded")
+    scaled = V.flag(scaled, "scaled")
     dtype = grids[0].dtype
     shift = V.as_array(frequency_shift, "frequency_shift")
     if shift.dtype.kind == "c":
@@ -565,7 +513,7 @@ def get_grid_of_radial_distances_real(image_shape, voxel_size=1, scaled=False, f
 
 def get_real_fft_packed_shape(shape):
     """Shape of the rfft-packed spectrum: last dim ``n`` → ``n // 2 + 1`` (any rank ≥ 1)."""
-    shape = _shape(shape, "shape")
+    shape = V.shape_tuple(shape, "shape")
     if not shape:
         raise ValueError("shape must have at least one dimension")
     return tuple(shape[:-1]) + (shape[-1] // 2 + 1,)
@@ -573,7 +521,7 @@ def get_real_fft_packed_shape(shape):
 
 def get_real_fft_packed_last_axis_indices(n):
     """Centered column of each packed column, int32: even n ``[n/2, …, n−1, 0]``, odd n ``[n//2, …, n−1]``."""
-    n = _positive_int(n, "n")
+    n = V.integer(n, "n", minimum=1)
     half = n // 2
     columns = list(range(half, n)) + ([0] if n % 2 == 0 else [])
     return np.asarray(columns, dtype=np.int32)
@@ -587,7 +535,7 @@ def get_shifted_conjugate_partner_indices(n):
     centered partner is ``n − 1 − i``, which :func:`half_image_to_full_image` uses); recovar
     never calls this function and its values are reproduced as they are.
     """
-    n = _positive_int(n, "n")
+    n = V.integer(n, "n", minimum=1)
     i = np.arange(n, dtype=np.int64)
     return ((-i - 2 * (n // 2)) % n).astype(np.int32)
 
@@ -599,24 +547,20 @@ def _centered_partner_indices(m: int) -> np.ndarray:
 
 def get_real_fft_memory_saving_ratio(shape):
     """``prod(packed shape) / prod(shape)`` (float)."""
-    shape = _shape(shape, "shape")
+    shape = V.shape_tuple(shape, "shape")
     packed = get_real_fft_packed_shape(shape)
     return int(np.prod(packed)) / int(np.prod(shape))
 
 
 def image_shape_to_half_image_shape(image_shape):
     """``(H, W)`` → ``(H, W//2 + 1)``; ValueError unless 2 positive sizes."""
-    shape = _shape(image_shape, "image_shape")
-    if len(shape) != 2:
-        raise ValueError(f"image_shape must have 2 dims, got {shape}")
+    shape = V.shape_tuple(image_shape, "image_shape", length=2)
     return (shape[0], shape[1] // 2 + 1)
 
 
 def volume_shape_to_half_volume_shape(volume_shape):
     """``(N0, N1, N2)`` → ``(N0, N1, N2//2 + 1)``; ValueError unless 3 positive sizes."""
-    shape = _shape(volume_shape, "volume_shape")
-    if len(shape) != 3:
-        raise ValueError(f"volume_shape must have 3 dims, got {shape}")
+    shape = V.shape_tuple(volume_shape, "volume_shape", length=3)
     return (shape[0], shape[1], shape[2] // 2 + 1)
 
 
@@ -675,9 +619,7 @@ def full_image_to_half_image(image, image_shape):
 
     `image`: (..., H, W) or flat (..., H·W); returns (..., H, W//2+1) or (..., H·(W//2+1)).
     """
-    shape = _shape(image_shape, "image_shape")
-    if len(shape) != 2:
-        raise ValueError(f"image_shape must have 2 dims, got {shape}")
+    shape = V.shape_tuple(image_shape, "image_shape", length=2)
     return _full_to_half(image, shape, "image")
 
 
@@ -689,24 +631,18 @@ def half_image_to_full_image(half_image, image_shape):
     map, not an FFT round trip, so that half-image backprojection is its exact adjoint.
     `half_image`: (..., H, W//2+1) or flat; returns the full layout in the same style.
     """
-    shape = _shape(image_shape, "image_shape")
-    if len(shape) != 2:
-        raise ValueError(f"image_shape must have 2 dims, got {shape}")
+    shape = V.shape_tuple(image_shape, "image_shape", length=2)
     return _half_to_full(half_image, shape, "half_image")
 
 
 def full_volume_to_half_volume(volume, volume_shape):
     """Centered full 3-D spectrum (..., N0, N1, N2) or flat → packed (..., N0, N1, N2//2+1) or flat."""
-    shape = _shape(volume_shape, "volume_shape")
-    if len(shape) != 3:
-        raise ValueError(f"volume_shape must have 3 dims, got {shape}")
+    shape = V.shape_tuple(volume_shape, "volume_shape", length=3)
     return _full_to_half(volume, shape, "volume")
 
 
 def half_volume_to_full_volume(half_volume, volume_shape):
     """Packed half volume → centered full 3-D spectrum by the Hermitian index map
     (``conj(half[π(i0), π(i1), N2//2 − c])`` in each redundant column c)."""
-    shape = _shape(volume_shape, "volume_shape")
-    if len(shape) != 3:
-        raise ValueError(f"volume_shape must have 3 dims, got {shape}")
+    shape = V.shape_tuple(volume_shape, "volume_shape", length=3)
     return _half_to_full(half_volume, shape, "half_volume")

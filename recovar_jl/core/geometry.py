@@ -8,14 +8,14 @@ Coordinates, nearest indices and translations are Julia kernels; the rest is Num
 """
 from __future__ import annotations
 
-import math
 import numbers
 
 import numpy as np
 
 from .. import _julia
 from .. import _validate as v
-from .ctf import _square_side
+from . import fourier_transform_utils as ftu
+from .ctf import _npix
 
 __all__ = [
     "round_to_int",
@@ -49,9 +49,7 @@ def round_to_int(array):
     Integer input is returned as int32 (recovar accepts floats only). Values must be finite
     and within the int32 range.
     """
-    arr = v.as_array(array, "array")
-    if arr.dtype.kind == "c":
-        raise TypeError(f"array must be real, got dtype {arr.dtype}")
+    arr = v.as_real_array(array, "array")
     if arr.dtype.kind in "biu":
         if arr.size and (arr.max() >= _INT32_LIMIT or arr.min() < -_INT32_LIMIT):
             raise ValueError("array has values outside the int32 range")
@@ -64,24 +62,14 @@ def round_to_int(array):
     return rounded.astype(np.int32)
 
 
-def _grid_dist(max_grid_dist) -> int:
-    if isinstance(max_grid_dist, (bool, np.bool_)) or not isinstance(max_grid_dist, numbers.Integral):
-        raise TypeError(f"max_grid_dist must be an int, got {max_grid_dist!r}")
-    if max_grid_dist < 0:
-        raise ValueError(f"max_grid_dist must be non-negative, got {max_grid_dist}")
-    return int(max_grid_dist)
-
-
 def _neighbours(coords, max_grid_dist, min_ndim: int):
-    coords = v.as_array(coords, "coords")
-    if coords.dtype.kind == "c":
-        raise TypeError(f"coords must be real, got dtype {coords.dtype}")
+    coords = v.as_real_array(coords, "coords")
     if coords.ndim < min_ndim:
         raise ValueError(f"coords must have at least {min_ndim} dimensions, got shape {coords.shape}")
     dim = coords.shape[-1]
     if dim not in (2, 3):
         raise ValueError(f"coords must have 2 or 3 coordinates on the last axis, got shape {coords.shape}")
-    m = _grid_dist(max_grid_dist)
+    m = v.integer(max_grid_dist, "max_grid_dist", minimum=0)
     points = coords.size // dim if coords.ndim else 1
     v.check_memory(points * (2 * m + 1) ** dim * dim * 4, "the neighbouring frequencies")
     axis = np.arange(-m, m + 1, dtype=np.int32)
@@ -137,22 +125,10 @@ def get_stencil(dim):
 # Unrotated planes (NumPy)
 # ---------------------------------------------------------------------------------------
 
-def _voxel_size(voxel_size):
-    """Validate a positive voxel size; NumPy scalars are kept (their dtype enters the grid, as in recovar)."""
-    v.positive_scalar(voxel_size, "voxel_size")
-    return voxel_size if isinstance(voxel_size, np.floating) else float(voxel_size)
-
-
 def _k_coordinates(image_shape, voxel_size, scaled):
-    """recovar's `get_k_coordinate_of_each_pixel` (xy meshgrid; float32 grid, docs/conventions.md §3)."""
-    shape = v.shape_tuple(image_shape, "image_shape", length=2)
-    v.check_memory(shape[0] * shape[1] * 3 * 4, "the pixel coordinates")
-    grids = []
-    for n in shape:
-        g = np.arange(-(n // 2), n - n // 2, dtype=np.float32)
-        grids.append(g / (n * voxel_size) if scaled else g)
-    mesh = np.meshgrid(*grids, indexing="xy")
-    return np.stack([m.ravel() for m in mesh], axis=-1)
+    """recovar's `get_k_coordinate_of_each_pixel` for (N, N) images: (N², 2), float32 grid."""
+    return ftu.get_k_coordinate_of_each_pixel(v.shape_tuple(image_shape, "image_shape", length=2), voxel_size,
+                                              scaled)
 
 
 def _with_zero_z(coords):
@@ -160,11 +136,10 @@ def _with_zero_z(coords):
 
 
 def _factor(three_d_upsampling_factor):
-    if isinstance(three_d_upsampling_factor, (bool, np.bool_)) or not isinstance(three_d_upsampling_factor, numbers.Real):
-        raise TypeError(f"three_d_upsampling_factor must be a number, got {three_d_upsampling_factor!r}")
-    if not math.isfinite(float(three_d_upsampling_factor)) or abs(three_d_upsampling_factor) > 2**53:
-        raise ValueError(f"three_d_upsampling_factor must be finite, got {three_d_upsampling_factor!r}")
-    return three_d_upsampling_factor
+    factor = v.real_number(three_d_upsampling_factor, "three_d_upsampling_factor")
+    if abs(factor) > 2**53:  # beyond exact float64 integers the grid points lose meaning
+        raise ValueError(f"three_d_upsampling_factor must be at most 2**53 in size, got {factor!r}")
+    return factor
 
 
 def get_unrotated_plane_grid_points(image_shape, three_d_upsampling_factor=1):
@@ -175,41 +150,22 @@ def get_unrotated_plane_grid_points(image_shape, three_d_upsampling_factor=1):
 
 def get_unrotated_plane_coords(image_shape, voxel_size, scaled=True):
     """Plane frequencies ``(kx, ky, 0)`` (1/Å when `scaled`: divided by N·voxel_size), shape (H·W, 3)."""
-    voxel_size = _voxel_size(voxel_size)
-    if np.ndim(scaled) != 0:
-        raise TypeError(f"scaled must be a bool, got {scaled!r}")
-    return _with_zero_z(_k_coordinates(image_shape, voxel_size, bool(scaled)))
-
-
-def _half_pixel_indices(image_shape):
-    shape = v.shape_tuple(image_shape, "image_shape", length=2)
-    h, w = shape
-    columns = np.array([(w // 2 + j) % w for j in range(w // 2 + 1)])
-    return (np.arange(h)[:, None] * w + columns[None, :]).ravel()
+    voxel_size = v.voxel_size(voxel_size)
+    return _with_zero_z(_k_coordinates(image_shape, voxel_size, v.flag(scaled, "scaled")))
 
 
 def get_unrotated_half_plane_grid_points(image_shape, three_d_upsampling_factor=1):
     """:func:`get_unrotated_plane_grid_points` at the rfft-packed pixels only, shape (H·(W//2+1), 3)."""
     full = get_unrotated_plane_grid_points(image_shape, three_d_upsampling_factor)
-    return full[_half_pixel_indices(image_shape)]
+    return full[ftu._half_image_pixel_indices(v.shape_tuple(image_shape, "image_shape", length=2))]
 
 
 # ---------------------------------------------------------------------------------------
 # Rotated slices (Julia)
 # ---------------------------------------------------------------------------------------
 
-def _rotations(rotation_matrices, name: str, batched: bool) -> np.ndarray:
-    rot = v.real_array(rotation_matrices, name)
-    v.check_shape(rot, name, (None, 3, 3) if batched else (3, 3))
-    return rot if batched else rot[None]
-
-
-def _npix(side: int, half: bool) -> int:
-    return side * (side // 2 + 1) if half else side * side
-
-
 def _coords(rotations, image_shape, volume_shape, half: bool) -> np.ndarray:
-    _, side = _square_side(image_shape)
+    side = v.square_image_shape(image_shape)[0]
     vol = v.shape_tuple(volume_shape, "volume_shape", length=3)
     dtype = np.result_type(np.float32, rotations.dtype)
     shape = (rotations.shape[0], _npix(side, half), 3)
@@ -235,16 +191,16 @@ def get_gridpoint_coords(rotation_matrix, image_shape, volume_shape):
     -------
     ndarray, shape (N², 3); float32 (float64 for float64 rotations).
     """
-    return _coords(_rotations(rotation_matrix, "rotation_matrix", False), image_shape, volume_shape, False)[0]
+    return _coords(v.rotations(rotation_matrix, "rotation_matrix", False), image_shape, volume_shape, False)[0]
 
 
 def batch_get_gridpoint_coords(rotation_matrix, image_shape, volume_shape):
     """:func:`get_gridpoint_coords` for rotations (n, 3, 3) → (n, N², 3)."""
-    return _coords(_rotations(rotation_matrix, "rotation_matrix", True), image_shape, volume_shape, False)
+    return _coords(v.rotations(rotation_matrix, "rotation_matrix", True), image_shape, volume_shape, False)
 
 
 def _nearest(rotations, image_shape, volume_shape) -> np.ndarray:
-    _, side = _square_side(image_shape)
+    side = v.square_image_shape(image_shape)[0]
     vol = v.shape_tuple(volume_shape, "volume_shape", length=3)
     if np.prod(vol, dtype=np.float64) >= _INT32_LIMIT:
         raise ValueError(f"volume_shape {vol} has too many voxels for int32 indices")
@@ -263,23 +219,23 @@ def get_nearest_gridpoint_indices(rotation_matrix, image_shape, volume_shape):
     The coordinate (:func:`get_gridpoint_coords`) is rounded half away from zero and each
     component clipped into range. Returns int32, shape (N²,).
     """
-    return _nearest(_rotations(rotation_matrix, "rotation_matrix", False), image_shape, volume_shape)[0]
+    return _nearest(v.rotations(rotation_matrix, "rotation_matrix", False), image_shape, volume_shape)[0]
 
 
 def batch_get_nearest_gridpoint_indices(rotation_matrix, image_shape, volume_shape):
     """:func:`get_nearest_gridpoint_indices` for rotations (n, 3, 3) → (n, N²) int32."""
-    return _nearest(_rotations(rotation_matrix, "rotation_matrix", True), image_shape, volume_shape)
+    return _nearest(v.rotations(rotation_matrix, "rotation_matrix", True), image_shape, volume_shape)
 
 
 def rotations_to_grid_point_coords(rotation_matrices, image_shape, volume_shape):
     """Grid coordinates of many slices, transposed: ``(coords (3, n·N²), (n, N², 3))``."""
-    coords = _coords(_rotations(rotation_matrices, "rotation_matrices", True), image_shape, volume_shape, False)
+    coords = _coords(v.rotations(rotation_matrices, "rotation_matrices", True), image_shape, volume_shape, False)
     return np.ascontiguousarray(coords.reshape(-1, 3).T), coords.shape
 
 
 def _half_image_rotations_to_coords(rotation_matrices, image_shape, volume_shape):
     """As :func:`rotations_to_grid_point_coords` on the rfft-packed pixels: ``((3, n·nhalf), (n, nhalf, 3))``."""
-    coords = _coords(_rotations(rotation_matrices, "rotation_matrices", True), image_shape, volume_shape, True)
+    coords = _coords(v.rotations(rotation_matrices, "rotation_matrices", True), image_shape, volume_shape, True)
     return np.ascontiguousarray(coords.reshape(-1, 3).T), coords.shape
 
 
@@ -308,7 +264,7 @@ def _translate(image: np.ndarray, translations: np.ndarray, side: int, half: boo
 
 
 def _images_and_side(image, image_shape, half: bool, allow_1d: bool):
-    _, side = _square_side(image_shape)
+    side = v.square_image_shape(image_shape)[0]
     image = v.numeric_array(image, "image", ndim=(1, 2) if allow_1d else 2)
     npix = _npix(side, half)
     if image.shape[-1] != npix:
@@ -337,7 +293,7 @@ def translate_images(image, translation, image_shape, *, half_image=False):
     ndarray, complex, shape of `image`: complex64, or complex128 when image or translation
     is 64-bit.
     """
-    half = bool(half_image)
+    half = v.flag(half_image, "half_image")
     image, side = _images_and_side(image, image_shape, half, allow_1d=True)
     trans = v.real_array(translation, "translation")
     if image.ndim == 1:
@@ -352,10 +308,11 @@ def batch_trans_translate_images(image, translation, image_shape, *, half_image=
 
     p = N² (full) or N·(N//2+1) (`half_image`).
     """
-    image, side = _images_and_side(image, image_shape, bool(half_image), allow_1d=False)
+    half = v.flag(half_image, "half_image")
+    image, side = _images_and_side(image, image_shape, half, allow_1d=False)
     trans = v.real_array(translation, "translation")
     v.check_shape(trans, "translation", (image.shape[0], None, 2))
-    return _translate(image, trans, side, bool(half_image))
+    return _translate(image, trans, side, half)
 
 
 def _lattice_translate(image: np.ndarray, trans: np.ndarray, lattice: np.ndarray) -> np.ndarray:

@@ -6,7 +6,6 @@ index is ``i0·N1·N2 + i1·N2 + i2``, and the frequency of index i on an axis o
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
@@ -33,15 +32,8 @@ def _integer_indices(x, name: str) -> np.ndarray:
     return arr
 
 
-def _checked_shape(shape, name: str) -> tuple:
-    shape = v.shape_tuple(shape, name)
-    if math.prod(shape) >= 2**63:  # np.prod would wrap around silently
-        raise ValueError(f"{name}={shape} has more than 2**63 - 1 voxels")
-    return shape
-
-
 def _shape_for(arr: np.ndarray, shape, name: str, array_name: str) -> tuple:
-    shape = _checked_shape(shape, name)
+    shape = v.shape_tuple(shape, name)
     if arr.ndim == 0 or arr.shape[-1] != len(shape):
         raise ValueError(f"{array_name} must have shape (..., {len(shape)}) for {name}={shape}, got {arr.shape}")
     return shape
@@ -83,7 +75,7 @@ def vec_indices_to_vol_indices(vec_indices, vol_shape):
     if idx.dtype.kind in "bc":
         raise TypeError(f"vec_indices must be real, got dtype {idx.dtype}")
     v.check_finite(idx, "vec_indices")
-    shape = _checked_shape(vol_shape, "vol_shape")
+    shape = v.shape_tuple(vol_shape, "vol_shape")
     if not shape:
         raise ValueError(f"vol_shape must have at least one entry, got {vol_shape!r}")
     size = int(np.prod(shape))
@@ -101,9 +93,7 @@ def _mid_grid(shape: tuple) -> np.ndarray:
 
 
 def _shift(arr, shape, name: str, sign: int) -> np.ndarray:
-    arr = v.as_array(arr, name)
-    if arr.dtype.kind == "c":
-        raise TypeError(f"{name} must be real, got dtype {arr.dtype}")
+    arr = v.as_real_array(arr, name)
     shape = _shape_for(arr, shape, "vol_shape", name)
     mid = _mid_grid(shape)
     if arr.dtype.kind == "f":
@@ -132,46 +122,29 @@ def frequencies_to_vec_indices(frequencies, vol_shape):
     return vol_indices_to_vec_indices(frequencies_to_vol_indices(freq, vol_shape), vol_shape)
 
 
-def _real(x, name: str) -> np.ndarray:
-    arr = v.as_array(x, name)
-    if arr.dtype.kind == "c":
-        raise TypeError(f"{name} must be real, got dtype {arr.dtype}")
-    return arr
-
-
-def _grid_size(grid_size) -> float:
-    try:
-        return v.positive_scalar(grid_size, "grid_size")
-    except ValueError as exc:
-        if "grid_size" in str(exc):
-            raise
-        # np.asarray of a ragged sequence raises its own ValueError, naming nothing
-        raise TypeError(f"grid_size must be a real number, got {grid_size!r}") from None
-
-
 def check_frequencies_in_bound(frequencies, grid_size):
     """True where every component of the last axis lies in ``[−N/2, N/2)``."""
-    f = _real(frequencies, "frequencies")
-    n = _grid_size(grid_size)
+    f = v.as_real_array(frequencies, "frequencies")
+    n = v.positive_scalar(grid_size, "grid_size")
     return np.all((f >= -n / 2) & (f < n / 2), axis=-1)
 
 
 def check_vol_indices_in_bound(vol_indices, grid_size):
     """True where every component of the last axis lies in ``[0, N)``."""
-    idx = _real(vol_indices, "vol_indices")
-    n = _grid_size(grid_size)
+    idx = v.as_real_array(vol_indices, "vol_indices")
+    n = v.positive_scalar(grid_size, "grid_size")
     return np.all((idx >= 0) & (idx < n), axis=-1)
 
 
 def check_vec_indices_in_bound(vec_indices, grid_size):
     """Elementwise ``0 ≤ i < N³``."""
-    idx = _real(vec_indices, "vec_indices")
-    n = _grid_size(grid_size)
+    idx = v.as_real_array(vec_indices, "vec_indices")
+    n = v.positive_scalar(grid_size, "grid_size")
     return (idx >= 0) & (idx < n**3)
 
 
 def distance_to_max_grid_dist(dist):
     """``ceil(dist)`` as int (NumPy int64)."""
-    d = _real(dist, "dist")
+    d = v.as_real_array(dist, "dist")
     v.check_finite(d, "dist")
     return np.ceil(d).astype(int)[()]

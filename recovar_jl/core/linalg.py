@@ -38,37 +38,13 @@ def _array(x, name: str, ndim=None, finite=True) -> np.ndarray:
     return arr
 
 
-def _positive_number(x, name: str) -> float:
-    value = float(ftu._scalar(x, name))
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {x!r}")
-    return value
-
-
-def _real_number(x, name: str) -> float:
-    value = float(ftu._scalar(x, name))
-    if np.isnan(value):
-        raise ValueError(f"{name} must not be NaN")
-    return value
-
-
-def _float_dtype(dtype, name: str = "dtype") -> np.dtype:
-    try:
-        d = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"{name} must be a NumPy floating dtype, got {dtype!r}") from None
-    if d.kind not in "fc":
-        raise TypeError(f"{name} must be a floating dtype, got {d}")
-    return d
-
-
 def _batch_size(batch_size, n_rows: int, total_gb: float, memory_to_use, name: str = "batch_size") -> int:
     """Rows per block: `batch_size` if given, else recovar's rule ``n_rows / ceil(total_gb / memory)``."""
     if batch_size is None:
-        memory = _positive_number(memory_to_use, "memory_to_use")
+        memory = V.positive_scalar(memory_to_use, "memory_to_use")
         n_blocks = max(1, int(np.ceil(total_gb / memory)))
         return max(1, int(np.floor(n_rows / n_blocks)))
-    value = _positive_number(batch_size, name)
+    value = V.positive_scalar(batch_size, name)
     return max(1, int(value))
 
 
@@ -87,8 +63,7 @@ def _size_gb(x: np.ndarray) -> float:
 def batch_st_end(k, batch_size, n_rows):
     """Row range of block k: ``(int(k·batch_size), int(min((k+1)·batch_size, n_rows)))``."""
     for value, name in ((k, "k"), (batch_size, "batch_size"), (n_rows, "n_rows")):
-        if not np.isfinite(_real_number(value, name)):
-            raise ValueError(f"{name} must be finite, got {value!r}")
+        V.real_number(value, name)
     return int(k * batch_size), int(min((k + 1) * batch_size, n_rows))
 
 
@@ -128,7 +103,7 @@ def blockwise_A_X(A, X, batch_size=None, memory_to_use=10):
         raise ValueError(f"A and X cannot be multiplied: shapes {A.shape} and {X.shape}")
     dtype = np.result_type(A.dtype, X.dtype)
     if batch_size is None:
-        usable = _positive_number(memory_to_use, "memory_to_use") - _size_gb(X)
+        usable = V.positive_scalar(memory_to_use, "memory_to_use") - _size_gb(X)
         size_a = A.shape[0] * max(A.shape[1], X.shape[1]) * dtype.itemsize / 1e9
         rows = A.shape[0] if usable <= 0 else _batch_size(None, A.shape[0], 4 * size_a, usable)
     else:
@@ -156,7 +131,7 @@ def thin_svd(X, np=np, epsilon=1e-8):
     recovar's signature and ignored (NumPy is always used).
     """
     X = _array(X, "X", ndim=2)
-    eps = _real_number(epsilon, "epsilon")
+    eps = float(V.real_number(epsilon, "epsilon", finite=False))
     U, sigma, V_ = _eigen_svd(_conj(X).T @ X, X, eps, lambda a, b: a @ b)
     return _numpy.flip(U, axis=1), _numpy.flip(sigma), _numpy.flip(V_, axis=1)
 
@@ -165,13 +140,11 @@ def thin_svd_in_blocks(X, np=np, memory_to_use=5, epsilon=1e-8, n_components=-1)
     """:func:`thin_svd` through blockwise products; returns ``(U[:, :k], σ[:k], Vᴴ[:k])``,
     ``k = n_components`` if positive, else ``X.shape[0]``. `np` is ignored."""
     X = _array(X, "X", ndim=2)
-    eps = _real_number(epsilon, "epsilon")
-    components = ftu._scalar(n_components, "n_components")
-    if not float(components).is_integer():
-        raise TypeError(f"n_components must be an integer, got {n_components!r}")
+    eps = float(V.real_number(epsilon, "epsilon", finite=False))
+    components = V.integer(n_components, "n_components")
     gram = blockwise_X_T_X(X, memory_to_use=memory_to_use)
     U, sigma, V_ = _eigen_svd(gram, X, eps, lambda a, b: blockwise_A_X(a, b, memory_to_use=memory_to_use))
-    k = int(components) if int(components) > 0 else X.shape[0]
+    k = components if components > 0 else X.shape[0]
     return (_numpy.flip(U, axis=1)[:, :k], _numpy.flip(sigma)[:k], _numpy.conj(_numpy.flip(V_, axis=1))[:, :k].T)
 
 
@@ -196,7 +169,7 @@ def randomized_svd(A, n_pcs=200):
 # ---------------------------------------------------------------------------------------------
 
 def _columns(x, vec_shape, name="x"):
-    shape = ftu._shape(vec_shape, "vec_shape", length=3)
+    shape = V.shape_tuple(vec_shape, "vec_shape", length=3)
     arr = V.numeric_array(x, name, ndim=2)
     if arr.shape[0] != shape[0] * shape[1] * shape[2]:
         raise ValueError(f"{name} must have shape ({int(np.prod(shape))}, m) for vec_shape={shape}, got {arr.shape}")
@@ -224,7 +197,7 @@ def dft3(x, vec_shape):
 
 
 def _batch_size_arg(batch_size):
-    return int(np.ceil(_positive_number(batch_size, "batch_size")))
+    return int(np.ceil(V.positive_scalar(batch_size, "batch_size")))
 
 
 def batch_dft3(x, vec_shape, batch_size):
@@ -249,7 +222,7 @@ def batch_idft3(x, vec_shape, batch_size, *, overwrite=False):
     returned. x must be float32/float64/complex64/complex128.
     """
     _batch_size_arg(batch_size)
-    overwrite = ftu._flag(overwrite, "overwrite")
+    overwrite = V.flag(overwrite, "overwrite")
     raw = V.as_array(x, "x")
     if raw.dtype not in (np.float32, np.float64, np.complex64, np.complex128):
         raise TypeError(f"x must be a float32/float64/complex64/complex128 array, got dtype {raw.dtype}")
@@ -326,10 +299,10 @@ def batch_inner_product(x, y):
 def half_spectrum_last_axis_weights(last_axis_size, dtype=np.float32):
     """Column weights of an rfft-packed axis of full length n, length n//2+1: 1 for self-paired
     columns (0 and, for even n, Nyquist), 2 for columns whose partner is not stored."""
-    n = ftu._positive_int(last_axis_size, "last_axis_size")
+    n = V.integer(last_axis_size, "last_axis_size", minimum=1)
     V.check_memory(8 * n, "the weights")
     m = n // 2 + 1
-    w = np.ones((m,), dtype=_float_dtype(dtype))
+    w = np.ones((m,), dtype=V.float_dtype(dtype, "dtype"))
     if n % 2 == 0:
         w[1:-1] = 2
     else:
@@ -343,7 +316,7 @@ def rfft2_hermitian_weights(image_shape, dtype=np.float32):
     Caveat (as in recovar): ``Σ (√w a)* (√w b)`` reproduces only the **real part** of the full
     inner product; interior columns contribute 2q instead of q + conj(q).
     """
-    shape = ftu._shape(image_shape, "image_shape")
+    shape = V.shape_tuple(image_shape, "image_shape")
     if len(shape) < 2:
         raise ValueError(f"image_shape must have 2 dims, got {shape}")
     H, W = shape[0], shape[1]
@@ -352,7 +325,7 @@ def rfft2_hermitian_weights(image_shape, dtype=np.float32):
 
 
 def _half_grid(arr, full_shape, name):
-    shape = ftu._shape(full_shape, "full_shape")
+    shape = V.shape_tuple(full_shape, "full_shape")
     if len(shape) not in (2, 3):
         raise ValueError(f"full_shape must have 2 or 3 dims, got {shape}")
     half_shape = ftu.get_real_fft_packed_shape(shape)

@@ -13,7 +13,6 @@ is the natural layout for square and cubic shapes; other shapes get recovar's la
 from __future__ import annotations
 
 import math
-import numbers
 import os
 from collections.abc import Mapping
 
@@ -60,52 +59,18 @@ class MaskFileNotFoundError(FileNotFoundError, ValueError):
 # ---------------------------------------------------------------------------
 
 
-def _real_number(x, name: str, allow_none: bool = False):
-    """A finite real Python number (bools refused)."""
-    if x is None and allow_none:
-        return None
-    if isinstance(x, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a real number, got {x!r}")
-    if not isinstance(x, numbers.Real):
-        arr = np.asarray(x) if not isinstance(x, str) else None
-        if arr is None or arr.shape != () or arr.dtype.kind not in "iuf":
-            raise TypeError(f"{name} must be a real number, got {x!r}")
-        x = arr.item()
-    value = float(x)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {x!r}")
-    return x
-
-
-def _integer(x, name: str, allow_none: bool = False):
-    """A Python int (integral floats accepted, bools refused)."""
-    if x is None and allow_none:
-        return None
-    if isinstance(x, (bool, np.bool_)):
-        raise TypeError(f"{name} must be an integer, got {x!r}")
-    if isinstance(x, numbers.Integral):
-        return int(x)
-    if isinstance(x, numbers.Real) and math.isfinite(float(x)) and float(x).is_integer():
-        return int(x)
-    raise TypeError(f"{name} must be an integer, got {x!r}")
-
-
-def _shape(shape, name: str, length=None) -> tuple:
-    if isinstance(shape, (str, bytes)):  # iterable, but not a shape (b"ab" would be (97, 98))
-        raise TypeError(f"{name} must be a tuple of ints, got {shape!r}")
+def _grid_shape(shape, name: str, length=None) -> tuple:
+    """A non-empty shape whose float64 grid fits in memory (every mask is built on one)."""
     out = _v.shape_tuple(shape, name, length)
     if not out:
         raise ValueError(f"{name} must have at least one entry, got {shape!r}")
-    # every grid built from a shape holds float64/float32 intermediates of that size
     _v.check_memory(8 * math.prod(out), f"a grid of {name}={out}")
     return out
 
 
 def _mask_array(x, name: str, ndim=None) -> np.ndarray:
     """A real (or boolean) array without NaN, in its own dtype."""
-    arr = _v.as_array(x, name)
-    if arr.dtype.kind == "c":
-        raise TypeError(f"{name} must be real, got dtype {arr.dtype}")
+    arr = _v.as_real_array(x, name)
     _v.check_ndim(arr, name, ndim)
     _v.check_finite(arr, name)
     if arr.ndim == 0:
@@ -205,7 +170,7 @@ def soften_volume_mask(binary_volume_mask, kern_rad=3):
         ``kern_rad=3``).
     """
     mask = _mask_array(binary_volume_mask, "binary_volume_mask")
-    kern_rad = float(_real_number(kern_rad, "kern_rad"))
+    kern_rad = float(_v.real_number(kern_rad, "kern_rad"))
     distance = _edt(mask < _SOFTEN_THRESHOLD)
     soft = np.zeros(mask.shape, dtype=np.float64)
     inside = distance < kern_rad
@@ -228,8 +193,8 @@ def get_radial_mask(shape, radius=None):
     -------
     ndarray of bool, shape ``shape``
     """
-    shape = _shape(shape, "shape")
-    radius = shape[0] // 2 - 1 if radius is None else _real_number(radius, "radius")
+    shape = _grid_shape(shape, "shape")
+    radius = shape[0] // 2 - 1 if radius is None else _v.real_number(radius, "radius")
     # recovar compares float32 distances with float32(radius + 1e-7), which is radius
     # itself for every radius of practical size.
     return _radius_grid(shape) < np.float32(radius + 1e-7)
@@ -256,9 +221,9 @@ def raised_cosine_mask(volume_shape, radius, radius_p, offset):
     -------
     ndarray, float32, shape ``volume_shape``
     """
-    volume_shape = _shape(volume_shape, "volume_shape")
-    radius = float(_real_number(radius, "radius"))
-    radius_p = float(_real_number(radius_p, "radius_p"))
+    volume_shape = _grid_shape(volume_shape, "volume_shape")
+    radius = float(_v.real_number(radius, "radius"))
+    radius_p = float(_v.real_number(radius_p, "radius_p"))
     offset_arr = _v.real_array(offset, "offset", dtype=np.float64)
     if offset_arr.ndim > 1 or (offset_arr.ndim == 1 and offset_arr.size not in (1, len(volume_shape))):
         raise ValueError(f"offset must be a scalar or have {len(volume_shape)} entries, got shape {offset_arr.shape}")
@@ -304,8 +269,8 @@ def soft_mask_outside_map(vol, radius=-1, cosine_width=3, Mnoise=None):
     vol = _v.numeric_array(vol, "vol")
     if vol.ndim == 0 or vol.size == 0:
         raise ValueError(f"vol must be a non-empty array, got shape {vol.shape}")
-    radius = _real_number(radius, "radius")
-    cosine_width = _real_number(cosine_width, "cosine_width")
+    radius = _v.real_number(radius, "radius")
+    cosine_width = _v.real_number(cosine_width, "cosine_width")
     if radius < 0:
         radius = max(vol.shape) // 2
     radius_p = radius + cosine_width
@@ -361,12 +326,12 @@ def window_mask(D, in_rad, out_rad):
     -------
     ndarray, float32, (D, D)
     """
-    D = _integer(D, "D")
+    D = _v.integer(D, "D")
     if D <= 0 or D % 2 != 0:
         raise ValueError(f"D must be a positive even integer, got {D}")
     _v.check_memory(24 * D * D, f"a window of D={D}")  # float32 coordinates, float64 r and window
-    in_rad = float(_real_number(in_rad, "in_rad"))
-    out_rad = float(_real_number(out_rad, "out_rad"))
+    in_rad = float(_v.real_number(in_rad, "in_rad"))
+    out_rad = float(_v.real_number(out_rad, "out_rad"))
     x = ((np.arange(D, dtype=np.float64) - D / 2) / (D / 2)).astype(np.float32)
     r = np.sqrt(x[None, :] ** 2 + x[:, None] ** 2).astype(np.float64)
     if out_rad == in_rad:
@@ -393,12 +358,12 @@ def smooth_circular_mask(image_size, radius, thickness):
     -------
     ndarray, float64, (image_size, image_size)
     """
-    image_size = _integer(image_size, "image_size")
+    image_size = _v.integer(image_size, "image_size")
     if image_size <= 0:
         raise ValueError(f"image_size must be positive, got {image_size}")
     _v.check_memory(24 * image_size * image_size, f"a mask of image_size={image_size}")
-    radius = float(_real_number(radius, "radius"))
-    thickness = float(_real_number(thickness, "thickness"))
+    radius = float(_v.real_number(radius, "radius"))
+    thickness = float(_v.real_number(thickness, "thickness"))
     coords = np.arange(image_size, dtype=np.float64) - image_size // 2
     r = np.sqrt(coords[None, :] ** 2 + coords[:, None] ** 2)
     mask = (r < radius).astype(np.float64)
@@ -430,8 +395,8 @@ def make_soft_edged_kernel(r1, shape):
     -------
     ndarray, float32, shape ``shape``, summing to 1
     """
-    r1 = _real_number(r1, "r1")
-    shape = _shape(shape, "shape")
+    r1 = _v.real_number(r1, "r1")
+    shape = _grid_shape(shape, "shape")
     box = 5 if r1 < 3 else 2 * r1 + 1
     outer = box // 2
     inner = outer - 2
@@ -467,7 +432,7 @@ def threshold_map(arr, prob=0.99, dthresh=None):
     if arr.size == 0:
         raise ValueError("arr must not be empty")
     if dthresh is None:
-        prob = float(_real_number(prob, "prob"))
+        prob = float(_v.real_number(prob, "prob"))
         if prob > 1:
             raise ValueError(f"prob must be at most 1, got {prob}")
         values = np.sort(arr.ravel())
@@ -478,7 +443,7 @@ def threshold_map(arr, prob=0.99, dthresh=None):
             cdf = np.arange(n) / float(n - 1)
             thresh = values[np.argmax(cdf >= prob)]
     else:
-        thresh = _real_number(dthresh, "dthresh")
+        thresh = _v.real_number(dthresh, "dthresh")
     return arr * (arr > thresh)
 
 
@@ -528,12 +493,11 @@ def make_mask(volume, *, threshold="auto", lowpass_sigma=None, extend=None, soft
         if threshold != "auto":
             raise ValueError(f"threshold must be 'auto' or a number, got {threshold!r}")
     else:
-        threshold = float(_real_number(threshold, "threshold"))
-    lowpass_sigma = _real_number(lowpass_sigma, "lowpass_sigma", allow_none=True)
-    extend = _real_number(extend, "extend", allow_none=True)
-    soft_edge = _real_number(soft_edge, "soft_edge")
-    if not isinstance(cleanup, (bool, np.bool_)):
-        raise TypeError(f"cleanup must be a bool, got {cleanup!r}")
+        threshold = float(_v.real_number(threshold, "threshold"))
+    lowpass_sigma = _v.real_number(lowpass_sigma, "lowpass_sigma", allow_none=True)
+    extend = _v.real_number(extend, "extend", allow_none=True)
+    soft_edge = _v.real_number(soft_edge, "soft_edge")
+    cleanup = _v.flag(cleanup, "cleanup")
 
     n = volume.shape[0]
     if lowpass_sigma is None:
@@ -592,8 +556,8 @@ def make_mask_from_half_maps(halfmap1, halfmap2, smax=3, method="auto", **kwargs
     if halfmap1.shape != halfmap2.shape:
         raise ValueError(f"halfmap1 and halfmap2 must have the same shape, got {halfmap1.shape} and {halfmap2.shape}")
     if method == "local_correlation":
-        soft_edge = _real_number(kwargs.get("soft_edge", 2), "soft_edge")
-        smax = _real_number(smax, "smax")
+        soft_edge = _v.real_number(kwargs.get("soft_edge", 2), "soft_edge")
+        smax = _v.real_number(smax, "smax")
         return _mask_from_local_correlation(halfmap1, halfmap2, smax, soft_edge)
     return make_mask((halfmap1 + halfmap2) / 2.0, **kwargs)
 
@@ -647,9 +611,8 @@ def make_mask_from_gt(gt_map, smax=3, iter=10, from_ft=True):
     -------
     ndarray, float32, (N, N, N), values in [0, 1]
     """
-    if not isinstance(from_ft, (bool, np.bool_)):
-        raise TypeError(f"from_ft must be a bool, got {from_ft!r}")
-    iter = _integer(iter, "iter")
+    from_ft = _v.flag(from_ft, "from_ft")
+    iter = _v.integer(iter, "iter")
     gt = _v.numeric_array(gt_map, "gt_map")
     side = _cube_side(gt.size, "gt_map")
     gt = gt.reshape((side,) * 3)
@@ -680,9 +643,7 @@ def _as_volume_list(gt_volumes_real, volume_shape: tuple) -> list:
     volumes = []
     size = int(np.prod(volume_shape))
     for k, item in enumerate(items):
-        vol = _v.as_array(item, f"{name}[{k}]")
-        if vol.dtype.kind == "c":
-            raise TypeError(f"{name}[{k}] must be real, got dtype {vol.dtype}")
+        vol = _v.as_real_array(item, f"{name}[{k}]")
         if vol.size != size:
             raise ValueError(f"{name}[{k}] has {vol.size} values, volume_shape {volume_shape} needs {size}")
         _v.check_finite(vol, f"{name}[{k}]")
@@ -693,14 +654,14 @@ def _as_volume_list(gt_volumes_real, volume_shape: tuple) -> list:
 
 
 def _check_gt_mask_args(volume_shape, iter, dilation_iters, kern_rad):
-    volume_shape = _shape(volume_shape, "volume_shape", 3)
+    volume_shape = _grid_shape(volume_shape, "volume_shape", 3)
     if len(set(volume_shape)) != 1:
         raise ValueError(f"volume_shape must be cubic, got {volume_shape}")
-    iter = _integer(iter, "iter")
-    dilation_iters = _integer(dilation_iters, "dilation_iters", allow_none=True)
+    iter = _v.integer(iter, "iter")
+    dilation_iters = _v.integer(dilation_iters, "dilation_iters", allow_none=True)
     if dilation_iters is None:
         dilation_iters = _default_extension(volume_shape[0])
-    kern_rad = _real_number(kern_rad, "kern_rad")
+    kern_rad = _v.real_number(kern_rad, "kern_rad")
     return volume_shape, iter, dilation_iters, kern_rad
 
 
@@ -853,17 +814,11 @@ def masking_options(volume_mask_option, means, volume_shape, dtype_real=np.float
     if not isinstance(volume_mask_option, str):
         raise ValueError(f"volume_mask_option must be a string (a .mrc path, 'from_halfmaps', 'sphere' or 'none'), "
                          f"got {type(volume_mask_option).__name__}")
-    volume_shape = _shape(volume_shape, "volume_shape", 3)
-    try:
-        dtype_real = np.dtype(dtype_real)
-    except TypeError:
-        raise TypeError(f"dtype_real must be a NumPy dtype, got {dtype_real!r}") from None
-    if dtype_real.kind != "f":
-        raise TypeError(f"dtype_real must be a real floating dtype, got {dtype_real}")
-    mask_dilation_iter = _integer(mask_dilation_iter, "mask_dilation_iter")
-    if not isinstance(keep_input_mask, (bool, np.bool_)):
-        raise TypeError(f"keep_input_mask must be a bool, got {keep_input_mask!r}")
-    dilated_iter = _integer(dilated_mask_dilations_iter, "dilated_mask_dilations_iter", allow_none=True)
+    volume_shape = _grid_shape(volume_shape, "volume_shape", 3)
+    dtype_real = _v.float_dtype(dtype_real, "dtype_real", kinds="f")
+    mask_dilation_iter = _v.integer(mask_dilation_iter, "mask_dilation_iter")
+    keep_input_mask = _v.flag(keep_input_mask, "keep_input_mask")
+    dilated_iter = _v.integer(dilated_mask_dilations_iter, "dilated_mask_dilations_iter", allow_none=True)
     if dilated_iter is None:
         dilated_iter = _default_extension(volume_shape[0])
 

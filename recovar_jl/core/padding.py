@@ -20,15 +20,8 @@ __all__ = [
 ]
 
 
-def _padding(padding, name: str = "padding") -> int:
-    value = ftu._scalar(padding, name)
-    value = value.item() if isinstance(value, np.ndarray) else value
-    if not (np.isfinite(float(value)) and float(value).is_integer()):
-        raise TypeError(f"{name} must be a non-negative integer, got {padding!r}")
-    value = int(value)
-    if value < 0:
-        raise ValueError(f"{name} must be non-negative, got {padding!r}")
-    return value
+def _padding(padding) -> int:
+    return V.integer(padding, "padding", minimum=0)
 
 
 def _numeric(x, name: str, ndim=None, min_ndim=None) -> np.ndarray:
@@ -132,7 +125,7 @@ def pad_images_fourier_domain(images, image_shape, padding):
 
     `images`: any array of n·H·W values (e.g. (n, H·W)); returns (n, (H+p)·(W+p)) complex.
     """
-    shape = ftu._shape(image_shape, "image_shape", length=2)
+    shape = V.shape_tuple(image_shape, "image_shape", length=2)
     arr = _numeric(images, "images")
     if arr.size % (shape[0] * shape[1]):
         raise ValueError(f"images of shape {arr.shape} cannot be reshaped to (-1, {shape[0]}, {shape[1]})")
@@ -147,7 +140,7 @@ def unpad_images_fourier_domain(images, padded_image_shape, padding):
     `images`: (n, ...) with n·H'·W' values, (H', W') = `padded_image_shape`; returns
     (n, h·w) complex with h = H' − 2·(p//2).
     """
-    shape = ftu._shape(padded_image_shape, "padded_image_shape", length=2)
+    shape = V.shape_tuple(padded_image_shape, "padded_image_shape", length=2)
     arr = _numeric(images, "images", min_ndim=1)
     if arr.size != arr.shape[0] * shape[0] * shape[1]:
         raise ValueError(f"images of shape {arr.shape} cannot be reshaped to ({arr.shape[0]}, {shape[0]}, {shape[1]})")
@@ -158,7 +151,7 @@ def unpad_images_fourier_domain(images, padded_image_shape, padding):
 
 def unpad_volume_fourier_domain(volume, padded_image_shape, padding):
     """Unpad a centered volume spectrum: inverse 3-D DFT, crop, forward DFT → flat (complex)."""
-    shape = ftu._shape(padded_image_shape, "padded_image_shape", length=3)
+    shape = V.shape_tuple(padded_image_shape, "padded_image_shape", length=3)
     arr = _numeric(volume, "volume")
     if arr.size != shape[0] * shape[1] * shape[2]:
         raise ValueError(f"volume of shape {arr.shape} cannot be reshaped to {shape}")

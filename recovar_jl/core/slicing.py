@@ -18,7 +18,6 @@ CUDA and cubic paths apply it); here every order applies it. With ``volume_shape
 from __future__ import annotations
 
 import math  # exact products: np.prod wraps around in int64 (a (2**40,)*3 shape "holds" 0 voxels)
-import numbers
 
 import numpy as np
 
@@ -76,13 +75,6 @@ def decide_order(disc_type):
 
 # ---- argument handling ----------------------------------------------------------------------
 
-def _image_shape(image_shape):
-    shape = v.shape_tuple(image_shape, "image_shape", length=2)
-    if shape[0] != shape[1]:
-        raise ValueError(f"image_shape must be square (H == W), got {shape}")
-    return shape
-
-
 def _volume_shape(volume_shape):
     return v.shape_tuple(volume_shape, "volume_shape", length=3)
 
@@ -100,36 +92,13 @@ def _image_grid(image_shape, half_image):
     return (H, W // 2 + 1) if half_image else (H, W)
 
 
-def _rotations(rotation_matrices):
-    rot = v.real_array(rotation_matrices, "rotation_matrices", finite=False)
-    if rot.ndim != 3 or rot.shape[1:] != (3, 3):
-        raise ValueError(f"rotation_matrices must have shape (n, 3, 3), got {rot.shape}")
-    v.check_finite(rot, "rotation_matrices")
-    return rot
-
-
-def _flag(value, name):
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, numbers.Integral) and value in (0, 1):
-        return bool(value)
-    raise TypeError(f"{name} must be a bool, got {value!r}")
-
-
 def _max_r2(max_r, image_shape, order):
     """Squared clip radius for the kernel (−1: no clipping); cubic ignores max_r."""
     if max_r is _AUTO:
         max_r = _default_max_r(image_shape)
     elif max_r is None:
         return -1.0
-    elif isinstance(max_r, (bool, np.bool_)) or not isinstance(max_r, numbers.Real):
-        arr = np.asarray(max_r)
-        if arr.shape != () or arr.dtype.kind not in "iuf":
-            raise TypeError(f"max_r must be a real number, None or _AUTO, got {max_r!r}")
-        max_r = arr.item()
-    max_r = float(max_r)
-    if np.isnan(max_r):
-        raise ValueError("max_r must not be NaN")
+    max_r = float(v.real_number(max_r, "max_r", finite=False))
     if order == 3 or np.isinf(max_r):
         return -1.0
     return max_r * max_r
@@ -190,11 +159,11 @@ def _slices(slices, name, image_shape, half_image, batched):
 def _common_arguments(disc_type, image_shape, volume_shape, half_volume, half_image, rotation_matrices, max_r):
     """Validate the arguments every slicing function shares (in recovar's argument order)."""
     order = decide_order(disc_type)
-    image_shape = _image_shape(image_shape)
+    image_shape = v.square_image_shape(image_shape)
     volume_shape = _volume_shape(volume_shape)
-    half_volume = _flag(half_volume, "half_volume")
-    half_image = _flag(half_image, "half_image")
-    rot = _rotations(rotation_matrices)
+    half_volume = v.flag(half_volume, "half_volume")
+    half_image = v.flag(half_image, "half_image")
+    rot = v.rotations(rotation_matrices)
     _max_r2(max_r, image_shape, order)
     return order, image_shape, volume_shape, half_volume, half_image, rot
 
@@ -397,10 +366,10 @@ def slice_from_cubic_coefficients(coeffs, rotation_matrices, image_shape, volume
     -------
     (n, N·N) or (n, N·(N//2+1)) array.
     """
-    image_shape = _image_shape(image_shape)
+    image_shape = v.square_image_shape(image_shape)
     volume_shape = _volume_shape(volume_shape)
-    half_image = _flag(half_image, "half_image")
-    rot = _rotations(rotation_matrices)
+    half_image = v.flag(half_image, "half_image")
+    rot = v.rotations(rotation_matrices)
     arr = v.numeric_array(coeffs, "coeffs", finite=False)
     full_size = math.prod(volume_shape)
     half_size = math.prod(_half_shape(volume_shape))

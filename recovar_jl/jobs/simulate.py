@@ -24,6 +24,7 @@ from typing import Iterator, Optional, Tuple
 
 import numpy as np
 
+from ..rotations import random_rotations
 from . import ops
 from .gridding import apodization_3d, crop_slices, disc_type, pad_size
 
@@ -31,24 +32,6 @@ VOLTAGE_KV = 300.0
 SPHERICAL_ABERRATION_MM = 2.7
 AMPLITUDE_CONTRAST = 0.1
 ASTIGMATISM_MAX_FRACTION = 0.05   # |DFU − DFV| up to 5 % of the mean defocus
-
-
-def random_rotations(n: int, rng: np.random.Generator) -> np.ndarray:
-    """n uniformly distributed rotation matrices (n, 3, 3) from random unit quaternions."""
-    q = rng.standard_normal((n, 4))
-    q /= np.linalg.norm(q, axis=1, keepdims=True)
-    w, x, y, z = q.T
-    R = np.empty((n, 3, 3))
-    R[:, 0, 0] = 1 - 2 * (y * y + z * z)
-    R[:, 0, 1] = 2 * (x * y - z * w)
-    R[:, 0, 2] = 2 * (x * z + y * w)
-    R[:, 1, 0] = 2 * (x * y + z * w)
-    R[:, 1, 1] = 1 - 2 * (x * x + z * z)
-    R[:, 1, 2] = 2 * (y * z - x * w)
-    R[:, 2, 0] = 2 * (x * z - y * w)
-    R[:, 2, 1] = 2 * (y * z + x * w)
-    R[:, 2, 2] = 1 - 2 * (x * x + y * y)
-    return R
 
 
 @dataclass
