@@ -13,6 +13,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from . import plots  # noqa: F401  (matplotlib before Julia: see plots.py)
+from . import memory
 from .errors import JobError
 from .fsc import crossing_frequency, fsc, resolution_text
 from .mrc import AtomicOutputs, StackReader, StackWriter, read_volume, write_volume
@@ -21,6 +22,7 @@ from .simulate import random_parameters, simulate_chunks
 from .star import particles_tables, read_particles, stack_image_names, write_star
 
 GROUND_TRUTH_THRESHOLD = 0.5
+DEMO_CHUNK = 256   # reconstruct_job's default --chunk
 
 
 def _progress(total: int, desc: str, quiet: bool):
@@ -61,6 +63,7 @@ def simulate_job(volume_xyz: np.ndarray, voxel_size: float, out_dir, n_images: i
         raise JobError(f"--defocus-range needs 0 < MIN <= MAX (Å), got {lo:g} {hi:g}")
     if max_shift < 0 or max_shift > box / 4:
         raise JobError(f"--max-shift must be between 0 and box/4 = {box / 4:g} pixels, got {max_shift:g}")
+    memory.check_simulate(box, pad, n_images)
     say = _say(quiet)
     rng = np.random.default_rng(seed)
     params = random_parameters(n_images, rng, defocus_range=(lo, hi), max_shift=max_shift)
@@ -146,6 +149,7 @@ def reconstruct_job(star_path, out_dir, disc: str = "linear", pad: float = 2.0, 
         check_box(box, f"the particles of {star_path}")
         if ground_truth is not None and ground_truth.shape != (box,) * 3:
             raise JobError(f"the ground truth has shape {ground_truth.shape}, the particles box {box}")
+        memory.check_reconstruct(box, pad, chunk_size, disc)
         if particles.random_subset is not None:
             assignment = particles.random_subset - 1
             split_note = "halves from _rlnRandomSubset"
@@ -190,6 +194,7 @@ def demo_job(out_dir="recovar_jl_demo", n_images: int = 10000, box: int = 64, vo
     from .phantom import gaussian_atom_phantom
 
     check_box(box, "--box")
+    memory.check_demo(box, pad, n_images, disc, DEMO_CHUNK)
     t0 = time.perf_counter()
     phantom = gaussian_atom_phantom(box)
     print(f"recovar-jl demo: Gaussian-atom phantom {box}³ at {voxel_size:g} Å/voxel, {n_images} particles, "
