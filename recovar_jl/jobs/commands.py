@@ -50,8 +50,11 @@ def check_box(box: int, what: str) -> None:
 # --------------------------------------------------------------------------------------------
 def simulate_job(volume_xyz: np.ndarray, voxel_size: float, out_dir, n_images: int, snr: float,
                  defocus_range=(8000.0, 25000.0), max_shift: float = 3.0, seed: int = 0,
-                 disc: str = "linear", pad: float = 2.0, chunk_size: int = 500, quiet: bool = False) -> dict:
-    """Write ``particles.mrcs``, ``particles.star`` and ``ground_truth.mrc`` into ``out_dir``."""
+                 disc: str = "linear", pad: float = 2.0, chunk_size: Optional[int] = None, quiet: bool = False) -> dict:
+    """Write ``particles.mrcs``, ``particles.star`` and ``ground_truth.mrc`` into ``out_dir``.
+
+    ``chunk_size`` images are formed at a time (default: sized from the box, see simulate.py).
+    """
     box = volume_xyz.shape[0]
     check_box(box, "the volume")
     if n_images < 1:
@@ -63,7 +66,7 @@ def simulate_job(volume_xyz: np.ndarray, voxel_size: float, out_dir, n_images: i
         raise JobError(f"--defocus-range needs 0 < MIN <= MAX (Å), got {lo:g} {hi:g}")
     if max_shift < 0 or max_shift > box / 4:
         raise JobError(f"--max-shift must be between 0 and box/4 = {box / 4:g} pixels, got {max_shift:g}")
-    memory.check_simulate(box, pad, n_images)
+    memory.check_simulate(box, pad, n_images, chunk_size)
     say = _say(quiet)
     rng = np.random.default_rng(seed)
     params = random_parameters(n_images, rng, defocus_range=(lo, hi), max_shift=max_shift)
@@ -78,6 +81,7 @@ def simulate_job(volume_xyz: np.ndarray, voxel_size: float, out_dir, n_images: i
                                                             disc=disc, pad=pad, chunk_size=chunk_size):
                     writer.write(start, images)
                     bar.update(images.shape[0])
+                    del images   # not alive while the next chunk is formed
         finally:
             writer.close()
         tables = particles_tables(stack_image_names("particles.mrcs", n_images), params.rotations,

@@ -149,10 +149,10 @@ def _lower(pad: float, need_at_pad1: int, other: str) -> str:
     return f"lower {other}"
 
 
-def simulate_bytes(box: int, pad: float, n_images: int) -> int:
+def simulate_bytes(box: int, pad: float, n_images: int, chunk_size: Optional[int] = None) -> int:
     from .simulate import estimated_peak_bytes
 
-    return estimated_peak_bytes(box, pad, n_images)
+    return estimated_peak_bytes(box, pad, n_images, chunk_size)
 
 
 def reconstruct_bytes(box: int, pad: float, chunk_size: int, disc: str) -> int:
@@ -169,9 +169,9 @@ def demo_bytes(box: int, pad: float, n_images: int, disc: str, chunk_size: int) 
                reconstruct_bytes(box, pad, chunk_size, disc) + 4 * box ** 3)
 
 
-def check_simulate(box: int, pad: float, n_images: int) -> None:
-    check_fits(simulate_bytes(box, pad, n_images), f"simulate at box {box} with --pad {pad:g}",
-               _lower(pad, simulate_bytes(box, 1.0, n_images), "the box (bin the map)"))
+def check_simulate(box: int, pad: float, n_images: int, chunk_size: Optional[int] = None) -> None:
+    check_fits(simulate_bytes(box, pad, n_images, chunk_size), f"simulate at box {box} with --pad {pad:g}",
+               _lower(pad, simulate_bytes(box, 1.0, n_images, chunk_size), "the box (bin the map)"))
 
 
 def check_reconstruct(box: int, pad: float, chunk_size: int, disc: str) -> None:

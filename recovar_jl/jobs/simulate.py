@@ -251,5 +251,9 @@ def simulate_chunks(volume_xyz: np.ndarray, voxel_size: float, params: ParticleP
             if start < first:
                 clean = np.concatenate([kept[start:first], clean])
             kept = None
-        noise = rng.standard_normal(clean.shape, dtype=np.float32) * np.float32(sigma)
-        yield start, clean + noise, sigma
+        noisy = rng.standard_normal(clean.shape, dtype=np.float32)
+        noisy *= np.float32(sigma)
+        noisy += clean
+        del clean
+        yield start, noisy, sigma
+        del noisy
