@@ -11,11 +11,16 @@ Image formation, per particle i (all in Fourier space on a grid padded ``pad``×
 4. inverse transform, central ``box``×``box`` crop (the CTF's delocalisation stays inside the
    padded box, as in a real micrograph);
 5. + white Gaussian noise of variance σ² = (mean per-image variance of the noiseless images of
-   the first chunk) / SNR. **SNR = signal variance / noise variance over the whole image**
+   the first 500 particles, all of them if fewer) / SNR. **SNR = signal variance / noise variance over the whole image**
    (box included, so it depends on how much of the box the particle fills).
 
 Poses are uniformly distributed rotations (normalised Gaussian quaternions), translations
 uniform in [−max_shift, max_shift]² pixels. A seed fixes everything.
+
+Memory (:func:`estimated_peak_bytes`): the map's spectrum on the padded grid, rfft-packed,
+built a block at a time, plus one chunk of images (sized from the box: :func:`chunk_images`)
+and the first 500 noiseless images for σ; the stack is written chunk by chunk. Nothing grows
+with the number of particles except their parameters (≈ 600 bytes each).
 """
 from __future__ import annotations
 
