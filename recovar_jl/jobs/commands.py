@@ -22,7 +22,6 @@ from .simulate import random_parameters, simulate_chunks
 from .star import particles_tables, read_particles, stack_image_names, write_star
 
 GROUND_TRUTH_THRESHOLD = 0.5
-DEMO_CHUNK = 256   # reconstruct_job's default --chunk
 
 
 def _progress(total: int, desc: str, quiet: bool):
@@ -153,7 +152,7 @@ def reconstruct_job(star_path, out_dir, disc: str = "linear", pad: float = 2.0, 
         check_box(box, f"the particles of {star_path}")
         if ground_truth is not None and ground_truth.shape != (box,) * 3:
             raise JobError(f"the ground truth has shape {ground_truth.shape}, the particles box {box}")
-        memory.check_reconstruct(box, pad, chunk_size, disc)
+        memory.check_reconstruct(box, pad, chunk_size)
         if particles.random_subset is not None:
             assignment = particles.random_subset - 1
             split_note = "halves from _rlnRandomSubset"
@@ -198,7 +197,7 @@ def demo_job(out_dir="recovar_jl_demo", n_images: int = 10000, box: int = 64, vo
     from .phantom import gaussian_atom_phantom
 
     check_box(box, "--box")
-    memory.check_demo(box, pad, n_images, disc, DEMO_CHUNK)
+    memory.check_demo(box, pad, n_images)
     t0 = time.perf_counter()
     phantom = gaussian_atom_phantom(box)
     print(f"recovar-jl demo: Gaussian-atom phantom {box}³ at {voxel_size:g} Å/voxel, {n_images} particles, "

@@ -155,18 +155,29 @@ def simulate_bytes(box: int, pad: float, n_images: int, chunk_size: Optional[int
     return estimated_peak_bytes(box, pad, n_images, chunk_size)
 
 
-def reconstruct_bytes(box: int, pad: float, chunk_size: int, disc: str) -> int:
-    from .reconstruct import estimated_peak_bytes
+def _reconstruct_chunk(box: int, pad: float, chunk_size: Optional[int]) -> int:
+    """``--chunk``, or the job's default for the box when None."""
+    from . import reconstruct
 
-    return estimated_peak_bytes(box, pad, chunk_size, julia_threads(), disc=disc)
+    if chunk_size is not None:
+        return int(chunk_size)
+    return reconstruct.chunk_size_for(box, pad) if hasattr(reconstruct, "chunk_size_for") else 256
 
 
-def demo_bytes(box: int, pad: float, n_images: int, disc: str, chunk_size: int) -> int:
+def reconstruct_bytes(box: int, pad: float, chunk_size: Optional[int]) -> int:
+    """reconstruct.estimated_peak_bytes without the runtime (if it counts one, as BASE_BYTES:
+    check_fits adds RUNTIME_BYTES)."""
+    from . import reconstruct
+
+    total = reconstruct.estimated_peak_bytes(box, pad, _reconstruct_chunk(box, pad, chunk_size), julia_threads())
+    return max(0, total - getattr(reconstruct, "BASE_BYTES", 0))
+
+
+def demo_bytes(box: int, pad: float, n_images: int) -> int:
     """The largest of the demo's three steps; the phantom (4·box³) is held throughout."""
     from .phantom import estimated_peak_bytes as phantom_bytes
 
-    return max(phantom_bytes(box), simulate_bytes(box, pad, n_images),
-               reconstruct_bytes(box, pad, chunk_size, disc) + 4 * box ** 3)
+    return max(phantom_bytes(box), simulate_bytes(box, pad, n_images), reconstruct_bytes(box, pad, None) + 4 * box ** 3)
 
 
 def check_simulate(box: int, pad: float, n_images: int, chunk_size: Optional[int] = None) -> None:
@@ -174,18 +185,15 @@ def check_simulate(box: int, pad: float, n_images: int, chunk_size: Optional[int
                _lower(pad, simulate_bytes(box, 1.0, n_images, chunk_size), "the box (bin the map)"))
 
 
-def check_reconstruct(box: int, pad: float, chunk_size: int, disc: str) -> None:
-    smaller = max(1, chunk_size // 4)
-    chunk = f"--chunk (--chunk {smaller} needs {gb(reconstruct_bytes(box, pad, smaller, disc) + RUNTIME_BYTES)})"
-    check_fits(reconstruct_bytes(box, pad, chunk_size, disc), f"reconstruct at box {box} with --pad {pad:g}",
-               _lower(pad, reconstruct_bytes(box, 1.0, chunk_size, disc), chunk))
+def check_reconstruct(box: int, pad: float, chunk_size: Optional[int]) -> None:
+    smaller = max(1, _reconstruct_chunk(box, pad, chunk_size) // 4)
+    chunk = f"--chunk (--chunk {smaller} needs {gb(reconstruct_bytes(box, pad, smaller) + RUNTIME_BYTES)})"
+    check_fits(reconstruct_bytes(box, pad, chunk_size), f"reconstruct at box {box} with --pad {pad:g}",
+               _lower(pad, reconstruct_bytes(box, 1.0, chunk_size), chunk))
 
 
-def check_demo(box: int, pad: float, n_images: int, disc: str, chunk_size: int) -> None:
-    def need(b):
-        return demo_bytes(b, pad, n_images, disc, chunk_size)
-
-    largest = largest_fitting_box(need, box)
+def check_demo(box: int, pad: float, n_images: int) -> None:
+    largest = largest_fitting_box(lambda b: demo_bytes(b, pad, n_images), box)
     other = f"--box ({largest} is the largest that fits with --pad {pad:g})" if largest else "--box"
-    check_fits(need(box), f"demo at --box {box} with --pad {pad:g}",
-               _lower(pad, demo_bytes(box, 1.0, n_images, disc, chunk_size), other))
+    check_fits(demo_bytes(box, pad, n_images), f"demo at --box {box} with --pad {pad:g}",
+               _lower(pad, demo_bytes(box, 1.0, n_images), other))

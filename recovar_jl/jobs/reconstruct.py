@@ -161,14 +161,13 @@ def reconstruct_arrays(images: np.ndarray, rotations: np.ndarray, translations: 
     return bp.reconstruct()
 
 
-def estimated_peak_bytes(box: int, pad: float, chunk_size: int, threads: int, disc: str = "linear") -> int:
+def estimated_peak_bytes(box: int, pad: float, chunk_size: int, threads: int) -> int:
     """Peak memory of ``reconstruct_job`` beyond the runtime, bytes (P = padded box).
 
-    ``V·P³ + 8·threads·P³ + 28·chunk·P²``: the four accumulated volumes (24 bytes per voxel)
-    with the Wiener step's temporaries, measured at V ≈ 84–100 bytes per voxel for nearest and
-    linear and ≈ 110–140 for cubic (whose prefilter is undone on copies), taken as 96 and 128;
+    ``96·P³ + 8·threads·P³ + 28·chunk·P²``: the four accumulated volumes (24 bytes per voxel)
+    with the Wiener step's temporaries (measured 84–100 bytes per voxel for nearest and
+    linear at P = 128 and 192; cubic, which undoes its prefilter on copies, up to 25 % more);
     Julia's per-thread accumulators; one chunk of padded images, spectra and CTFs.
     """
     p = pad_size(box, pad)
-    per_voxel = 128 if disc_type(disc) == "cubic" else 96
-    return int(per_voxel * p ** 3 + 8 * max(1, int(threads)) * p ** 3 + 28 * max(1, int(chunk_size)) * p * p)
+    return int(96 * p ** 3 + 8 * max(1, int(threads)) * p ** 3 + 28 * max(1, int(chunk_size)) * p * p)
