@@ -80,65 +80,67 @@ def _chain(center, radius: float, n: int, normals: _Normals):
     normals of the last block).
     """
     sqrt = math.sqrt
+    step, sqrt3, recent, attempts, min_sep, reach = _STEP, _SQRT3, _RECENT, _ATTEMPTS, _MIN_SEPARATION, _REACH
     cx, cy, cz = center
     g = normals.take()
-    p = 0
-
-    def more():
-        nonlocal g, p
-        if p + 3 > len(g):
-            g = g[p:] + normals.take()
-            p = 0
-
     xs = [cx + g[0] * 0.3 * radius]
     ys = [cy + g[1] * 0.3 * radius]
     zs = [cz + g[2] * 0.3 * radius]
     dx, dy, dz = g[3], g[4], g[5]
-    p = 6
+    p, size = 6, len(g)
     cells = {_key(xs[0], ys[0], zs[0]): [0]}
+    get = cells.get
     near = (0, 1, _KEY, _KEY + 1, _KEY * _KEY, _KEY * _KEY + 1, _KEY * _KEY + _KEY, _KEY * _KEY + _KEY + 1)
-    while len(xs) < n:
-        count = len(xs)
-        first, last = max(0, count - 1 - _RECENT), count - 2
+    count = 1
+    while count < n:
+        first, last = max(0, count - 1 - recent), count - 2
         lx, ly, lz = xs[-1], ys[-1], zs[-1]
-        for _attempt in range(_ATTEMPTS):
+        for _attempt in range(attempts):
+            if p + 6 > size:   # a direction update may use two triples of normals
+                g = g[p:] + normals.take()
+                p, size = 0, len(g)
             # Persistent random walk: keep some memory of the previous direction.
-            more()
             norm = sqrt(dx * dx + dy * dy + dz * dz)
-            dx = 0.55 * dx / norm + g[p] / _SQRT3
-            dy = 0.55 * dy / norm + g[p + 1] / _SQRT3
-            dz = 0.55 * dz / norm + g[p + 2] / _SQRT3
+            dx = 0.55 * dx / norm + g[p] / sqrt3
+            dy = 0.55 * dy / norm + g[p + 1] / sqrt3
+            dz = 0.55 * dz / norm + g[p + 2] / sqrt3
             p += 3
             norm = sqrt(dx * dx + dy * dy + dz * dz)
-            px, py, pz = lx + _STEP * dx / norm, ly + _STEP * dy / norm, lz + _STEP * dz / norm
+            px, py, pz = lx + step * dx / norm, ly + step * dy / norm, lz + step * dz / norm
             ex, ey, ez = px - cx, py - cy, pz - cz
             if sqrt(ex * ex + ey * ey + ez * ez) > radius:
-                more()
                 dx, dy, dz = (cx - lx) + g[p], (cy - ly) + g[p + 1], (cz - lz) + g[p + 2]
                 p += 3
                 continue
-            crowded = False
             if count > 1:
-                corner = _key(px - _REACH, py - _REACH, pz - _REACH)
+                corner = _key(px - reach, py - reach, pz - reach)
+                crowded = False
                 for offset in near:
-                    for a in cells.get(corner + offset, ()):
+                    for a in get(corner + offset, ()):
                         if first <= a <= last:
                             ex, ey, ez = xs[a] - px, ys[a] - py, zs[a] - pz
-                            if sqrt(ex * ex + ey * ey + ez * ez) < _MIN_SEPARATION:
+                            if sqrt(ex * ex + ey * ey + ez * ez) < min_sep:
                                 crowded = True
                                 break
                     if crowded:
                         break
-            if not crowded:
-                break
+                if crowded:
+                    continue
+            break
         xs.append(px)
         ys.append(py)
         zs.append(pz)
-        cells.setdefault(_key(px, py, pz), []).append(count)
-        old = count - _RECENT - 1   # no longer among the atoms any candidate is tested against
+        key = _key(px, py, pz)
+        members = get(key)
+        if members is None:
+            cells[key] = [count]
+        else:
+            members.append(count)
+        old = count - recent - 1   # no longer among the atoms any candidate is tested against
         if old >= 0:
             cells[_key(xs[old], ys[old], zs[old])].remove(old)
-    return np.column_stack([xs, ys, zs]), len(g) - p
+        count += 1
+    return np.column_stack([xs, ys, zs]), size - p
 
 
 def phantom_atoms(box: int, atoms_per_voxel: float = 0.02, seed: int = 0):
@@ -227,7 +229,9 @@ def gaussian_atom_phantom(box: int, atom_sigma: float = 0.8, atoms_per_voxel: fl
             local = ((vx - (x0 - reach)) * box)[:, :, None, None] + vy[:, None, :, None]
             index = (local * box + vz[:, None, None, :]).ravel()
             values = (wx[:, :, None, None] * wy[:, None, :, None] * wz[:, None, None, :]).ravel()
-            buffer.reshape(-1)[:] += np.bincount(index, weights=values, minlength=depth * plane)
+            lo, hi = int(index.min()), int(index.max()) + 1   # the batch's span of the buffer
+            index -= lo
+            buffer.reshape(-1)[lo:hi] += np.bincount(index, weights=values, minlength=hi - lo)
         flush(x0, _SLAB)
     flush(x_first + n_slabs * _SLAB, depth)
     del buffer
