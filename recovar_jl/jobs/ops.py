@@ -89,3 +89,10 @@ def backproject_half(half_spectra: np.ndarray, rotations: np.ndarray, box: int, 
     out = adjoint_slice_volume(half_spectra, rotations, (box, box), (box, box, box), disc,
                                volume=volume.reshape(-1), half_image=True)
     return np.asarray(out).reshape(volume.shape)
+
+
+def fft_lines(x: np.ndarray) -> np.ndarray:
+    """Centred 1-D DFT along the last axis (complex), e.g. one axis of a volume in blocks."""
+    from ..core import fourier_transform_utils as ftu
+
+    return np.asarray(ftu.get_dft(x))

@@ -11,8 +11,9 @@ Image formation, per particle i (all in Fourier space on a grid padded ``pad``×
 4. inverse transform, central ``box``×``box`` crop (the CTF's delocalisation stays inside the
    padded box, as in a real micrograph);
 5. + white Gaussian noise of variance σ² = (mean per-image variance of the noiseless images of
-   the first 500 particles, all of them if fewer) / SNR. **SNR = signal variance / noise variance over the whole image**
-   (box included, so it depends on how much of the box the particle fills).
+   the first 500 particles, all of them if fewer) / SNR. **SNR = signal variance / noise
+   variance over the whole image** (box included, so it depends on how much of the box the
+   particle fills).
 
 Poses are uniformly distributed rotations (normalised Gaussian quaternions), translations
 uniform in [−max_shift, max_shift]² pixels. A seed fixes everything.
@@ -108,8 +109,8 @@ def data_radius(padded_box: int, disc: str) -> int:
     return padded_box // 2 - (2 if disc_type(disc) == "cubic" else 1)
 
 
-# Memory (bytes) of the working arrays; the sizes below are why a simulation at box 512 fits in
-# about 6 GB whatever the number of particles (estimated_peak_bytes).
+# Sizes of the working arrays: they keep a simulation at box 512 under 10 GB whatever the
+# number of particles (estimated_peak_bytes).
 SIGMA_IMAGES = 500            # the noise σ comes from the noiseless images of the first 500 particles
 MAX_CHUNK_IMAGES = 500
 CHUNK_BYTES = 512 * 2**20     # working set of one chunk of images
@@ -165,8 +166,6 @@ def padded_half_spectrum(volume_xyz: np.ndarray, padded_box: int, divisor: np.nd
     blocks of x-planes (y, z padded) go into the central x-planes of the output, then 1-D
     transforms along x, a block of y-rows at a time. Memory: the output plus two blocks.
     """
-    from ..core import fourier_transform_utils as ftu
-
     volume = np.asarray(volume_xyz, dtype=np.float32)
     d, p = volume.shape[0], padded_box
     half = p // 2 + 1
@@ -180,13 +179,13 @@ def padded_half_spectrum(volume_xyz: np.ndarray, padded_box: int, divisor: np.nd
         weights = (a[x0:x1, None, None] * a[None, :, None] * a[None, None, :]).astype(np.float32)
         slab = np.zeros((x1 - x0, p, p), dtype=np.float32)
         slab[:, inner, inner] = volume[x0:x1] / weights
-        out[inner.start + x0:inner.start + x1] = ftu.get_dft2_real(slab)
+        out[inner.start + x0:inner.start + x1] = ops.rfft_images(slab).reshape(x1 - x0, p, half)
         del slab, weights
     rows = max(1, _BUILD_BYTES // (16 * p * half))
     for y0 in range(0, p, rows):
         y1 = min(p, y0 + rows)
         block = np.ascontiguousarray(np.moveaxis(out[:, y0:y1, :], 0, -1))
-        out[:, y0:y1, :] = np.moveaxis(ftu.get_dft(block), -1, 0)
+        out[:, y0:y1, :] = np.moveaxis(ops.fft_lines(block), -1, 0)
         del block
     return out
 
