@@ -4,6 +4,7 @@ The phantom and the projector were rewritten for memory; the previous formulas a
 verbatim in substance, as references: the new code must give the same arrays up to rounding.
 """
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -308,3 +309,13 @@ def test_simulate_peak_memory_does_not_grow_with_the_particle_count(tmp_path):
     assert many["rss"] - few["rss"] < 40e6
     with mrcfile.mmap(tmp_path / "n3600" / "sim" / "particles.mrcs") as mrc:
         assert mrc.data.shape == (3600, 48, 48)
+
+
+def test_refusal_comes_before_julia_is_loaded(tmp_path):
+    code = ("import sys; from recovar_jl.cli import main; rc = main(['demo', '--box', '96', '--out', sys.argv[1]]); "
+            "print(rc, 'libjulia' in open('/proc/self/maps').read())")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "d")], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, memory.ENV_OVERRIDE: "50M"})
+    assert done.stdout.split() == ["2", "False"], done.stdout + done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "needs about" in done.stderr
+    assert not (tmp_path / "d").exists()
