@@ -175,9 +175,10 @@ def estimated_peak_bytes(box: int, atoms_per_voxel: float = 0.02) -> int:
 
 
 def _axis_weights(base: np.ndarray, coords: np.ndarray, offsets: np.ndarray, sigma: float, box: int):
-    """exp(−(voxel − coordinate)²/(2σ²)) along one axis for each window voxel, 0 outside the box."""
-    vox = base[:, None] + offsets
-    w = np.exp(-((vox - coords[:, None]) ** 2) / (2.0 * sigma ** 2))
+    """(window, m) voxel indices along one axis and exp(−(voxel − coordinate)²/(2σ²)), 0 outside
+    the box. Atoms on the last axis: the products below then run over long rows."""
+    vox = offsets[:, None] + base[None, :]
+    w = np.exp(-((vox - coords[None, :]) ** 2) / (2.0 * sigma ** 2))
     w[(vox < 0) | (vox >= box)] = 0.0
     return vox, w
 
@@ -223,12 +224,12 @@ def gaussian_atom_phantom(box: int, atom_sigma: float = 0.8, atoms_per_voxel: fl
             vx, wx = _axis_weights(base[i:j, 0], coords[i:j, 0], offsets, atom_sigma, box)
             vy, wy = _axis_weights(base[i:j, 1], coords[i:j, 1], offsets, atom_sigma, box)
             vz, wz = _axis_weights(base[i:j, 2], coords[i:j, 2], offsets, atom_sigma, box)
-            wx *= amplitudes[i:j, None]
+            wx *= amplitudes[i:j]
             np.clip(vy, 0, box - 1, out=vy)   # out-of-box voxels carry weight 0
             np.clip(vz, 0, box - 1, out=vz)
-            local = ((vx - (x0 - reach)) * box)[:, :, None, None] + vy[:, None, :, None]
-            index = (local * box + vz[:, None, None, :]).ravel()
-            values = (wx[:, :, None, None] * wy[:, None, :, None] * wz[:, None, None, :]).ravel()
+            rows = ((vx - (x0 - reach))[:, None, :] * box + vy[None, :, :]) * box     # (7, 7, m)
+            index = (rows[:, :, None, :] + vz[None, None, :, :]).ravel()
+            values = ((wx[:, None, :] * wy[None, :, :])[:, :, None, :] * wz[None, None, :, :]).ravel()
             lo, hi = int(index.min()), int(index.max()) + 1   # the batch's span of the buffer
             index -= lo
             buffer.reshape(-1)[lo:hi] += np.bincount(index, weights=values, minlength=hi - lo)
