@@ -88,7 +88,8 @@ def _chain(center, radius: float, n: int, normals: _Normals):
     zs = [cz + g[2] * 0.3 * radius]
     dx, dy, dz = g[3], g[4], g[5]
     p, size = 6, len(g)
-    cells = {_key(xs[0], ys[0], zs[0]): [0]}
+    keys = [_key(xs[0], ys[0], zs[0])]   # each atom's cell
+    cells = {keys[0]: [0]}
     get = cells.get
     near = (0, 1, _KEY, _KEY + 1, _KEY * _KEY, _KEY * _KEY + 1, _KEY * _KEY + _KEY, _KEY * _KEY + _KEY + 1)
     count = 1
@@ -131,6 +132,7 @@ def _chain(center, radius: float, n: int, normals: _Normals):
         ys.append(py)
         zs.append(pz)
         key = _key(px, py, pz)
+        keys.append(key)
         members = get(key)
         if members is None:
             cells[key] = [count]
@@ -138,7 +140,7 @@ def _chain(center, radius: float, n: int, normals: _Normals):
             members.append(count)
         old = count - recent - 1   # no longer among the atoms any candidate is tested against
         if old >= 0:
-            cells[_key(xs[old], ys[old], zs[old])].remove(old)
+            cells[keys[old]].remove(old)
         count += 1
     return np.column_stack([xs, ys, zs]), size - p
 
