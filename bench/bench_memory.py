@@ -1,6 +1,6 @@
 """Peak memory and time of the phantom and of `simulate` at real box sizes (issue #16).
 
-    .venv/bin/python bench/bench_memory.py                                   # boxes 400 and 512
+    .venv/bin/python bench/bench_memory.py                                   # boxes 400 and 512 (≈ 8 GB)
     .venv/bin/python bench/bench_memory.py --quick                           # boxes 128 and 192
     .venv/bin/python bench/bench_memory.py --boxes 256 --n-images 300 3000
 
@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-LOCK = Path("/tmp/bigmem.lock")   # taken while measuring boxes above 256, if present (shared machines)
 
 
 def _child(argv):
@@ -60,11 +59,6 @@ def main(argv):
     parser.add_argument("--pad", type=float, default=2.0)
     args = parser.parse_args(argv)
     boxes = args.boxes or ([128, 192] if args.quick else [400, 512])
-    if LOCK.exists() and max(boxes) > 256:
-        import fcntl
-
-        lock = open(LOCK)   # several big-memory jobs at once would be killed: wait for the others
-        fcntl.flock(lock, fcntl.LOCK_EX)
     sys.path.insert(0, str(ROOT))
     from recovar_jl.jobs import memory
     from recovar_jl.jobs.phantom import estimated_peak_bytes as phantom_bytes
