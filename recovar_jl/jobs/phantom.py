@@ -195,6 +195,12 @@ def gaussian_atom_phantom(box: int, atom_sigma: float = 0.8, atoms_per_voxel: fl
     Sums are float64; the volume is stored float32.
     """
     positions, amplitudes = phantom_atoms(box, atoms_per_voxel=atoms_per_voxel, seed=seed)
+    return atoms_volume(positions, amplitudes, box, atom_sigma)
+
+
+def atoms_volume(positions: np.ndarray, amplitudes: np.ndarray, box: int, atom_sigma: float = 0.8) -> np.ndarray:
+    """Gaussian atoms (positions (m, 3) voxels from voxel ``box // 2``, axes x, y, z) on a
+    ``box``³ grid indexed ``[x, y, z]``, float32, scaled to maximum 1."""
     reach = int(np.ceil(3.5 * atom_sigma))
     offsets = np.arange(-reach, reach + 1)
     coords = positions + box // 2
