@@ -134,7 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "against the ground truth."))
     demo.add_argument("--out", default="recovar_jl_demo", help="output directory (created if needed)")
     demo.add_argument("--n-images", type=_positive_int, default=10000, help="number of particles")
-    demo.add_argument("--box", type=_positive_int, default=64, help="box size in pixels (even)")
+    demo.add_argument("--box", type=_positive_int, default=64,
+                      help="box size in pixels (even); a box whose memory the machine cannot hold is refused up "
+                           "front, naming the largest that fits (docs/cli.md, Memory)")
     demo.add_argument("--voxel-size", type=_number, default=3.0, help="pixel size of the phantom, Å")
     demo.add_argument("--snr", type=_number, default=1.0, help="signal variance / noise variance over the image")
     demo.add_argument("--seed", type=_seed, default=0, help="random seed (poses, CTFs, noise, half split)")

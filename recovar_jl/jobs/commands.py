@@ -13,6 +13,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from . import plots  # noqa: F401  (matplotlib before Julia: see plots.py)
+from . import memory
 from .errors import JobError
 from .fsc import crossing_frequency, fsc, resolution_text
 from .mrc import AtomicOutputs, StackWriter, read_volume, write_volume
@@ -57,8 +58,11 @@ def check_box(box: int, what: str) -> None:
 # --------------------------------------------------------------------------------------------
 def simulate_job(volume_xyz: np.ndarray, voxel_size: float, out_dir, n_images: int, snr: float,
                  defocus_range=(8000.0, 25000.0), max_shift: float = 3.0, seed: int = 0,
-                 disc: str = "linear", pad: float = 2.0, chunk_size: int = 500, quiet: bool = False) -> dict:
-    """Write ``particles.mrcs``, ``particles.star`` and ``ground_truth.mrc`` into ``out_dir``."""
+                 disc: str = "linear", pad: float = 2.0, chunk_size: Optional[int] = None, quiet: bool = False) -> dict:
+    """Write ``particles.mrcs``, ``particles.star`` and ``ground_truth.mrc`` into ``out_dir``.
+
+    ``chunk_size`` images are formed at a time (default: sized from the box, see simulate.py).
+    """
     box = volume_xyz.shape[0]
     check_box(box, "the volume")
     check_seed(seed)
@@ -73,6 +77,7 @@ def simulate_job(volume_xyz: np.ndarray, voxel_size: float, out_dir, n_images: i
         raise JobError(f"--defocus-range needs 0 < MIN <= MAX (Å), got {lo:g} {hi:g}")
     if max_shift < 0 or max_shift > box / 4:
         raise JobError(f"--max-shift must be between 0 and box/4 = {box / 4:g} pixels, got {max_shift:g}")
+    memory.check_simulate(box, pad, n_images, chunk_size)
     say = _say(quiet)
     rng = np.random.default_rng(seed)
     params = random_parameters(n_images, rng, defocus_range=(lo, hi), max_shift=max_shift)
@@ -88,6 +93,7 @@ def simulate_job(volume_xyz: np.ndarray, voxel_size: float, out_dir, n_images: i
                                                                 disc=disc, pad=pad, chunk_size=chunk_size):
                         writer.write(start, images)
                         bar.update(images.shape[0])
+                        del images   # not alive while the next chunk is formed
                 except ValueError as exc:  # a map too faint to project (blank images)
                     raise JobError(f"{exc}") from None
         finally:
@@ -212,6 +218,7 @@ def reconstruct_job(star_path, out_dir, disc: str = "linear", pad: float = 2.0, 
         check_box(box, f"the particles of {star_path}")
         if ground_truth is not None and ground_truth.shape != (box,) * 3:
             raise JobError(f"the ground truth has shape {ground_truth.shape}, the particles box {box}")
+        memory.check_reconstruct(box, pad, chunk_size)
         if mask is not None:
             mask, note = read_mask(mask, box, particles.voxel_size)
             if note:
@@ -294,6 +301,7 @@ def demo_job(out_dir="recovar_jl_demo", n_images: int = 10000, box: int = 64, vo
 
     check_box(box, "--box")
     check_seed(seed)
+    memory.check_demo(box, pad, n_images)
     t0 = time.perf_counter()
     phantom = gaussian_atom_phantom(box)
     print(f"recovar-jl demo: Gaussian-atom phantom {box}³ at {voxel_size:g} Å/voxel, {n_images} particles, "

@@ -91,26 +91,64 @@ def write_volume(path, volume_xyz: np.ndarray, voxel_size: float) -> None:
 
 
 class StackWriter:
-    """A float32 MRC image stack of known size, filled chunk by chunk through a memory map."""
+    """A float32 MRC image stack of known size, filled chunk by chunk.
+
+    Chunks go to the file with positioned writes, not through a memory map, so the process
+    does not keep the written pages resident: memory stays one chunk whatever the stack size.
+    The header statistics (min, max, mean, rms) are accumulated chunk by chunk.
+    """
 
     def __init__(self, path, n_images: int, box: int, voxel_size: float):
         import mrcfile
 
         self.path = Path(path)
+        self._shape = (int(n_images), int(box), int(box))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            self._mrc = mrcfile.new_mmap(str(self.path), shape=(n_images, box, box), mrc_mode=2, overwrite=True)
-        self._mrc.set_image_stack()
-        self._mrc.voxel_size = float(voxel_size)
+            with mrcfile.new_mmap(str(self.path), shape=self._shape, mrc_mode=2, overwrite=True) as mrc:
+                mrc.set_image_stack()
+                mrc.voxel_size = float(voxel_size)
+                self._dtype = mrc.data.dtype
+                self._offset = int(mrc.header.nbytes + mrc.extended_header.nbytes)
+        self._file = open(self.path, "r+b")
+        self._count = 0
+        self._min, self._max, self._mean, self._m2 = np.inf, -np.inf, 0.0, 0.0
 
     def write(self, start: int, images: np.ndarray) -> None:
-        self._mrc.data[start:start + images.shape[0]] = images
+        data = np.ascontiguousarray(images, dtype=self._dtype)
+        if data.size == 0:
+            return
+        if data.shape[1:] != self._shape[1:] or not 0 <= start <= self._shape[0] - data.shape[0]:
+            raise ValueError(f"images of shape {data.shape} at {start} do not fit a stack of shape {self._shape}")
+        view, position = memoryview(data.reshape(-1)).cast("B"), self._offset + start * data[0].nbytes
+        while view:   # pwrite may write less than asked (at most 2 GiB per call on Linux)
+            done = os.pwrite(self._file.fileno(), view, position)
+            view, position = view[done:], position + done
+        # Chan et al.'s pairwise update of the mean and the sum of squared deviations.
+        n, mean = data.size, float(np.mean(data, dtype=np.float64))
+        m2 = float(np.sum((data.astype(np.float64) - mean) ** 2))
+        total = self._count + n
+        delta = mean - self._mean
+        self._m2 += m2 + delta * delta * self._count * n / total
+        self._mean += delta * n / total
+        self._count = total
+        self._min, self._max = min(self._min, float(data.min())), max(self._max, float(data.max()))
 
     def close(self) -> None:
-        if self._mrc is not None:
-            self._mrc.update_header_stats()
-            self._mrc.close()
-            self._mrc = None
+        import mrcfile
+
+        if self._file is None:
+            return
+        self._file.close()
+        self._file = None
+        if self._count:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                with mrcfile.mmap(str(self.path), mode="r+", permissive=True) as mrc:
+                    mrc.header.dmin = np.float32(self._min)
+                    mrc.header.dmax = np.float32(self._max)
+                    mrc.header.dmean = np.float32(self._mean)
+                    mrc.header.rms = np.float32(np.sqrt(self._m2 / self._count))
 
 
 class StackReader:

@@ -66,14 +66,16 @@ def cubic_coefficients(spectrum: np.ndarray) -> np.ndarray:
     return np.asarray(precompute_cubic_coefficients(spectrum, spectrum.shape))
 
 
-def slice_half(volume: np.ndarray, rotations: np.ndarray, box: int, disc: str) -> np.ndarray:
+def slice_half(volume: np.ndarray, rotations: np.ndarray, box: int, disc: str, half_volume: bool = False) -> np.ndarray:
     """Central slices of a centred spectrum (P, P, P) → half spectra (n, P·(P//2+1)).
 
     ``disc`` is a recovar disc_type; for "cubic" ``volume`` holds spline coefficients.
+    ``half_volume``: ``volume`` is the rfft-packed (P, P, P//2+1) spectrum of a real map.
     """
     from ..core.slicing import slice_volume
 
-    return np.asarray(slice_volume(volume, rotations, (box, box), (box, box, box), disc, half_image=True))
+    return np.asarray(slice_volume(volume, rotations, (box, box), (box, box, box), disc, half_image=True,
+                                   half_volume=half_volume))
 
 
 def backproject_half(half_spectra: np.ndarray, rotations: np.ndarray, box: int, disc: str,
@@ -87,3 +89,10 @@ def backproject_half(half_spectra: np.ndarray, rotations: np.ndarray, box: int, 
     out = adjoint_slice_volume(half_spectra, rotations, (box, box), (box, box, box), disc,
                                volume=volume.reshape(-1), half_image=True)
     return np.asarray(out).reshape(volume.shape)
+
+
+def fft_lines(x: np.ndarray) -> np.ndarray:
+    """Centred 1-D DFT along the last axis (complex), e.g. one axis of a volume in blocks."""
+    from ..core import fourier_transform_utils as ftu
+
+    return np.asarray(ftu.get_dft(x))

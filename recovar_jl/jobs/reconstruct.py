@@ -182,3 +182,15 @@ def reconstruct_arrays(images: np.ndarray, rotations: np.ndarray, translations: 
         s = slice(start, start + chunk_size)
         bp.add_images(images[s], rotations[s], translations[s], ctf_params[s], halves[s])
     return bp.reconstruct()
+
+
+def estimated_peak_bytes(box: int, pad: float, chunk_size: int, threads: int) -> int:
+    """Peak memory of ``reconstruct_job`` beyond the runtime, bytes (P = padded box).
+
+    ``96·P³ + 8·threads·P³ + 28·chunk·P²``: the four accumulated volumes (24 bytes per voxel)
+    with the Wiener step's temporaries (measured 84–100 bytes per voxel for nearest and
+    linear at P = 128 and 192; cubic, which undoes its prefilter on copies, up to 25 % more);
+    Julia's per-thread accumulators; one chunk of padded images, spectra and CTFs.
+    """
+    p = pad_size(box, pad)
+    return int(96 * p ** 3 + 8 * max(1, int(threads)) * p ** 3 + 28 * max(1, int(chunk_size)) * p * p)

@@ -11,11 +11,17 @@ Image formation, per particle i (all in Fourier space on a grid padded ``pad``×
 4. inverse transform, central ``box``×``box`` crop (the CTF's delocalisation stays inside the
    padded box, as in a real micrograph);
 5. + white Gaussian noise of variance σ² = (mean per-image variance of the noiseless images of
-   the first chunk) / SNR. **SNR = signal variance / noise variance over the whole image**
-   (box included, so it depends on how much of the box the particle fills).
+   the first 500 particles, all of them if fewer) / SNR. **SNR = signal variance / noise
+   variance over the whole image** (box included, so it depends on how much of the box the
+   particle fills).
 
 Poses are uniformly distributed rotations (normalised Gaussian quaternions), translations
 uniform in [−max_shift, max_shift]² pixels. A seed fixes everything.
+
+Memory (:func:`estimated_peak_bytes`): the map's spectrum on the padded grid, rfft-packed,
+built a block at a time, plus one chunk of images (sized from the box: :func:`chunk_images`)
+and the first 500 noiseless images for σ; the stack is written chunk by chunk. Nothing grows
+with the number of particles except their parameters (≈ 600 bytes each).
 """
 from __future__ import annotations
 
@@ -26,7 +32,7 @@ import numpy as np
 
 from ..rotations import random_rotations
 from . import ops
-from .gridding import apodization_3d, crop_slices, disc_type, pad_size
+from .gridding import apodization_1d, crop_slices, disc_type, pad_size
 
 VOLTAGE_KV = 300.0
 SPHERICAL_ABERRATION_MM = 2.7
@@ -86,8 +92,93 @@ def data_radius(padded_box: int, disc: str) -> int:
     return padded_box // 2 - (2 if disc_type(disc) == "cubic" else 1)
 
 
+# Sizes of the working arrays: they keep a simulation at box 512 under 10 GB whatever the
+# number of particles (estimated_peak_bytes).
+SIGMA_IMAGES = 500            # the noise σ comes from the noiseless images of the first 500 particles
+MAX_CHUNK_IMAGES = 500
+CHUNK_BYTES = 512 * 2**20     # working set of one chunk of images
+_BUILD_BYTES = 64 * 2**20     # blocks of the padded volume while its spectrum is built
+
+
+def _image_bytes(box: int, padded_box: int) -> int:
+    """Working bytes per image in :meth:`Projector.images`: slice, CTF, shifted copy and inverse
+    transform on the padded half grid (≈ 24 bytes per half-grid pixel); crop, noise, sum and the
+    stack writer's float64 statistics (32 bytes per pixel)."""
+    return 24 * padded_box * (padded_box // 2 + 1) + 32 * box * box
+
+
+def chunk_images(box: int, pad: float) -> int:
+    """Images per chunk: as many as fit in CHUNK_BYTES, at most MAX_CHUNK_IMAGES, at least 1."""
+    return int(max(1, min(MAX_CHUNK_IMAGES, CHUNK_BYTES // _image_bytes(box, pad_size(box, pad)))))
+
+
+def estimated_peak_bytes(box: int, pad: float, n_images: int, chunk_size: Optional[int] = None) -> int:
+    """Peak memory of a simulation (``simulate_job``) beyond the runtime, bytes.
+
+    ``8·P²·(P/2+1)`` (the half spectrum, P = padded box) ``+ 8·D³`` (the map and its copy for
+    ground_truth.mrc) ``+ 4·D²·min(n, 500)`` (noiseless images kept for σ) ``+ chunk·(24·P·(P/2+1)
+    + 32·D²)`` (one chunk) ``+ 2·_BUILD_BYTES + 600·n`` (parameters and STAR table).
+    """
+    p = pad_size(box, pad)
+    chunk = chunk_images(box, pad) if chunk_size is None else int(chunk_size)
+    spectrum = 8 * p * p * (p // 2 + 1)
+    return int(spectrum + 8 * box ** 3 + 4 * box * box * min(n_images, SIGMA_IMAGES)
+               + min(chunk, n_images) * _image_bytes(box, p) + 2 * _BUILD_BYTES + 600 * n_images)
+
+
+def _real_space_divisor(padded_box: int, disc: str) -> np.ndarray:
+    """(P,) float64 per-axis factor the map is divided by before its transform.
+
+    The apodisation of forward interpolation (:mod:`.gridding`), so that slices are the
+    projection's spectrum; for cubic also ``4 + 2 cos(2πx/P)``: the B-spline prefilter (the
+    periodic inverse of the (1, 4, 1) stencil along each axis of the spectrum) is, by the shift
+    theorem, a division of the real-space map by that, so the transform of the divided map *is*
+    the spline coefficients, already rfft-packed.
+    """
+    divisor = apodization_1d(padded_box, disc, prefiltered=True)
+    if disc_type(disc) == "cubic":
+        x = np.arange(padded_box) - padded_box // 2
+        divisor = divisor * (4.0 + 2.0 * np.cos(2.0 * np.pi * x / padded_box))
+    return divisor
+
+
+def padded_half_spectrum(volume_xyz: np.ndarray, padded_box: int, divisor: np.ndarray) -> np.ndarray:
+    """Centred half spectrum (P, P, P//2+1) complex64 of ``volume / divisor³`` zero-padded to P³.
+
+    Equals ``get_dft3_real`` of the padded volume, computed without it: 2-D transforms of
+    blocks of x-planes (y, z padded) go into the central x-planes of the output, then 1-D
+    transforms along x, a block of y-rows at a time. Memory: the output plus two blocks.
+    """
+    volume = np.asarray(volume_xyz, dtype=np.float32)
+    d, p = volume.shape[0], padded_box
+    half = p // 2 + 1
+    inner = crop_slices(p, d)
+    a = np.asarray(divisor, dtype=np.float64)[inner]
+    out = np.zeros((p, p, half), dtype=np.complex64)
+    planes = max(1, _BUILD_BYTES // (12 * p * p))
+    for x0 in range(0, d, planes):
+        x1 = min(d, x0 + planes)
+        # Same rounding as dividing the padded volume by the float32 3-D apodisation.
+        weights = (a[x0:x1, None, None] * a[None, :, None] * a[None, None, :]).astype(np.float32)
+        slab = np.zeros((x1 - x0, p, p), dtype=np.float32)
+        slab[:, inner, inner] = volume[x0:x1] / weights
+        out[inner.start + x0:inner.start + x1] = ops.rfft_images(slab).reshape(x1 - x0, p, half)
+        del slab, weights
+    rows = max(1, _BUILD_BYTES // (16 * p * half))
+    for y0 in range(0, p, rows):
+        y1 = min(p, y0 + rows)
+        block = np.ascontiguousarray(np.moveaxis(out[:, y0:y1, :], 0, -1))
+        out[:, y0:y1, :] = np.moveaxis(ops.fft_lines(block), -1, 0)
+        del block
+    return out
+
+
 class Projector:
-    """Noiseless particle images of one volume (the steps 1–4 above)."""
+    """Noiseless particle images of one volume (the steps 1–4 above).
+
+    Holds the map's spectrum on the padded grid, rfft-packed (the map is real): 8·P²·(P/2+1)
+    bytes, P the padded box (for cubic, its B-spline coefficients, also packed).
+    """
 
     def __init__(self, volume_xyz: np.ndarray, voxel_size: float, disc: str = "linear", pad: float = 2.0):
         volume = np.asarray(volume_xyz, dtype=np.float32)
@@ -96,47 +187,60 @@ class Projector:
         self.disc = disc_type(disc)
         self.padded_box = pad_size(self.box, pad)
         p = self.padded_box
-        padded = np.zeros((p, p, p), dtype=np.float32)
-        inner = crop_slices(p, self.box)
-        padded[inner, inner, inner] = volume
-        padded /= apodization_3d(p, self.disc, prefiltered=True).astype(np.float32)
-        spectrum = ops.fft_volume(padded).astype(np.complex64)
-        self._volume = ops.cubic_coefficients(spectrum) if self.disc == "cubic" else spectrum
+        self._volume = padded_half_spectrum(volume, p, _real_space_divisor(p, self.disc))
         self._keep = frequency_mask_half(p, data_radius(p, self.disc))
 
     def images(self, params: ParticleParameters) -> np.ndarray:
         """(n, box, box) float32 noiseless images for the particles in ``params``."""
         p = self.padded_box
         R = params.rotations.astype(np.float32)
-        spectra = ops.slice_half(self._volume, R, p, self.disc)
+        spectra = ops.slice_half(self._volume, R, p, self.disc, half_volume=True)
         spectra *= ops.ctf_half(params.ctf_params.astype(np.float32), p, self.voxel_size)
         spectra = ops.translate_half(spectra, -params.translations.astype(np.float32), p)
         spectra[:, ~self._keep] = 0
-        full = ops.irfft_images(spectra.astype(np.complex64), p)
+        full = ops.irfft_images(np.asarray(spectra, dtype=np.complex64), p)
+        del spectra
         inner = crop_slices(p, self.box)
         return np.ascontiguousarray(full[:, inner, inner], dtype=np.float32)
 
 
 def simulate_chunks(volume_xyz: np.ndarray, voxel_size: float, params: ParticleParameters, snr: float,
                     rng: np.random.Generator, disc: str = "linear", pad: float = 2.0,
-                    chunk_size: int = 500) -> Iterator[Tuple[int, np.ndarray, float]]:
+                    chunk_size: Optional[int] = None) -> Iterator[Tuple[int, np.ndarray, float]]:
     """Yield ``(start, noisy images (m, box, box) float32, noise σ)`` chunk by chunk.
 
-    σ is fixed from the first chunk's noiseless images (module docstring) and then used for
-    every chunk; the noise comes from ``rng`` in order, so a seed fixes the whole stack.
+    σ is fixed from the noiseless images of the first SIGMA_IMAGES particles (module
+    docstring), whatever the chunk size; the noise comes from ``rng`` in order, so a seed fixes
+    the whole stack and the chunk size changes nothing. ``chunk_size`` defaults to
+    :func:`chunk_images` (bounded memory at any box).
     """
     if not snr > 0:
         raise ValueError(f"snr must be positive, got {snr}")
     projector = Projector(volume_xyz, voxel_size, disc=disc, pad=pad)
-    sigma: Optional[float] = None
     n = len(params)
+    if chunk_size is None:
+        chunk_size = chunk_images(projector.box, pad)
+    first = min(n, SIGMA_IMAGES)
+    kept = np.concatenate([projector.images(params.chunk(s, min(first, s + chunk_size)))
+                           for s in range(0, first, chunk_size)])
+    # Per-image variances in float64, a few images at a time (a float64 copy of all 500 would be 1 GB at box 512).
+    variances = np.concatenate([np.var(kept[s:s + 16].astype(np.float64), axis=(1, 2)) for s in range(0, first, 16)])
+    signal_var = float(np.mean(variances))
+    if signal_var <= 0:
+        raise ValueError("the volume projects to blank images; give a volume with some density")
+    sigma = float(np.sqrt(signal_var / snr))
     for start in range(0, n, chunk_size):
         stop = min(n, start + chunk_size)
-        clean = projector.images(params.chunk(start, stop))
-        if sigma is None:
-            signal_var = float(np.mean(np.var(clean.astype(np.float64), axis=(1, 2))))
-            if signal_var <= 0:
-                raise ValueError("the volume projects to blank images; give a volume with some density")
-            sigma = float(np.sqrt(signal_var / snr))
-        noise = rng.standard_normal(clean.shape, dtype=np.float32) * np.float32(sigma)
-        yield start, clean + noise, sigma
+        if stop <= first:
+            clean = kept[start:stop]
+        else:
+            clean = projector.images(params.chunk(max(start, first), stop))
+            if start < first:
+                clean = np.concatenate([kept[start:first], clean])
+            kept = None
+        noisy = rng.standard_normal(clean.shape, dtype=np.float32)
+        noisy *= np.float32(sigma)
+        noisy += clean
+        del clean
+        yield start, noisy, sigma
+        del noisy
