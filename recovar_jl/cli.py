@@ -122,7 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--halves", action=argparse.BooleanOptionalAction, default=True,
                      help="write half maps, fsc.csv and fsc.png (the Wiener filter always uses two halves)")
     rec.add_argument("--seed", type=int, default=0, help="random seed of the half split")
-    rec.add_argument("--chunk", type=_positive_int, default=256, help="particles per chunk (bounds memory)")
+    rec.add_argument("--chunk", type=_positive_int, default=None,
+                     help="particles per chunk (bounds memory; default: about 256 MB of chunk arrays, from the box)")
+    rec.add_argument("-v", "--verbose", action="store_true",
+                     help="print the time of each stage (read, FFT, CTF, backprojection, reduction, final transforms)")
     _add_postprocess(rec)
     _add_common(rec)
     return parser
@@ -175,7 +178,8 @@ def _run(args) -> int:
     elif args.command == "reconstruct":
         commands.reconstruct_job(args.star, args.out, disc=args.disc, pad=args.pad, halves=args.halves,
                                  seed=args.seed, chunk_size=args.chunk, quiet=args.quiet, symmetry=args.sym,
-                                 mask=args.mask, auto_mask=args.auto_mask, bfactor=args.bfactor)
+                                 mask=args.mask, auto_mask=args.auto_mask, bfactor=args.bfactor,
+                                 verbose=args.verbose)
     return 0
 
 
