@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import re
-import resource
 import subprocess
 import sys
 import time
@@ -30,13 +29,14 @@ CLI = [sys.executable, "-m", "recovar_jl.cli"]
 
 
 def _run(cmd):
-    """Run `cmd`; (wall seconds, stdout, peak RSS of the child in GiB)."""
+    """Run `cmd` under /usr/bin/time; (wall seconds, stdout, the child's own peak RSS in GiB)."""
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    proc = subprocess.run(["/usr/bin/time", "-f", "maxrss_kib=%M"] + cmd, capture_output=True, text=True, cwd=REPO)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         sys.exit(f"{' '.join(map(str, cmd))} failed:\n{proc.stdout}\n{proc.stderr}")
-    return wall, proc.stdout, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2 ** 20
+    peak = int(re.findall(r"maxrss_kib=(\d+)", proc.stderr)[-1]) / 2 ** 20
+    return wall, proc.stdout, peak
 
 
 def simulate(box, n, workdir):
