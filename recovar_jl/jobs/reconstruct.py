@@ -84,7 +84,7 @@ class Backprojector:
         self.operators = symmetry_operators(symmetry)
         self.padded_box = pad_size(self.box, pad)
         p = self.padded_box
-        self._keep = frequency_mask_half(p, data_radius(p, self.disc))
+        self._keep = frequency_mask_half(p, data_radius(p, self.disc)).astype(np.float32)
         self.data = [np.zeros(half_shape(p), dtype=np.complex64) for _ in range(2)]
         self.weights = [np.zeros(half_shape(p), dtype=np.float32) for _ in range(2)]
         self.counts = [0, 0]
@@ -107,12 +107,10 @@ class Backprojector:
         p = self.padded_box
         with self._stage("ctf"):
             spectra = np.asarray(spectra, dtype=np.complex64)
-            if ctf is None:
-                ctf = np.ones(spectra.shape, dtype=np.float32)
-            ctf = np.array(ctf, dtype=np.float32, copy=True)
-            ctf[:, ~self._keep] = 0
+            ctf = np.broadcast_to(self._keep, spectra.shape) if ctf is None else \
+                np.asarray(ctf, dtype=np.float32) * self._keep     # a new array: the caller's stays
             data = spectra * ctf
-            weights = np.square(ctf, out=ctf)
+            weights = np.square(ctf)
         R = np.asarray(rotations, dtype=np.float32)
         halves = np.asarray(halves)
         with self._stage("backprojection"):
