@@ -212,3 +212,26 @@ def test_shells_of_the_half_grid_are_those_of_the_full_grid():
     assert shell_index_slab(p, slice(0, p), 4, corners=False).max() == 4
     # every full-grid cell is counted once: Σ m over the half grid = P³
     assert multiplicity(p).sum() * p * p == p ** 3
+
+
+def test_in_place_half_backprojection_equals_the_public_adjoint():
+    from recovar_jl.core.slicing import adjoint_slice_volume
+    from recovar_jl.jobs import ops
+    from recovar_jl.jobs.simulate import random_rotations
+
+    p, n = 12, 7
+    rng = np.random.default_rng(3)
+    spectra = (rng.standard_normal((n, p * (p // 2 + 1))) + 1j * rng.standard_normal((n, p * (p // 2 + 1))))
+    spectra = spectra.astype(np.complex64)
+    R = random_rotations(n, rng).astype(np.float32)
+    start = rng.standard_normal((p, p, p // 2 + 1)).astype(np.complex64)
+    for disc in ("nearest", "linear_interp", "cubic"):
+        want = adjoint_slice_volume(spectra, R, (p, p), (p, p, p), disc, volume=start, half_image=True,
+                                    half_volume=True).reshape(start.shape)
+        got = start.copy()
+        ops.backproject_half_into(got, spectra, R, p, disc)
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="complex64"):
+        ops.backproject_half_into(np.zeros(start.shape, np.float32), spectra, R, p, "nearest")
+    with pytest.raises(ValueError, match="rotations"):
+        ops.backproject_half_into(start.copy(), spectra, R[:3], p, "nearest")
