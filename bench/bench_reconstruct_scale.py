@@ -45,14 +45,23 @@ def simulate(box, n, workdir):
     if (out / "particles.star").exists():
         return out, None
     import numpy as np
+    from scipy.ndimage import zoom
 
     from recovar_jl.jobs.mrc import write_volume
     from recovar_jl.jobs.phantom import gaussian_atom_phantom
 
     workdir.mkdir(parents=True, exist_ok=True)
     phantom = workdir / f"phantom{box}.mrc"
-    write_volume(phantom, gaussian_atom_phantom(box).astype(np.float32), 1.5)
-    wall, _, _ = _run(CLI + ["simulate", str(phantom), "--n-images", str(n), "--snr", "0.1", "--out", str(out), "-q"])
+    # The phantom and simulate hold several box³/P³ arrays (20 GB at box 384 when this was
+    # written): above box 256 the phantom is box 128's, interpolated, and simulate pads 1×.
+    small = min(box, 256)
+    volume = gaussian_atom_phantom(small if box <= 256 else 128).astype(np.float32)
+    if volume.shape[0] != box:
+        volume = zoom(volume, box / volume.shape[0], order=1).astype(np.float32)
+    write_volume(phantom, volume, 1.5)
+    pad = ["--pad", "1"] if box > 256 else []
+    wall, _, _ = _run(CLI + ["simulate", str(phantom), "--n-images", str(n), "--snr", "0.1", "--out", str(out),
+                             "-q"] + pad)
     return out, wall
 
 
