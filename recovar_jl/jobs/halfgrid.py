@@ -18,6 +18,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from .prefetch import Prefetcher
+
 SLAB_CELLS = 1 << 22
 
 
@@ -84,9 +86,9 @@ def fsc_half(pair: Callable[[slice], tuple], p: int, corners: bool = False) -> n
     n = p // 2 + 1
     m = multiplicity(p)
     cross, power1, power2 = np.zeros(n + 1), np.zeros(n + 1), np.zeros(n + 1)
-    for rows in slabs(p):
+    # the next slab's values are computed by a second thread while this one is summed
+    for rows, (a, b) in Prefetcher(pair, list(slabs(p))):
         shells = shell_index_slab(p, rows, n, corners).ravel()
-        a, b = pair(rows)
         weight = np.broadcast_to(m, a.shape)
         cross += np.bincount(shells, weights=(weight * np.real(a * np.conj(b))).ravel(), minlength=n + 1)
         power1 += np.bincount(shells, weights=(weight * (a.real ** 2 + a.imag ** 2)).ravel(), minlength=n + 1)
@@ -120,8 +122,9 @@ def cropped_real_map(spectrum_slab: Callable[[slice], np.ndarray], p: int, d: in
 
     inner = crop_slices(p, d)
     partial = np.empty((d, p, p // 2 + 1), dtype=np.complex64)
-    for rows in slabs(p):
-        block = np.ascontiguousarray(spectrum_slab(rows), dtype=np.complex64)
+    # the next slab is filtered by a second thread while Julia transforms this one
+    for rows, block in Prefetcher(spectrum_slab, list(slabs(p))):
+        block = np.ascontiguousarray(block, dtype=np.complex64)
         partial[:, rows, :] = np.asarray(ftu.get_idft3(block, axes=(0,)))[inner]
         del block
     out = np.empty((d, d, d), dtype=np.float32)

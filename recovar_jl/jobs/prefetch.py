@@ -22,6 +22,9 @@ def chunk_rows(n: int, chunk_size: int) -> list:
 class Prefetcher:
     """Iterate over ``(rows, read(rows))`` for each chunk of ``chunks``, one read ahead.
 
+    ``read`` runs in the reader thread: it must not call Julia. (Also used for slabs of
+    half volumes, :mod:`.halfgrid`: ``read`` is then NumPy arithmetic, which releases the GIL.)
+
     ``read_seconds``: time spent reading (in the reader thread); ``wait_seconds``: time the
     caller waited for a chunk (reading not hidden behind computing).
     """
