@@ -16,10 +16,13 @@ from . import plots  # noqa: F401  (matplotlib before Julia: see plots.py)
 from .errors import JobError
 from .fsc import crossing_frequency, resolution_text
 from .halfgrid import fsc_real
-from .mrc import AtomicOutputs, StackReader, StackWriter, read_volume, write_volume
+from .mrc import AtomicOutputs, StackWriter, read_volume, write_volume
 from .postprocess import postprocess, postprocess_columns, read_mask, write_postprocess
+from .ctf_modes import CtfModes
+from .optics import ResamplingReader, open_particle_reader
 from .prefetch import Prefetcher, chunk_rows
 from .reconstruct import FSC_THRESHOLD, Backprojector, Reconstruction, chunk_size_for, split_halves
+from .sanity import contrast_warning, defocus_warning
 from .simulate import random_parameters, simulate_chunks
 from .star import particles_tables, read_particles, stack_image_names, write_star
 
@@ -40,6 +43,11 @@ def _say(quiet: bool) -> Callable[[str], None]:
     return say
 
 
+def check_seed(seed) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise JobError(f"--seed must be a whole number >= 0, got {seed}")
+
+
 def check_box(box: int, what: str) -> None:
     if box < 8 or box % 2:
         raise JobError(f"{what} has box size {box}; recovar-jl needs an even box of at least 8 pixels "
@@ -55,6 +63,9 @@ def simulate_job(volume_xyz: np.ndarray, voxel_size: float, out_dir, n_images: i
     """Write ``particles.mrcs``, ``particles.star`` and ``ground_truth.mrc`` into ``out_dir``."""
     box = volume_xyz.shape[0]
     check_box(box, "the volume")
+    check_seed(seed)
+    if not np.any(volume_xyz):
+        raise JobError("the map is all zeros, so every particle image would be blank; give a map with density")
     if n_images < 1:
         raise JobError(f"--n-images must be at least 1, got {n_images}")
     if not (snr > 0 and np.isfinite(snr)):
@@ -74,10 +85,13 @@ def simulate_job(volume_xyz: np.ndarray, voxel_size: float, out_dir, n_images: i
         writer = StackWriter(out.tmp("particles.mrcs"), n_images, box, voxel_size)
         try:
             with _progress(n_images, "simulate", quiet) as bar:
-                for start, images, sigma in simulate_chunks(volume_xyz, voxel_size, params, snr, rng,
-                                                            disc=disc, pad=pad, chunk_size=chunk_size):
-                    writer.write(start, images)
-                    bar.update(images.shape[0])
+                try:
+                    for start, images, sigma in simulate_chunks(volume_xyz, voxel_size, params, snr, rng,
+                                                                disc=disc, pad=pad, chunk_size=chunk_size):
+                        writer.write(start, images)
+                        bar.update(images.shape[0])
+                except ValueError as exc:  # a map too faint to project (blank images)
+                    raise JobError(f"{exc}") from None
         finally:
             writer.close()
         tables = particles_tables(stack_image_names("particles.mrcs", n_images), params.rotations,
@@ -140,29 +154,66 @@ def _write_reconstruction(out: AtomicOutputs, rec: Reconstruction, halves: bool,
         fsc_plot(out.tmp("fsc.png"), rec.frequencies, curves, thresholds, title=title)
 
 
+def read_particle_file(path, angpix: Optional[float] = None, project_dir=None):
+    """A RELION ``.star`` or cryoSPARC ``.cs`` particle file → ParticleSet."""
+    if Path(path).suffix.lower() == ".cs":
+        from .cryosparc import read_cs
+
+        return read_cs(path, project_dir=project_dir, angpix=angpix)
+    if project_dir is not None:
+        raise JobError("--project-dir is for cryoSPARC .cs files; RELION image names are found beside the "
+                       "STAR file or in the current directory")
+    return read_particles(path, angpix=angpix)
+
+
+def _warn(message: Optional[str]) -> None:
+    if message:
+        print(f"recovar-jl: warning: {message}", file=sys.stderr, flush=True)
+
+
+_STALE_OUTPUTS = ("half1.mrc", "half2.mrc", "fsc.csv", "fsc.png", "map_sharpened.mrc", "guinier.png")
+
+
 def reconstruct_job(star_path, out_dir, disc: str = "linear", pad: float = 2.0, halves: bool = True,
                     seed: int = 0, chunk_size: Optional[int] = None, quiet: bool = False,
-                    ground_truth: Optional[np.ndarray] = None, symmetry: str = "C1", mask=None,
-                    auto_mask: bool = False, bfactor=None, verbose: bool = False) -> dict:
-    """Read a particles STAR file and its stacks, reconstruct, write the maps and figures.
+                    ground_truth: Optional[np.ndarray] = None, ctf_modes: Optional[CtfModes] = None,
+                    subset: Optional[int] = None, angpix: Optional[float] = None, project_dir=None,
+                    symmetry: str = "C1", mask=None, auto_mask: bool = False, bfactor=None,
+                    verbose: bool = False) -> dict:
+    """Read a particle file (RELION .star or cryoSPARC .cs) and its stacks, reconstruct, write the maps.
 
     Writes ``map.mrc`` and ``slices.png``; with ``halves`` also ``half1.mrc``, ``half2.mrc``,
-    ``fsc.csv`` and ``fsc.png``. ``ground_truth`` (x, y, z) adds the map-vs-truth FSC.
+    ``fsc.csv`` and ``fsc.png`` (without, stale ones from an earlier job are removed).
+    ``ground_truth`` (x, y, z) adds the map-vs-truth FSC. ``ctf_modes``: CTF options
+    (:mod:`.ctf_modes`); ``subset`` 1 or 2: only that half set (its own random halves give
+    the Wiener filter); ``angpix``, ``project_dir``: see :func:`read_particle_file`.
     ``symmetry`` is a --sym point group; ``mask`` (MRC path) or ``auto_mask`` add the masked
     FSC; ``bfactor`` ('auto' or Å²) writes ``map_sharpened.mrc`` and ``guinier.png``.
     ``chunk_size`` None: from the box (:func:`.reconstruct.chunk_size_for`). The returned
     ``timings`` hold seconds per stage (``verbose`` prints them).
     """
     say = _say(quiet)
+    check_seed(seed)
     symmetry, bfactor = _postprocess_options(symmetry, mask, auto_mask, bfactor)
-    particles = read_particles(star_path)
+    ctf_modes = ctf_modes if ctf_modes is not None else CtfModes()
+    particles = read_particle_file(star_path, angpix=angpix, project_dir=project_dir)
+    if subset is not None:
+        if particles.random_subset is None:
+            raise JobError(f"--subset {subset} needs half-set labels in {star_path} (_rlnRandomSubset, or "
+                           f"alignments3D/split in a .cs file); without them reconstruct all particles")
+        total = len(particles)
+        particles = particles.select(np.flatnonzero(particles.random_subset == subset))
+        say(f"subset {subset}: {len(particles)} of {total} particles; the Wiener filter uses a random split of "
+            f"them (seed {seed})")
     n = len(particles)
     if n < 2:
         raise JobError(f"{star_path} has {n} particle; a reconstruction with two half sets needs at least 2")
+    _warn(defocus_warning(particles.ctf_params))
     t0 = time.perf_counter()
-    with StackReader(particles.star_path, particles.stack_paths, particles.stack_ids,
-                     particles.image_indices, expected_box=particles.box) as reader:
+    with open_particle_reader(particles) as reader:
         box = reader.box
+        for note in getattr(reader, "notes", []):
+            say(f"resampling {note}")
         check_box(box, f"the particles of {star_path}")
         if ground_truth is not None and ground_truth.shape != (box,) * 3:
             raise JobError(f"the ground truth has shape {ground_truth.shape}, the particles box {box}")
@@ -176,20 +227,23 @@ def reconstruct_job(star_path, out_dir, disc: str = "linear", pad: float = 2.0, 
         else:
             assignment = split_halves(n, np.random.default_rng(seed))
             split_note = f"random halves, seed {seed}"
-        bp = Backprojector(box, particles.voxel_size, disc=disc, pad=pad, symmetry=symmetry)
+        bp = Backprojector(box, particles.voxel_size, disc=disc, pad=pad, symmetry=symmetry, ctf_modes=ctf_modes)
         chunk_size = chunk_size_for(box, pad) if chunk_size is None else int(chunk_size)
         with AtomicOutputs(out_dir) as out:  # creates DIR now: an unusable --out fails before the work
             say(f"reconstructing {n} particles ({box}×{box}, {particles.voxel_size:g} Å/pixel) with {disc} "
                 f"interpolation, padding {bp.padded_box}/{box}, {split_note}, symmetry {symmetry} "
-                f"({len(bp.operators)} operator{'s' if len(bp.operators) > 1 else ''}), chunks of {chunk_size}")
+                f"({len(bp.operators)} operator{'s' if len(bp.operators) > 1 else ''}), {ctf_modes.describe()}, "
+                f"chunks of {chunk_size}")
             chunks = Prefetcher(reader.read, chunk_rows(n, chunk_size))
             with _progress(n, "reconstruct", quiet) as bar:
                 for rows, images in chunks:
+                    limit = reader.max_frequency(rows) if isinstance(reader, ResamplingReader) else None
                     bp.add_images(images, particles.rotations[rows], particles.translations[rows],
-                                  particles.ctf_params[rows], assignment[rows])
+                                  particles.ctf_params[rows], assignment[rows], max_frequency=limit)
                     bar.update(rows.size)
             rec = bp.reconstruct(unfiltered=bfactor is not None)
             timings = {"read": chunks.read_seconds, "read_wait": chunks.wait_seconds, **bp.timings}
+            _warn(contrast_warning(rec.full, rec.fsc))
             post = postprocess(rec, mask, auto_mask, bfactor, seed)
             gt_fsc = gt_crossing = None
             if ground_truth is not None:
@@ -199,6 +253,7 @@ def reconstruct_job(star_path, out_dir, disc: str = "linear", pad: float = 2.0, 
                                   title=f"{n} particles, box {box}, {rec.voxel_size:g} Å/pixel, {disc}, "
                                         f"pad {bp.padded_box}/{box}, {symmetry}", post=post)
             write_postprocess(out, post, rec.voxel_size)
+            out.remove_on_commit(*_STALE_OUTPUTS)  # those this job did not write (mask.mrc may be an input)
             written = out.commit()
     elapsed = time.perf_counter() - t0
     timings["total"] = elapsed
@@ -206,11 +261,15 @@ def reconstruct_job(star_path, out_dir, disc: str = "linear", pad: float = 2.0, 
     if verbose:
         print("stage times (s): " + ", ".join(f"{k} {v:.2f}" for k, v in timings.items())
               + f"; {n / elapsed:.1f} images/s", flush=True)
+
+    def nyquist_note(resolution) -> str:
+        return "" if resolution is None else f" (Nyquist {1.0 / rec.nyquist:.2f} Å)"
+
     if post.masked is not None:
         print(f"FSC=0.143 resolution (masked, corrected by phase randomisation): "
-              f"{resolution_text(post.resolution, rec.nyquist)} (Nyquist {1.0 / rec.nyquist:.2f} Å)", flush=True)
+              f"{resolution_text(post.resolution, rec.nyquist)}{nyquist_note(post.resolution)}", flush=True)
     print(f"FSC=0.143 resolution (half maps{', unmasked' if post.masked is not None else ''}): "
-          f"{resolution_text(rec.resolution, rec.nyquist)} (Nyquist {1.0 / rec.nyquist:.2f} Å)", flush=True)
+          f"{resolution_text(rec.resolution, rec.nyquist)}{nyquist_note(rec.resolution)}", flush=True)
     for note in post.notes:
         print(f"recovar-jl reconstruct: warning: {note}", file=sys.stderr, flush=True)
     if post.sharpened is not None:
@@ -245,6 +304,7 @@ def demo_job(out_dir="recovar_jl_demo", n_images: int = 10000, box: int = 64, vo
     from .phantom import gaussian_atom_phantom
 
     check_box(box, "--box")
+    check_seed(seed)
     t0 = time.perf_counter()
     phantom = gaussian_atom_phantom(box)
     print(f"recovar-jl demo: Gaussian-atom phantom {box}³ at {voxel_size:g} Å/voxel, {n_images} particles, "

@@ -5,7 +5,8 @@ Per particle (n images of box D, padded to P = pad·D):
 1. zero-pad the real image to P×P (centred), centred half DFT;
 2. move its content by ``+t`` (the re-centring translation; RELION origin / pixel size);
 3. multiply by the RELION-sign CTF c (simulate uses the same), keep |k| ≤ max_r;
-4. backproject ``c·x`` into B and ``c²`` into W (the same ``disc_type`` for both), separately
+4. backproject ``c·x`` into B and ``c²`` into W (other multipliers with the CTF options of
+   :mod:`.ctf_modes`) (the same ``disc_type`` for both), separately
    for the two random halves, on the rfft-packed half grid P×P×(P//2+1) of the P³ spectrum
    (the map is real; :mod:`.halfgrid`). (cubic: the adjoint's B-spline prefilter is undone
    on the sums afterwards, see :mod:`.gridding`.)
@@ -33,6 +34,7 @@ from typing import Optional
 import numpy as np
 
 from . import ops
+from .ctf_modes import CtfModes
 from .fsc import crossing_frequency, shell_frequencies
 from .gridding import apodization_1d, crop_slices, disc_type, pad_size
 from .halfgrid import (SLAB_CELLS, cropped_real_map, fsc_half, fsc_real, half_shape, multiplicity,
@@ -72,16 +74,18 @@ class Backprojector:
 
     ``symmetry`` (a --sym point group): each image is backprojected once per operator S with
     the pose R·S (:mod:`.symmetry`), so the sums, half maps and FSC are those of the group.
+    ``ctf_modes`` (:mod:`.ctf_modes`): how the CTF enters the data and weight sums.
     """
 
     def __init__(self, box: int, voxel_size: float, disc: str = "linear", pad: float = 2.0,
-                 symmetry: str = "C1"):
+                 symmetry: str = "C1", ctf_modes: Optional[CtfModes] = None):
         if box % 2:
             raise ValueError(f"box must be even, got {box}")
         self.box = int(box)
         self.voxel_size = float(voxel_size)
         self.disc = disc_type(disc)
         self.operators = symmetry_operators(symmetry)
+        self.ctf_modes = ctf_modes if ctf_modes is not None else CtfModes()
         self.padded_box = pad_size(self.box, pad)
         p = self.padded_box
         self._keep = frequency_mask_half(p, data_radius(p, self.disc)).astype(np.float32)
@@ -99,10 +103,11 @@ class Backprojector:
             self.timings[name] += time.perf_counter() - t0
 
     def add_spectra(self, spectra: np.ndarray, rotations: np.ndarray, ctf: Optional[np.ndarray],
-                    halves: np.ndarray) -> None:
+                    halves: np.ndarray, weights: Optional[np.ndarray] = None) -> None:
         """Backproject centred half spectra (n, P·(P//2+1)) already re-centred.
 
-        ``ctf`` (n, P·(P//2+1)) real, or None for CTF = 1; ``halves`` (n,) in {0, 1}.
+        ``ctf`` (n, P·(P//2+1)) real data multiplier, or None for 1; ``weights`` the same
+        shape (default ``ctf²``, see :mod:`.ctf_modes`); ``halves`` (n,) in {0, 1}.
         """
         p = self.padded_box
         with self._stage("ctf"):
@@ -110,7 +115,7 @@ class Backprojector:
             ctf = np.broadcast_to(self._keep, spectra.shape) if ctf is None else \
                 np.asarray(ctf, dtype=np.float32) * self._keep     # a new array: the caller's stays
             data = spectra * ctf
-            weights = np.square(ctf)
+            weights = np.square(ctf) if weights is None else np.asarray(weights, np.float32) * self._keep
         R = np.asarray(rotations, dtype=np.float32)
         halves = np.asarray(halves)
         with self._stage("backprojection"):
@@ -124,8 +129,11 @@ class Backprojector:
                 self.counts[h] += int(sel.size)
 
     def add_images(self, images: np.ndarray, rotations: np.ndarray, translations: np.ndarray,
-                   ctf_params: np.ndarray, halves: np.ndarray) -> None:
-        """Backproject real images (n, D, D) with recovar poses (pixels) and CTF rows (n, 9)."""
+                   ctf_params: np.ndarray, halves: np.ndarray, max_frequency: Optional[np.ndarray] = None) -> None:
+        """Backproject real images (n, D, D) with recovar poses (pixels) and CTF rows (n, 9).
+
+        ``max_frequency`` (n,) 1/Å: no data or weight beyond it (see :mod:`.ctf_modes`).
+        """
         n = images.shape[0]
         if n == 0:
             return
@@ -138,8 +146,8 @@ class Backprojector:
             del padded
             spectra = ops.translate_half(spectra, np.asarray(translations, dtype=np.float32), p)
         with self._stage("ctf"):
-            ctf = ops.ctf_half(np.asarray(ctf_params, dtype=np.float32), p, self.voxel_size)
-        self.add_spectra(spectra, rotations, ctf, halves)
+            data, weights = self.ctf_modes.multipliers(ctf_params, p, self.voxel_size, max_frequency)
+        self.add_spectra(spectra, rotations, data, halves, weights)
 
     def reconstruct(self, unfiltered: bool = False) -> Reconstruction:
         """Wiener-filtered half maps and full map (real space, gridding-corrected, cropped);
@@ -237,9 +245,10 @@ def split_halves(n: int, rng: np.random.Generator) -> np.ndarray:
 def reconstruct_arrays(images: np.ndarray, rotations: np.ndarray, translations: np.ndarray,
                        ctf_params: np.ndarray, voxel_size: float, halves: np.ndarray,
                        disc: str = "linear", pad: float = 2.0, chunk_size: int = 256,
-                       symmetry: str = "C1") -> Reconstruction:
+                       symmetry: str = "C1", ctf_modes: Optional[CtfModes] = None) -> Reconstruction:
     """Reconstruct from in-memory arrays (same steps, same chunking as the file path)."""
-    bp = Backprojector(images.shape[-1], voxel_size, disc=disc, pad=pad, symmetry=symmetry)
+    bp = Backprojector(images.shape[-1], voxel_size, disc=disc, pad=pad, symmetry=symmetry,
+                       ctf_modes=ctf_modes)
     for start in range(0, images.shape[0], chunk_size):
         s = slice(start, start + chunk_size)
         bp.add_images(images[s], rotations[s], translations[s], ctf_params[s], halves[s])
