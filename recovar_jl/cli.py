@@ -188,7 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--halves", action=argparse.BooleanOptionalAction, default=True,
                      help="write half maps, fsc.csv and fsc.png (the Wiener filter always uses two halves)")
     rec.add_argument("--seed", type=_seed, default=0, help="random seed of the half split")
-    rec.add_argument("--chunk", type=_positive_int, default=256, help="particles per chunk (bounds memory)")
+    rec.add_argument("--chunk", type=_positive_int, default=None,
+                     help="particles per chunk (bounds memory; default: about 256 MB of chunk arrays, from the box)")
+    rec.add_argument("-v", "--verbose", action="store_true",
+                     help="print the time of each stage (read, FFT, CTF, backprojection, reduction, final transforms)")
     inputs = rec.add_argument_group("input (RELION names where RELION has the option)")
     inputs.add_argument("--angpix", type=_positive_number, metavar="Å",
                         help="pixel size of the images, for files without one (RELION 3.0 without "
@@ -277,7 +280,8 @@ def _run(args) -> int:
         commands.reconstruct_job(args.star, args.out, disc=args.disc, pad=args.pad, halves=args.halves,
                                  seed=args.seed, chunk_size=args.chunk, quiet=args.quiet, ctf_modes=modes,
                                  subset=args.subset, angpix=args.angpix, project_dir=args.project_dir,
-                                 symmetry=args.sym, mask=args.mask, auto_mask=args.auto_mask, bfactor=args.bfactor)
+                                 symmetry=args.sym, mask=args.mask, auto_mask=args.auto_mask, bfactor=args.bfactor,
+                                 verbose=args.verbose)
     return 0
 
 

@@ -20,7 +20,7 @@ from recovar_jl.core import fourier_transform_utils as ftu
 from recovar_jl.jobs import memory, ops, phantom, simulate
 from recovar_jl.jobs.gridding import apodization_3d, crop_slices, disc_type, pad_size
 from recovar_jl.jobs.mrc import StackWriter, write_volume
-from recovar_jl.jobs.reconstruct import estimated_peak_bytes as reconstruct_bytes
+from recovar_jl.jobs.reconstruct import chunk_size_for, estimated_peak_bytes as reconstruct_bytes
 from recovar_jl.jobs.simulate import (
     Projector, data_radius, frequency_mask_half, padded_half_spectrum, random_parameters, simulate_chunks,
 )
@@ -237,9 +237,14 @@ def test_meminfo_and_cgroup_headroom(tmp_path):
 
 
 def test_reconstruct_formula_grows_with_the_padded_volume_and_the_chunk():
-    base = reconstruct_bytes(64, 2.0, 256, 2)
-    assert reconstruct_bytes(64, 1.0, 256, 2) < base / 4   # P³ terms dominate
-    assert reconstruct_bytes(64, 2.0, 64, 2) < base
+    from recovar_jl.jobs.reconstruct import BASE_BYTES
+
+    def beyond_runtime(*args):
+        return reconstruct_bytes(*args) - BASE_BYTES
+
+    base = beyond_runtime(256, 2.0, 256, 2)
+    assert beyond_runtime(256, 1.0, 256, 2) < base / 4   # P³ terms dominate
+    assert beyond_runtime(256, 2.0, 64, 2) < base < beyond_runtime(256, 2.0, 1024, 2)
 
 
 def _refused(capsys, args, *fragments):
@@ -262,7 +267,8 @@ def test_each_job_refuses_up_front_when_memory_is_short(tmp_path, capsys, monkey
     _refused(capsys, ["simulate", tmp_path / "map.mrc", "--n-images", "40", "--snr", "1", "--out", tmp_path / "s"],
              "simulate at box 16 with --pad 2", "--pad 1 needs")
     _refused(capsys, ["reconstruct", tmp_path / "sim" / "particles.star", "--out", tmp_path / "r"],
-             "reconstruct at box 16", "--pad 1 needs", "--chunk 64 needs")
+             "reconstruct at box 16", "--pad 1 needs",
+             f"--chunk {chunk_size_for(16, 2.0) // 4} needs")
     _refused(capsys, ["reconstruct", tmp_path / "sim" / "particles.star", "--out", tmp_path / "r", "--pad", "1"],
              "lower --chunk")
     line = _refused(capsys, ["demo", "--box", "64", "--out", tmp_path / "d"], "demo at --box 64")

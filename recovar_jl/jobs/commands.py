@@ -15,12 +15,14 @@ import numpy as np
 from . import plots  # noqa: F401  (matplotlib before Julia: see plots.py)
 from . import memory
 from .errors import JobError
-from .fsc import crossing_frequency, fsc, resolution_text
+from .fsc import crossing_frequency, resolution_text
+from .halfgrid import fsc_real
 from .mrc import AtomicOutputs, StackWriter, read_volume, write_volume
 from .postprocess import postprocess, postprocess_columns, read_mask, write_postprocess
 from .ctf_modes import CtfModes
 from .optics import ResamplingReader, open_particle_reader
-from .reconstruct import FSC_THRESHOLD, Backprojector, Reconstruction, split_halves
+from .prefetch import Prefetcher, chunk_rows
+from .reconstruct import FSC_THRESHOLD, Backprojector, Reconstruction, chunk_size_for, split_halves
 from .sanity import contrast_warning, defocus_warning
 from .simulate import random_parameters, simulate_chunks
 from .star import particles_tables, read_particles, stack_image_names, write_star
@@ -179,10 +181,11 @@ _STALE_OUTPUTS = ("half1.mrc", "half2.mrc", "fsc.csv", "fsc.png", "map_sharpened
 
 
 def reconstruct_job(star_path, out_dir, disc: str = "linear", pad: float = 2.0, halves: bool = True,
-                    seed: int = 0, chunk_size: int = 256, quiet: bool = False,
+                    seed: int = 0, chunk_size: Optional[int] = None, quiet: bool = False,
                     ground_truth: Optional[np.ndarray] = None, ctf_modes: Optional[CtfModes] = None,
                     subset: Optional[int] = None, angpix: Optional[float] = None, project_dir=None,
-                    symmetry: str = "C1", mask=None, auto_mask: bool = False, bfactor=None) -> dict:
+                    symmetry: str = "C1", mask=None, auto_mask: bool = False, bfactor=None,
+                    verbose: bool = False) -> dict:
     """Read a particle file (RELION .star or cryoSPARC .cs) and its stacks, reconstruct, write the maps.
 
     Writes ``map.mrc`` and ``slices.png``; with ``halves`` also ``half1.mrc``, ``half2.mrc``,
@@ -192,6 +195,8 @@ def reconstruct_job(star_path, out_dir, disc: str = "linear", pad: float = 2.0, 
     the Wiener filter); ``angpix``, ``project_dir``: see :func:`read_particle_file`.
     ``symmetry`` is a --sym point group; ``mask`` (MRC path) or ``auto_mask`` add the masked
     FSC; ``bfactor`` ('auto' or Å²) writes ``map_sharpened.mrc`` and ``guinier.png``.
+    ``chunk_size`` None: from the box (:func:`.reconstruct.chunk_size_for`). The returned
+    ``timings`` hold seconds per stage (``verbose`` prints them).
     """
     say = _say(quiet)
     check_seed(seed)
@@ -230,24 +235,26 @@ def reconstruct_job(star_path, out_dir, disc: str = "linear", pad: float = 2.0, 
             assignment = split_halves(n, np.random.default_rng(seed))
             split_note = f"random halves, seed {seed}"
         bp = Backprojector(box, particles.voxel_size, disc=disc, pad=pad, symmetry=symmetry, ctf_modes=ctf_modes)
+        chunk_size = chunk_size_for(box, pad) if chunk_size is None else int(chunk_size)
         with AtomicOutputs(out_dir) as out:  # creates DIR now: an unusable --out fails before the work
             say(f"reconstructing {n} particles ({box}×{box}, {particles.voxel_size:g} Å/pixel) with {disc} "
                 f"interpolation, padding {bp.padded_box}/{box}, {split_note}, symmetry {symmetry} "
-                f"({len(bp.operators)} operator{'s' if len(bp.operators) > 1 else ''}), {ctf_modes.describe()}")
+                f"({len(bp.operators)} operator{'s' if len(bp.operators) > 1 else ''}), {ctf_modes.describe()}, "
+                f"chunks of {chunk_size}")
+            chunks = Prefetcher(reader.read, chunk_rows(n, chunk_size))
             with _progress(n, "reconstruct", quiet) as bar:
-                for start in range(0, n, chunk_size):
-                    rows = np.arange(start, min(n, start + chunk_size))
-                    images = reader.read(rows)
+                for rows, images in chunks:
                     limit = reader.max_frequency(rows) if isinstance(reader, ResamplingReader) else None
                     bp.add_images(images, particles.rotations[rows], particles.translations[rows],
                                   particles.ctf_params[rows], assignment[rows], max_frequency=limit)
                     bar.update(rows.size)
             rec = bp.reconstruct(unfiltered=bfactor is not None)
+            timings = {"read": chunks.read_seconds, "read_wait": chunks.wait_seconds, **bp.timings}
             _warn(contrast_warning(rec.full, rec.fsc))
             post = postprocess(rec, mask, auto_mask, bfactor, seed)
             gt_fsc = gt_crossing = None
             if ground_truth is not None:
-                gt_fsc = fsc(rec.full, ground_truth)
+                gt_fsc = fsc_real(rec.full, ground_truth)
                 gt_crossing = crossing_frequency(rec.frequencies, gt_fsc, GROUND_TRUTH_THRESHOLD)
             _write_reconstruction(out, rec, halves, gt_fsc, gt_crossing, ground_truth,
                                   title=f"{n} particles, box {box}, {rec.voxel_size:g} Å/pixel, {disc}, "
@@ -256,7 +263,11 @@ def reconstruct_job(star_path, out_dir, disc: str = "linear", pad: float = 2.0, 
             out.remove_on_commit(*_STALE_OUTPUTS)  # those this job did not write (mask.mrc may be an input)
             written = out.commit()
     elapsed = time.perf_counter() - t0
+    timings["total"] = elapsed
     say(f"wrote {', '.join(p.name for p in written)} to {Path(out_dir)} in {elapsed:.1f} s")
+    if verbose:
+        print("stage times (s): " + ", ".join(f"{k} {v:.2f}" for k, v in timings.items())
+              + f"; {n / elapsed:.1f} images/s", flush=True)
 
     def nyquist_note(resolution) -> str:
         return "" if resolution is None else f" (Nyquist {1.0 / rec.nyquist:.2f} Å)"
@@ -275,7 +286,7 @@ def reconstruct_job(star_path, out_dir, disc: str = "linear", pad: float = 2.0, 
     if gt_fsc is not None:
         print(f"FSC=0.5 resolution (map vs ground truth): {resolution_text(gt_crossing, rec.nyquist)}", flush=True)
     return {"reconstruction": rec, "fsc_ground_truth": gt_fsc, "seconds": elapsed, "written": written,
-            "postprocess": post}
+            "postprocess": post, "timings": timings, "chunk_size": chunk_size}
 
 
 def _postprocess_options(symmetry, mask, auto_mask: bool, bfactor):

@@ -96,3 +96,28 @@ def fft_lines(x: np.ndarray) -> np.ndarray:
     from ..core import fourier_transform_utils as ftu
 
     return np.asarray(ftu.get_dft(x))
+
+
+def backproject_half_into(volume: np.ndarray, half_spectra: np.ndarray, rotations: np.ndarray, box: int,
+                          disc: str) -> None:
+    """``volume += Pᵀ half_spectra`` in place, on the half grid (P, P, P//2+1) of a P³ volume.
+
+    ``adjoint_slice_volume(…, half_image=True, half_volume=True)`` without its copy of the
+    accumulator: ``volume`` (C-contiguous, complex64 for complex spectra, float32 for real
+    ones) is the kernel's output. Same validation as the public function.
+    """
+    from .. import _julia
+    from ..core import slicing
+
+    shape = (box, box, box)
+    order, image_shape, volume_shape, _, _, rot = slicing._common_arguments(
+        disc, (box, box), shape, True, True, rotations, slicing._AUTO)
+    slices = slicing._slices(half_spectra, "slices", image_shape, True, batched=False)
+    if slices.shape[1] != rot.shape[0]:
+        raise ValueError(f"half_spectra hold {slices.shape[1]} images but rotations has {rot.shape[0]}")
+    if slices.dtype != volume.dtype or not volume.flags.c_contiguous:
+        raise ValueError(f"volume must be a C-contiguous {slices.dtype} array, got {volume.dtype}")
+    if slices.shape[1]:
+        _julia.call("adjoint_slice_volume", volume.reshape(1, -1), slices, rot, order, 1, 1, *volume_shape,
+                    *image_shape, slicing._max_r2(slicing._AUTO, image_shape, order),
+                    slicing._upsampling(image_shape, volume_shape))

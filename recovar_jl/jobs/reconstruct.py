@@ -6,18 +6,28 @@ Per particle (n images of box D, padded to P = pad·D):
 2. move its content by ``+t`` (the re-centring translation; RELION origin / pixel size);
 3. multiply by the RELION-sign CTF c (simulate uses the same), keep |k| ≤ max_r;
 4. backproject ``c·x`` into B and ``c²`` into W (other multipliers with the CTF options of
-   :mod:`.ctf_modes`) with ``adjoint_slice_volume`` (the same
-   ``disc_type`` for both), separately for the two random halves. (cubic: the adjoint's
-   B-spline prefilter is undone on the sums afterwards, see :mod:`.gridding`.)
+   :mod:`.ctf_modes`) (the same ``disc_type`` for both), separately
+   for the two random halves, on the rfft-packed half grid P×P×(P//2+1) of the P³ spectrum
+   (the map is real; :mod:`.halfgrid`). (cubic: the adjoint's B-spline prefilter is undone
+   on the sums afterwards, see :mod:`.gridding`.)
 
 Then, per frequency shell, the half maps' FSC gives the spectral SNR and the Wiener
 regulariser ``λ(k) = mean_shell(W_half)·(1 − FSC)/FSC`` (FSC clipped to [1e-3, 1 − 1e-4]);
 ``map = B / (W + λ)`` (halves: their own B, W; full map: sums), inverse centred DFT, divided
 by the interpolation's real-space apodisation on the padded grid (:mod:`.gridding`), cropped
-to the central D³. Memory: four P³ volumes plus one chunk of images, whatever n is.
+to the central D³. Shell sums and maps are made slab by slab from the half grid; the result
+equals the full-grid computation (shell means and FSC over the full P³ grid) up to float32
+rounding.
+
+Memory (:func:`estimated_peak_bytes`): four half volumes, ``24·P²(P//2+1)`` bytes, plus the
+backprojection kernel's per-thread copy (``8·P²(P//2+1)`` per extra thread) plus one chunk of
+images plus a constant, whatever n is; the final maps need one ``8·D·P·(P//2+1)``-byte
+partial transform instead of the per-thread copy and the chunk.
 """
 from __future__ import annotations
 
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Optional
 
@@ -25,13 +35,17 @@ import numpy as np
 
 from . import ops
 from .ctf_modes import CtfModes
-from .fsc import crossing_frequency, fsc, fsc_fourier, shell_frequencies, shell_index, shell_means
-from .gridding import apodization_3d, crop_slices, disc_type, pad_size, undo_spline_prefilter
+from .fsc import crossing_frequency, shell_frequencies
+from .gridding import apodization_1d, crop_slices, disc_type, pad_size
+from .halfgrid import (SLAB_CELLS, cropped_real_map, fsc_half, fsc_real, half_shape, multiplicity,
+                       pair_unfolded_planes, shell_index_slab, slabs, undo_spline_prefilter_half)
 from .simulate import data_radius, frequency_mask_half
 from .symmetry import operator_rotations, symmetry_operators
 
 FSC_THRESHOLD = 0.143
 _FSC_CLIP = (1e-3, 1.0 - 1e-4)
+#: Stages timed by :class:`Backprojector` (seconds in ``Backprojector.timings``).
+STAGES = ("fft", "ctf", "backprojection", "reduction", "final_transforms")
 
 
 @dataclass
@@ -54,7 +68,9 @@ class Reconstruction:
 
 
 class Backprojector:
-    """Accumulates CTF-weighted backprojections of two half sets; see the module docstring.
+    """Accumulates CTF-weighted backprojections of two half sets on the half grid; see the
+    module docstring. ``data[h]`` (P, P, P//2+1) complex64, ``weights[h]`` float32 (``m ×``
+    full-grid values, :mod:`.halfgrid`), ``counts[h]`` images; ``timings`` seconds per stage.
 
     ``symmetry`` (a --sym point group): each image is backprojected once per operator S with
     the pose R·S (:mod:`.symmetry`), so the sums, half maps and FSC are those of the group.
@@ -72,10 +88,19 @@ class Backprojector:
         self.ctf_modes = ctf_modes if ctf_modes is not None else CtfModes()
         self.padded_box = pad_size(self.box, pad)
         p = self.padded_box
-        self._keep = frequency_mask_half(p, data_radius(p, self.disc))
-        self.data = [np.zeros((p, p, p), dtype=np.complex64) for _ in range(2)]
-        self.weights = [np.zeros((p, p, p), dtype=np.float32) for _ in range(2)]
+        self._keep = frequency_mask_half(p, data_radius(p, self.disc)).astype(np.float32)
+        self.data = [np.zeros(half_shape(p), dtype=np.complex64) for _ in range(2)]
+        self.weights = [np.zeros(half_shape(p), dtype=np.float32) for _ in range(2)]
         self.counts = [0, 0]
+        self.timings = dict.fromkeys(STAGES, 0.0)
+
+    @contextmanager
+    def _stage(self, name: str):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] += time.perf_counter() - t0
 
     def add_spectra(self, spectra: np.ndarray, rotations: np.ndarray, ctf: Optional[np.ndarray],
                     halves: np.ndarray, weights: Optional[np.ndarray] = None) -> None:
@@ -85,23 +110,23 @@ class Backprojector:
         shape (default ``ctf²``, see :mod:`.ctf_modes`); ``halves`` (n,) in {0, 1}.
         """
         p = self.padded_box
-        spectra = np.asarray(spectra, dtype=np.complex64)
-        if ctf is None:
-            ctf = np.ones(spectra.shape, dtype=np.float32)
-        ctf = np.array(ctf, dtype=np.float32, copy=True)
-        ctf[:, ~self._keep] = 0
-        data = spectra * ctf
-        weights = ctf * ctf if weights is None else np.where(self._keep, np.asarray(weights, np.float32), 0)
+        with self._stage("ctf"):
+            spectra = np.asarray(spectra, dtype=np.complex64)
+            ctf = np.broadcast_to(self._keep, spectra.shape) if ctf is None else \
+                np.asarray(ctf, dtype=np.float32) * self._keep     # a new array: the caller's stays
+            data = spectra * ctf
+            weights = np.square(ctf) if weights is None else np.asarray(weights, np.float32) * self._keep
         R = np.asarray(rotations, dtype=np.float32)
         halves = np.asarray(halves)
-        for h in (0, 1):
-            sel = np.flatnonzero(halves == h)
-            if sel.size == 0:
-                continue
-            for R_sym in operator_rotations(R[sel], self.operators):
-                self.data[h] = ops.backproject_half(data[sel], R_sym, p, self.disc, self.data[h])
-                self.weights[h] = ops.backproject_half(weights[sel], R_sym, p, self.disc, self.weights[h])
-            self.counts[h] += int(sel.size)
+        with self._stage("backprojection"):
+            for h in (0, 1):
+                sel = np.flatnonzero(halves == h)
+                if sel.size == 0:
+                    continue
+                for R_sym in operator_rotations(R[sel], self.operators):
+                    ops.backproject_half_into(self.data[h], data[sel], R_sym, p, self.disc)
+                    ops.backproject_half_into(self.weights[h], weights[sel], R_sym, p, self.disc)
+                self.counts[h] += int(sel.size)
 
     def add_images(self, images: np.ndarray, rotations: np.ndarray, translations: np.ndarray,
                    ctf_params: np.ndarray, halves: np.ndarray, max_frequency: Optional[np.ndarray] = None) -> None:
@@ -113,55 +138,101 @@ class Backprojector:
         if n == 0:
             return
         p = self.padded_box
-        padded = np.zeros((n, p, p), dtype=np.float32)
-        inner = crop_slices(p, self.box)
-        padded[:, inner, inner] = images
-        spectra = ops.rfft_images(padded)
-        spectra = ops.translate_half(spectra, np.asarray(translations, dtype=np.float32), p)
-        data, weights = self.ctf_modes.multipliers(ctf_params, p, self.voxel_size, max_frequency)
+        with self._stage("fft"):
+            padded = np.zeros((n, p, p), dtype=np.float32)
+            inner = crop_slices(p, self.box)
+            padded[:, inner, inner] = images
+            spectra = ops.rfft_images(padded)
+            del padded
+            spectra = ops.translate_half(spectra, np.asarray(translations, dtype=np.float32), p)
+        with self._stage("ctf"):
+            data, weights = self.ctf_modes.multipliers(ctf_params, p, self.voxel_size, max_frequency)
         self.add_spectra(spectra, rotations, data, halves, weights)
-
-    def _to_real(self, spectrum: np.ndarray, apodization: np.ndarray) -> np.ndarray:
-        inner = crop_slices(self.padded_box, self.box)
-        volume = ops.ifft_volume_real(spectrum) / apodization
-        return np.ascontiguousarray(volume[inner, inner, inner], dtype=np.float32)
 
     def reconstruct(self, unfiltered: bool = False) -> Reconstruction:
         """Wiener-filtered half maps and full map (real space, gridding-corrected, cropped);
-        with ``unfiltered`` also the full map without the Wiener term (``full_unfiltered``)."""
+        with ``unfiltered`` also the full map without the Wiener term (``full_unfiltered``).
+
+        Works slab by slab (:mod:`.halfgrid`); the accumulators are not modified.
+        """
         if min(self.counts) == 0:
             raise ValueError(f"both half sets need particles, got {self.counts[0]} and {self.counts[1]}")
         p = self.padded_box
         data, weights = self.data, self.weights
-        if self.disc == "cubic":
-            # Back to plain B-spline gridding (see gridding.py): once, on the sums, by linearity.
-            data = [undo_spline_prefilter(b).astype(np.complex64) for b in data]
-            weights = [undo_spline_prefilter(w).astype(np.float32) for w in weights]
-        n_shells = p // 2 + 1
-        shells = np.minimum(shell_index(p), n_shells - 1)
-        w_half = 0.5 * (weights[0] + weights[1])
-        w_shell = shell_means(w_half, shells, n_shells)
-        # Floors keep divisions finite where W is 0 (outside the sampled sphere).
-        tiny = 1e-6 * max(float(w_shell.max()), 1e-30)
-        floor = np.maximum(1e-3 * w_shell, tiny)[shells].astype(np.float32)
-        unregularised = [b / np.maximum(w, floor) for b, w in zip(data, weights)]
-        fsc_padded = np.clip(fsc_fourier(unregularised[0], unregularised[1], n_shells), *_FSC_CLIP)
-        del unregularised
-        lam_shell = np.maximum(w_shell * (1.0 - fsc_padded) / fsc_padded, tiny)
-        lam = lam_shell[shells].astype(np.float32)
-        apod = apodization_3d(p, self.disc)
+        with self._stage("reduction"):
+            if self.disc == "cubic":
+                # Back to plain B-spline gridding (see gridding.py): once, on the sums, by linearity.
+                data = [undo_spline_prefilter_half(pair_unfolded_planes(b.copy())) for b in data]
+                weights = [undo_spline_prefilter_half(pair_unfolded_planes(w.copy())) for w in weights]
+            filters = _WienerShells(data, weights)
+        apod = apodization_1d(p, self.disc)[crop_slices(p, self.box)].astype(np.float32)
         maps = []
-        for b, w in ((data[0], weights[0]), (data[1], weights[1]),
-                     (data[0] + data[1], weights[0] + weights[1])):
-            maps.append(self._to_real(b / np.maximum(w + lam, floor), apod))
-        if unfiltered:
-            maps.append(self._to_real((data[0] + data[1]) / np.maximum(weights[0] + weights[1], floor), apod))
-        curve = fsc(maps[0], maps[1])
+        with self._stage("final_transforms"):
+            for which in (0, 1, None, "unfiltered")[:4 if unfiltered else 3]:
+                volume = cropped_real_map(lambda rows: filters.filtered(rows, which), p, self.box)
+                # separable: three in-place divisions instead of a D³ float64 apodisation
+                volume /= apod[:, None, None]
+                volume /= apod[None, :, None]
+                volume /= apod[None, None, :]
+                maps.append(volume)
+        curve = fsc_real(maps[0], maps[1])
         freqs = shell_frequencies(self.box, self.voxel_size)
         return Reconstruction(half1=maps[0], half2=maps[1], full=maps[2], fsc=curve, frequencies=freqs,
                               resolution=crossing_frequency(freqs, curve, FSC_THRESHOLD),
                               voxel_size=self.voxel_size, n_particles=tuple(self.counts),
                               full_unfiltered=maps[3] if unfiltered else None)
+
+
+class _WienerShells:
+    """Shell statistics of the two half sets and the Wiener-filtered spectra they give.
+
+    ``w_shell`` mean half-set weight per shell, ``floor`` (float32, per shell) keeps divisions
+    finite where W is 0 (outside the sampled sphere), ``fsc`` the padded-grid FSC of the
+    unregularised half maps, ``lam`` the regulariser per shell (module docstring).
+    """
+
+    def __init__(self, data: list, weights: list):
+        self.data, self.weights = data, weights
+        p = data[0].shape[0]
+        self.p, self.n_shells = p, p // 2 + 1
+        self.m = multiplicity(p)
+        n = self.n_shells
+        w_sum, count = np.zeros(n), np.zeros(n)
+        for rows in slabs(p):
+            shells = shell_index_slab(p, rows, n)
+            w_half = 0.5 * (weights[0][:, rows] + weights[1][:, rows])   # m ×, so the sum is the full grid's
+            w_sum += np.bincount(shells.ravel(), weights=w_half.ravel(), minlength=n)
+            count += np.bincount(shells.ravel(), weights=np.broadcast_to(self.m, shells.shape).ravel(), minlength=n)
+        w_shell = np.where(count > 0, w_sum / np.maximum(count, 1), 0.0)
+        tiny = 1e-6 * max(float(w_shell.max()), 1e-30)
+        self.floor = np.maximum(1e-3 * w_shell, tiny).astype(np.float32)
+
+        def unregularised(rows: slice) -> tuple:
+            floor = self.floor[shell_index_slab(p, rows, n)]
+            return tuple(data[h][:, rows] / self.m / np.maximum(weights[h][:, rows] / self.m, floor) for h in (0, 1))
+
+        curve = fsc_half(unregularised, p, corners=True)
+        self.fsc = np.clip(curve, *_FSC_CLIP)
+        self.lam = np.maximum(w_shell * (1.0 - self.fsc) / self.fsc, tiny).astype(np.float32)
+
+    def filtered(self, rows: slice, which) -> np.ndarray:
+        """Full-grid values of ``B / max(W + λ, floor)`` on axis-1 rows ``rows``: half set
+        ``which`` (0 or 1) or, for None, both summed; "unfiltered": both summed with λ = 0.
+        complex64 (P, w, P//2+1)."""
+        if which is None or which == "unfiltered":
+            b = self.data[0][:, rows] + self.data[1][:, rows]
+            w = self.weights[0][:, rows] + self.weights[1][:, rows]
+        else:
+            b, w = self.data[which][:, rows], self.weights[which][:, rows]
+        shells = shell_index_slab(self.p, rows, self.n_shells)
+        # B/m / max(W/m + λ, floor) = B / max(W + m·λ, m·floor): m is 1 or 2, so exactly.
+        den = np.zeros(shells.shape, np.float32) if which == "unfiltered" else self.lam[shells]
+        den *= self.m
+        den += w
+        floor = self.floor[shells]
+        floor *= self.m
+        np.maximum(den, floor, out=den)
+        return b / den
 
 
 def split_halves(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -184,13 +255,48 @@ def reconstruct_arrays(images: np.ndarray, rotations: np.ndarray, translations: 
     return bp.reconstruct()
 
 
-def estimated_peak_bytes(box: int, pad: float, chunk_size: int, threads: int) -> int:
-    """Peak memory of ``reconstruct_job`` beyond the runtime, bytes (P = padded box).
+#: Target size of one chunk's arrays (images, spectra, CTFs, products) while backprojecting.
+CHUNK_BYTES = 256 * 2 ** 20
+#: Julia runtime, compiled kernels, FFTW plans, NumPy and the interpreter (measured, rounded up).
+BASE_BYTES = 1024 * 2 ** 20
 
-    ``96·P³ + 8·threads·P³ + 28·chunk·P²``: the four accumulated volumes (24 bytes per voxel)
-    with the Wiener step's temporaries (measured 84–100 bytes per voxel for nearest and
-    linear at P = 128 and 192; cubic, which undoes its prefilter on copies, up to 25 % more);
-    Julia's per-thread accumulators; one chunk of padded images, spectra and CTFs.
+
+def _chunk_bytes_per_image(box: int, p: int) -> int:
+    """Bytes one image costs while its chunk is processed: the read image twice (current and
+    prefetched), the padded image, and about six half-spectrum-sized arrays (spectrum,
+    translated, CTF, data, CTF², the per-half selections)."""
+    return 2 * 4 * box * box + 4 * p * p + 48 * p * (p // 2 + 1)
+
+
+def chunk_size_for(box: int, pad: float = 2.0) -> int:
+    """Images per chunk for this box: about CHUNK_BYTES of chunk arrays, between 8 and 1024
+    (above 1024 images per thread the Julia kernel adds a blocked-summation volume)."""
+    p = pad_size(int(box), pad)
+    return int(min(1024, max(8, CHUNK_BYTES // _chunk_bytes_per_image(int(box), p))))
+
+
+def estimated_peak_bytes(box: int, pad: float, chunk_size: int, threads: int) -> int:
+    """Peak resident bytes of a reconstruction (nearest/linear), whatever the particle count.
+
+    With P = padded box, ``Vh = P²(P//2+1)`` half-grid cells and D = box:
+
+    * backprojecting: ``24·Vh`` (accumulators: 2 × complex64 + 2 × float32)
+      ``+ 8·Vh·(threads − 1)`` (the kernel's per-thread copy of the accumulator it fills)
+      ``+ chunk_size·(8D² + 4P² + 48·P(P//2+1))`` (the chunk's arrays) ``+ BASE_BYTES``;
+    * final maps: ``24·Vh + 8·D·P·(P//2+1)`` (one map's partial inverse) ``+ 24·D³`` (the
+      three maps and the two half-map spectra of their FSC) ``+`` slab temporaries (≈ 64
+      bytes × 2**22 cells) ``+ BASE_BYTES``.
+
+    The peak is the larger. Cubic adds ``24·Vh`` when undoing its prefilter and the kernel's
+    full-grid per-thread volumes.
     """
+    for name, value in (("box", box), ("chunk_size", chunk_size), ("threads", threads)):
+        if int(value) < 1:
+            raise ValueError(f"{name} must be at least 1, got {value}")
+    box, chunk_size, threads = int(box), int(chunk_size), int(threads)
     p = pad_size(box, pad)
-    return int(96 * p ** 3 + 8 * max(1, int(threads)) * p ** 3 + 28 * max(1, int(chunk_size)) * p * p)
+    vh = p * p * (p // 2 + 1)
+    accumulators = 24 * vh
+    backprojecting = 8 * vh * (threads - 1) + chunk_size * _chunk_bytes_per_image(box, p)
+    final = 8 * box * p * (p // 2 + 1) + 24 * box ** 3 + 64 * SLAB_CELLS
+    return accumulators + max(backprojecting, final) + BASE_BYTES

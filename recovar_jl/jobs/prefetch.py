@@ -1,0 +1,55 @@
+"""Reading the next chunk of particles while the current one is computed.
+
+One reader thread: while the caller backprojects chunk i (Julia and NumPy release the GIL),
+the thread copies chunk i+1 out of the memory-mapped stacks, which is where the page faults,
+i.e. the disk reads, happen. At most two chunks of images exist at once. Julia is only ever
+called from the caller's thread.
+"""
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterator, Sequence, Tuple
+
+import numpy as np
+
+
+def chunk_rows(n: int, chunk_size: int) -> list:
+    """Row indices ``[0, c), [c, 2c), …`` covering 0 … n−1, as int64 arrays."""
+    return [np.arange(start, min(n, start + chunk_size)) for start in range(0, n, chunk_size)]
+
+
+class Prefetcher:
+    """Iterate over ``(rows, read(rows))`` for each chunk of ``chunks``, one read ahead.
+
+    ``read`` runs in the reader thread: it must not call Julia. (Also used for slabs of
+    half volumes, :mod:`.halfgrid`: ``read`` is then NumPy arithmetic, which releases the GIL.)
+
+    ``read_seconds``: time spent reading (in the reader thread); ``wait_seconds``: time the
+    caller waited for a chunk (reading not hidden behind computing).
+    """
+
+    def __init__(self, read: Callable[[np.ndarray], np.ndarray], chunks: Sequence[np.ndarray]):
+        self._read = read
+        self._chunks = list(chunks)
+        self.read_seconds = 0.0
+        self.wait_seconds = 0.0
+
+    def _timed_read(self, rows: np.ndarray) -> np.ndarray:
+        t0 = time.perf_counter()
+        images = self._read(rows)
+        self.read_seconds += time.perf_counter() - t0
+        return images
+
+    def __iter__(self) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+        if not self._chunks:
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="recovar-jl-read") as pool:
+            pending = pool.submit(self._timed_read, self._chunks[0])
+            for i, rows in enumerate(self._chunks):
+                t0 = time.perf_counter()
+                images = pending.result()
+                self.wait_seconds += time.perf_counter() - t0
+                pending = pool.submit(self._timed_read, self._chunks[i + 1]) if i + 1 < len(self._chunks) else None
+                yield rows, images
+                del images
