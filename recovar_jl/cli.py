@@ -123,6 +123,19 @@ def build_parser() -> argparse.ArgumentParser:
                      help="write half maps, fsc.csv and fsc.png (the Wiener filter always uses two halves)")
     rec.add_argument("--seed", type=int, default=0, help="random seed of the half split")
     rec.add_argument("--chunk", type=_positive_int, default=256, help="particles per chunk (bounds memory)")
+    dist = rec.add_argument_group(
+        "Dask distributed (docs/scaling.md)",
+        "Backproject on Dask workers: each reads its own particles from the stacks and only volumes "
+        "travel. Without these options the job runs in this process.")
+    where = dist.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_positive_int, metavar="N",
+                       help="start a local Dask cluster of N worker processes (prints its dashboard address)")
+    where.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                       help="use the running Dask scheduler at this address; its workers must see the same files")
+    where.add_argument("--scheduler-file", metavar="FILE",
+                       help="use the Dask scheduler described in FILE ('dask scheduler --scheduler-file FILE')")
+    dist.add_argument("--threads-per-worker", type=_positive_int, metavar="T",
+                      help="Julia threads in each worker (default with --workers: cores / N)")
     _add_common(rec)
     return parser
 
@@ -139,8 +152,14 @@ def _run(args) -> int:
                               defocus_range=tuple(args.defocus_range), max_shift=args.max_shift, seed=args.seed,
                               disc=args.disc, pad=args.pad, quiet=args.quiet)
     elif args.command == "reconstruct":
+        cluster = None
+        if any(v is not None for v in (args.workers, args.scheduler, args.scheduler_file, args.threads_per_worker)):
+            from .jobs.cluster import ClusterOptions
+
+            cluster = ClusterOptions(workers=args.workers, threads_per_worker=args.threads_per_worker,
+                                     scheduler=args.scheduler, scheduler_file=args.scheduler_file)
         commands.reconstruct_job(args.star, args.out, disc=args.disc, pad=args.pad, halves=args.halves,
-                                 seed=args.seed, chunk_size=args.chunk, quiet=args.quiet)
+                                 seed=args.seed, chunk_size=args.chunk, quiet=args.quiet, cluster=cluster)
     return 0
 
 

@@ -16,7 +16,7 @@ from . import plots  # noqa: F401  (matplotlib before Julia: see plots.py)
 from .errors import JobError
 from .fsc import crossing_frequency, fsc, resolution_text
 from .mrc import AtomicOutputs, StackReader, StackWriter, read_volume, write_volume
-from .reconstruct import FSC_THRESHOLD, Backprojector, Reconstruction, split_halves
+from .reconstruct import FSC_THRESHOLD, Backprojector, Reconstruction, backproject_rows, split_halves
 from .simulate import random_parameters, simulate_chunks
 from .star import particles_tables, read_particles, stack_image_names, write_star
 
@@ -128,11 +128,13 @@ def _write_reconstruction(out: AtomicOutputs, rec: Reconstruction, halves: bool,
 
 def reconstruct_job(star_path, out_dir, disc: str = "linear", pad: float = 2.0, halves: bool = True,
                     seed: int = 0, chunk_size: int = 256, quiet: bool = False,
-                    ground_truth: Optional[np.ndarray] = None) -> dict:
+                    ground_truth: Optional[np.ndarray] = None, cluster=None) -> dict:
     """Read a particles STAR file and its stacks, reconstruct, write the maps and figures.
 
     Writes ``map.mrc`` and ``slices.png``; with ``halves`` also ``half1.mrc``, ``half2.mrc``,
     ``fsc.csv`` and ``fsc.png``. ``ground_truth`` (x, y, z) adds the map-vs-truth FSC.
+    ``cluster`` (a :class:`.cluster.ClusterOptions`) backprojects on Dask workers instead
+    of in this process (docs/scaling.md); the rest of the job is the same.
     """
     say = _say(quiet)
     particles = read_particles(star_path)
@@ -156,13 +158,14 @@ def reconstruct_job(star_path, out_dir, disc: str = "linear", pad: float = 2.0, 
         with AtomicOutputs(out_dir) as out:  # creates DIR now: an unusable --out fails before the work
             say(f"reconstructing {n} particles ({box}×{box}, {particles.voxel_size:g} Å/pixel) with {disc} "
                 f"interpolation, padding {bp.padded_box}/{box}, {split_note}")
-            with _progress(n, "reconstruct", quiet) as bar:
-                for start in range(0, n, chunk_size):
-                    rows = np.arange(start, min(n, start + chunk_size))
-                    images = reader.read(rows)
-                    bp.add_images(images, particles.rotations[rows], particles.translations[rows],
-                                  particles.ctf_params[rows], assignment[rows])
-                    bar.update(rows.size)
+            if cluster is None:
+                with _progress(n, "reconstruct", quiet) as bar:
+                    backproject_rows(bp, reader, particles, assignment, 0, n, chunk_size, bar.update)
+            else:
+                from .distributed import backproject_star
+
+                bp = backproject_star(cluster, particles, assignment, bp, chunk_size,
+                                      lambda: _progress(n, "reconstruct", quiet), say)
             rec = bp.reconstruct()
             gt_fsc = gt_crossing = None
             if ground_truth is not None:

@@ -18,7 +18,7 @@ to the central D³. Memory: four P³ volumes plus one chunk of images, whatever 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -104,6 +104,23 @@ class Backprojector:
         ctf = ops.ctf_half(np.asarray(ctf_params, dtype=np.float32), p, self.voxel_size)
         self.add_spectra(spectra, rotations, ctf, halves)
 
+    def merge(self, other: "Backprojector") -> "Backprojector":
+        """Add ``other``'s sums (numerators, CTF² weights, counts) into this one; returns self.
+
+        Both must have the same box, voxel size, interpolation and padding. Summing the
+        accumulators of disjoint particle sets gives the accumulators of their union.
+        """
+        mine = (self.box, self.voxel_size, self.disc, self.padded_box)
+        theirs = (other.box, other.voxel_size, other.disc, other.padded_box)
+        if mine != theirs:
+            raise ValueError(f"cannot merge a Backprojector of (box, voxel size, disc, padded box) {theirs} "
+                             f"into one of {mine}")
+        for h in (0, 1):
+            self.data[h] += other.data[h]
+            self.weights[h] += other.weights[h]
+            self.counts[h] += other.counts[h]
+        return self
+
     def _to_real(self, spectrum: np.ndarray, apodization: np.ndarray) -> np.ndarray:
         inner = crop_slices(self.padded_box, self.box)
         volume = ops.ifft_volume_real(spectrum) / apodization
@@ -159,3 +176,21 @@ def reconstruct_arrays(images: np.ndarray, rotations: np.ndarray, translations: 
         s = slice(start, start + chunk_size)
         bp.add_images(images[s], rotations[s], translations[s], ctf_params[s], halves[s])
     return bp.reconstruct()
+
+
+def backproject_rows(bp: Backprojector, reader, particles, halves: np.ndarray, start: int, stop: int,
+                     chunk_size: int, on_chunk: Optional[Callable[[int], None]] = None) -> Backprojector:
+    """Add the particles ``start:stop`` of a STAR table to ``bp``, chunk by chunk.
+
+    ``reader`` is a :class:`.mrc.StackReader` over ``particles`` (a :class:`.star.ParticleSet`);
+    ``halves`` (n,) in {0, 1}; ``on_chunk(count)`` is called after each chunk (progress).
+    Memory: one chunk of ``chunk_size`` images at a time. The in-process job and every
+    distributed shard (:mod:`.distributed`) go through here.
+    """
+    for first in range(start, stop, chunk_size):
+        rows = np.arange(first, min(stop, first + chunk_size))
+        bp.add_images(reader.read(rows), particles.rotations[rows], particles.translations[rows],
+                      particles.ctf_params[rows], halves[rows])
+        if on_chunk is not None:
+            on_chunk(rows.size)
+    return bp
