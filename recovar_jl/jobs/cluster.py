@@ -123,11 +123,13 @@ def _first_line(exc: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def connect(options: ClusterOptions, say: Callable[[str], None] = print) -> Iterator:
+def connect(options: ClusterOptions, say: Callable[[str], None] = print,
+            preflight: Optional[Callable] = None) -> Iterator:
     """A ``distributed.Client`` on ready, Julia-warmed workers; closed (local cluster too) on exit.
 
-    Raises JobError (one line) when the scheduler cannot be reached, has no workers, or a
-    worker cannot start Julia.
+    ``preflight(client)`` runs once workers are there, before Julia is warmed (cheap checks
+    first). Raises JobError (one line) when the scheduler cannot be reached, has no workers,
+    or a worker cannot start Julia.
     """
     import logging
 
@@ -146,6 +148,8 @@ def connect(options: ClusterOptions, say: Callable[[str], None] = print) -> Iter
         except (TimeoutError, OSError):
             raise JobError(f"the Dask scheduler at {client.scheduler.address} has no workers after "
                            f"{WORKER_WAIT_S} s; start some with 'dask worker {client.scheduler.address}'") from None
+        if preflight is not None:
+            preflight(client)
         client.register_plugin(WarmJulia(options.julia_threads()))
         report = client.run(check_worker)
         bad = {addr: r for addr, r in report.items() if r["problem"]}

@@ -173,8 +173,7 @@ def backproject_star(cluster: ClusterOptions, particles, halves: np.ndarray, bp:
     from distributed import as_completed
     from distributed.scheduler import KilledWorker
 
-    with connect(cluster, say) as client:
-        _check_workers_see(client, particles)
+    with connect(cluster, say, preflight=lambda client: _check_workers_see(client, particles)) as client:
         workers = len(client.scheduler_info(n_workers=-1)["workers"])
         shards = plan_shards(particles, halves, bp, chunk_size, SHARDS_PER_WORKER * workers)
         futures = [client.submit(backproject_shard, s, pure=False, priority=0) for s in shards]
