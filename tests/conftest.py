@@ -41,4 +41,8 @@ def dask_cluster():
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                                   silence_logs=logging.CRITICAL, env={"RECOVAR_JL_NUM_THREADS": "1"}) as cluster:
+        from recovar_jl.jobs.cluster import WarmJulia
+
+        with distributed.Client(cluster) as client:
+            client.register_plugin(WarmJulia(1))  # compile the backprojection once per worker, up front
         yield cluster
