@@ -5,8 +5,8 @@ the reconstruct job in this process (Julia warmed first) and with `--scheduler` 
 LocalClusters of 1 worker × all cores and N workers × cores/N Julia threads. Reports
 images/s of the whole job and of the distributed backprojection alone, the peak resident
 memory of each worker (sampled every 0.2 s), bytes the workers read from the stacks, and
-the bytes Dask moved between processes (its `transfer_outgoing_bytes_total` counters:
-merges between workers and the sum sent to the client). Writes a markdown table and
+the bytes Dask moved between processes during the backprojection (its
+`transfer_outgoing_bytes_total` counters: merges between workers and the sum sent to the client). Writes a markdown table and
 bench/results/distributed.json. Not a test: timings depend on the machine and its load.
 
     python bench/bench_distributed.py [--quick] [--box 128] [--n 4000] [--workers 1,2]
@@ -41,8 +41,24 @@ def _peak_rss_sampler(client, stop, peaks):
         stop.wait(0.2)
 
 
-def _outgoing(client):
-    return sum(client.run(lambda dask_worker: dask_worker.transfer_outgoing_bytes_total).values())
+def _inputs(star):
+    from recovar_jl.jobs.reconstruct import Backprojector, split_halves
+    from recovar_jl.jobs.star import read_particles
+
+    particles = read_particles(star)
+    halves = split_halves(len(particles), np.random.default_rng(0))
+    return particles, halves, Backprojector(particles.box, particles.voxel_size)
+
+
+def backprojection_in_process(star, chunk):
+    from recovar_jl.jobs.mrc import StackReader
+    from recovar_jl.jobs.reconstruct import backproject_rows
+
+    particles, halves, bp = _inputs(star)
+    t0 = time.perf_counter()
+    with StackReader(particles.star_path, particles.stack_paths, particles.stack_ids, particles.image_indices) as r:
+        backproject_rows(bp, r, particles, halves, 0, len(particles), chunk)
+    return time.perf_counter() - t0
 
 
 def run_distributed(star, out, workers, threads, chunk):
@@ -50,6 +66,7 @@ def run_distributed(star, out, workers, threads, chunk):
 
     from recovar_jl.jobs.cluster import ClusterOptions, WarmJulia
     from recovar_jl.jobs.commands import reconstruct_job
+    from recovar_jl.jobs.distributed import _bytes_moved, backproject_star
 
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                       silence_logs=logging.CRITICAL, env={"RECOVAR_JL_NUM_THREADS": str(threads)}) as cluster, \
@@ -57,17 +74,22 @@ def run_distributed(star, out, workers, threads, chunk):
         t0 = time.perf_counter()
         client.register_plugin(WarmJulia(threads))
         warm = time.perf_counter() - t0
-        before = _outgoing(client)
+        options = ClusterOptions(scheduler=cluster.scheduler_address)
+        particles, halves, bp = _inputs(star)
+        before = _bytes_moved(client)
+        t0 = time.perf_counter()
+        backproject_star(options, particles, halves, bp, chunk, say=lambda _: None)
+        backprojection = time.perf_counter() - t0
+        moved = _bytes_moved(client) - before
+        del bp
         peaks, stop = {}, threading.Event()
         sampler = threading.Thread(target=_peak_rss_sampler, args=(client, stop, peaks), daemon=True)
         sampler.start()
-        result = reconstruct_job(star, out, chunk_size=chunk, quiet=True,
-                                 cluster=ClusterOptions(scheduler=cluster.scheduler_address))
+        result = reconstruct_job(star, out, chunk_size=chunk, quiet=True, cluster=options)
         stop.set()
         sampler.join()
-        moved = _outgoing(client) - before
     return {"workers": workers, "julia_threads": threads, "seconds": result["seconds"], "warm_up_seconds": warm,
-            "backprojection_seconds": result.get("backprojection_seconds"),
+            "backprojection_seconds": backprojection,
             "worker_peak_rss_bytes": sorted(peaks.values()), "dask_transfer_bytes": moved}
 
 
@@ -96,21 +118,25 @@ def main(argv):
     warm_kernels()
     rows = []
     local = reconstruct_job(star, work / "rec_local", chunk_size=args.chunk, quiet=True)
-    rows.append({"workers": 0, "julia_threads": cores, "seconds": local["seconds"]})
+    rows.append({"workers": 0, "julia_threads": cores, "seconds": local["seconds"],
+                 "backprojection_seconds": backprojection_in_process(star, args.chunk)})
     for w in (int(x) for x in args.workers.split(",")):
         rows.append(run_distributed(star, work / f"rec_{w}", w, max(1, cores // w), args.chunk))
     p = 2 * box
     accumulator = 2 * (p ** 3 * 8 + p ** 3 * 4)
     print(f"box {box}, {n} particles ({stack_bytes / 1e6:.0f} MB of stack), padded box {p}, "
           f"one accumulator {accumulator / 1e6:.0f} MB, {cores} cores, load {os.getloadavg()[0]:.1f}\n")
-    print("| run | job s | images/s | worker peak RSS (GB) | bytes read by workers | Dask transfers |")
-    print("|---|---:|---:|---|---:|---:|")
+    print("| run | job s | job images/s | backprojection s | images/s | worker peak RSS (GB) | bytes read by "
+          "workers | Dask transfers |")
+    print("|---|---:|---:|---:|---:|---|---:|---:|")
     for r in rows:
         name = "in process" if r["workers"] == 0 else f"{r['workers']} worker(s) × {r['julia_threads']} threads"
         rss = ", ".join(f"{b / 1e9:.2f}" for b in r.get("worker_peak_rss_bytes", [])) or "–"
         read = f"{stack_bytes / 1e6:.0f} MB" if r["workers"] else "–"
         moved = f"{r['dask_transfer_bytes'] / 1e6:.0f} MB" if r["workers"] else "–"
-        print(f"| {name} | {r['seconds']:.1f} | {n / r['seconds']:.0f} | {rss} | {read} | {moved} |")
+        bp_s = r["backprojection_seconds"]
+        print(f"| {name} | {r['seconds']:.1f} | {n / r['seconds']:.0f} | {bp_s:.1f} | {n / bp_s:.0f} | {rss} | "
+              f"{read} | {moved} |")
     results = here / "results"
     results.mkdir(exist_ok=True)
     (results / "distributed.json").write_text(json.dumps(

@@ -131,7 +131,7 @@ def compute_AtAv(config, volume, ctf_params, rotation_matrices, noise_variance, 
     ``rotation_matrices`` (n, 3, 3) and ``ctf_params`` (n, K) are NumPy or dask arrays;
     their blocks (or ``chunk_size`` images, default n / (2 × workers)) are the tasks.
     ``noise_variance`` is a scalar or (H·W,) (sent with every task), or (n, 1) / (n, H·W)
-    (split with the images). ``volume`` (V,) or (N0, N1, N2) is sent once to each worker.
+    (split with the images). ``volume`` (V,) or (N0, N1, N2) is one node of the graph, sent to each worker once.
 
     Returns ``(AtAv,)`` like the in-process function: ``volume``'s shape and dtype, NumPy.
     """
@@ -158,7 +158,8 @@ def compute_AtAv(config, volume, ctf_params, rotation_matrices, noise_variance, 
     noise_parts = _blocks(noise, "noise_variance", chunks) if per_image else [noise] * len(chunks)
     rot_parts = _blocks(rotation_matrices, "rotation_matrices", chunks)
     ctf_parts = _blocks(None if skip_ctf else ctf_params, "ctf_params", chunks)
-    shared = client.scatter(np.asarray(volume), broadcast=True)
+    # One graph node (not a scattered future): a worker lost mid-job can be given it again.
+    shared = delayed(np.asarray(volume), pure=True, traverse=False)
     tasks = [delayed(_AtAv_block, pure=False)(config, shared, c, r, s, skip_ctf)
              for r, c, s in zip(rot_parts, ctf_parts, noise_parts)]
     futures = client.compute(tasks)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, List, Optional, Tuple
@@ -161,6 +162,11 @@ def _check_workers_see(client, particles) -> None:
                            f"the same files at the same paths as this machine")
 
 
+def _bytes_moved(client) -> int:
+    """Bytes the workers have sent to other workers and to clients (Dask's own counter)."""
+    return sum(client.run(lambda dask_worker: dask_worker.transfer_outgoing_bytes_total).values())
+
+
 def backproject_star(cluster: ClusterOptions, particles, halves: np.ndarray, bp: Backprojector, chunk_size: int,
                      progress: Optional[Callable] = None, say: Callable[[str], None] = print) -> Backprojector:
     """A Backprojector like ``bp`` (its box, voxel size, disc and padding) holding every
@@ -181,6 +187,7 @@ def backproject_star(cluster: ClusterOptions, particles, halves: np.ndarray, bp:
         root = tree_sum(client, futures, merge_backprojectors)
         done = as_completed(futures)
         del futures  # held only by the merges from here on: the scheduler frees them once merged
+        start, moved = time.perf_counter(), _bytes_moved(client)
         try:
             with (progress() if progress is not None else contextlib.nullcontext()) as bar:
                 for future in done:
@@ -190,6 +197,10 @@ def backproject_star(cluster: ClusterOptions, particles, halves: np.ndarray, bp:
                         bar.update(rows[future.key])
                     del future
             total = root.result()
+            seconds = time.perf_counter() - start
+            say(f"backprojected {len(particles)} particles in {len(shards)} shards on {workers} workers in "
+                f"{seconds:.1f} s ({len(particles) / seconds:.0f} images/s); Dask moved "
+                f"{(_bytes_moved(client) - moved) / 1e6:.1f} MB between processes")
         except KilledWorker:
             raise JobError("a shard's worker died repeatedly (out of memory?); use fewer --workers or a "
                            "smaller --chunk") from None
