@@ -40,7 +40,7 @@ def dask_cluster():
 
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                                  silence_logs=logging.WARNING, env={"RECOVAR_JL_NUM_THREADS": "1"}) as cluster:
+                                  silence_logs=logging.CRITICAL, env={"RECOVAR_JL_NUM_THREADS": "1"}) as cluster:
         from recovar_jl.jobs.cluster import WarmJulia
 
         with distributed.Client(cluster) as client:
