@@ -5,6 +5,7 @@ it with ``--scheduler``. Properties: the distributed map equals the in-process m
 worker killed mid-job changes nothing, and unusable clusters give one-line errors.
 """
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -77,6 +78,8 @@ def test_distributed_map_equals_the_in_process_map(sim, in_process, dask_cluster
                           cluster=_on(dask_cluster))
     out = capsys.readouterr().out
     assert "dashboard http" in out and "2 workers × 1 Julia threads" in out
+    moved = float(re.search(r"Dask moved ([0-9.]+) MB", out).group(1))
+    assert moved >= 2 * (2 * BOX) ** 3 * 12 / 1e6  # at least the sum sent to the client: volumes travel
     rec, ref = got["reconstruction"], in_process["reconstruction"]
     assert rec.n_particles == ref.n_particles
     for name in ("half1", "half2", "full"):

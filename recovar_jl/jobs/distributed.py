@@ -24,12 +24,19 @@ from pathlib import Path
 from typing import Callable, List, Optional, Tuple
 
 import numpy as np
+from dask.sizeof import sizeof
 
 from .cluster import ClusterOptions, connect, tree_sum
 from .errors import JobError
 from .reconstruct import Backprojector, backproject_rows
 
 SHARDS_PER_WORKER = 4  # load balance and the work lost with a worker, against merge traffic
+
+
+@sizeof.register(Backprojector)
+def _sizeof_backprojector(bp: Backprojector) -> int:
+    # Dask's memory limits, spilling and transfer counters need the volumes' size, not the object's.
+    return sum(int(a.nbytes) for a in (*bp.data, *bp.weights)) + 1024
 
 
 @dataclass(frozen=True)
