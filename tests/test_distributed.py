@@ -206,3 +206,22 @@ def test_workers_without_julia_give_a_one_line_error(sim, tmp_path, capsys):
                              "--scheduler", broken.scheduler_address, "-q"], capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "cannot run recovar_jl" in err and "RECOVAR_JL_JULIA=/nonexistent/julia" in err
+
+
+def test_shards_cover_every_row_once_in_whole_chunks(sim, monkeypatch):
+    from recovar_jl.jobs import distributed as dist
+    from recovar_jl.jobs.star import read_particles
+
+    particles = read_particles(sim / "sim" / "particles.star")
+    bp = Backprojector(BOX, 4.0)
+    halves = np.arange(N) % 2
+    shards = dist.plan_shards(particles, halves, bp, CHUNK, dist.shard_count(2, bp))
+    assert len(shards) == 8 and shards[0].start == 0 and shards[-1].stop == N
+    assert all(a.stop == b.start for a, b in zip(shards, shards[1:]))
+    assert all(s.start % CHUNK == 0 and s.halves.dtype == np.int8 for s in shards)
+    np.testing.assert_array_equal(np.concatenate([s.halves for s in shards]), halves)
+    assert all(len(s.star_path) > 0 and os.path.isabs(s.star_path) for s in shards)
+    monkeypatch.setattr(dist, "LARGE_ACCUMULATOR_BYTES", dist.accumulator_bytes(bp) - 1)
+    assert dist.shard_count(3, bp) == 3  # large volumes: one shard (one accumulator of traffic) per worker
+    one = dist.plan_shards(particles, halves, bp, 10 * N, 4)  # fewer chunks than shards
+    assert [(s.start, s.stop) for s in one] == [(0, N)]

@@ -11,7 +11,9 @@ them: the network carries volumes.
 
 Memory per worker: one chunk of images, the accumulator being filled, and the finished
 accumulators waiting for their merge partner (merges run before new shards, so at most
-about three accumulators; one accumulator is ``(P³·8 + P³·4)·2`` bytes on the full grid).
+about three accumulators A; ``accumulator_bytes``, 24·P³ bytes on the full grid). Network:
+at most one A per shard (merges and the sum sent to the client); shards are
+``SHARDS_PER_WORKER`` per worker, or one per worker once A exceeds 1 GiB.
 """
 from __future__ import annotations
 
@@ -30,13 +32,26 @@ from .cluster import ClusterOptions, connect, tree_sum
 from .errors import JobError
 from .reconstruct import Backprojector, backproject_rows
 
-SHARDS_PER_WORKER = 4  # load balance and the work lost with a worker, against merge traffic
+# Shards per worker: more balance the load and lose less work with a worker; each costs one
+# accumulator of merge traffic and of worker memory, so large volumes get one per worker.
+SHARDS_PER_WORKER = 4
+LARGE_ACCUMULATOR_BYTES = 2 ** 30
+
+
+def accumulator_bytes(bp: Backprojector) -> int:
+    """Bytes of one Backprojector's sums (two halves of numerators and CTF² weights)."""
+    return sum(int(a.nbytes) for a in (*bp.data, *bp.weights))
+
+
+def shard_count(workers: int, bp: Backprojector) -> int:
+    per_worker = 1 if accumulator_bytes(bp) > LARGE_ACCUMULATOR_BYTES else SHARDS_PER_WORKER
+    return per_worker * max(1, workers)
 
 
 @sizeof.register(Backprojector)
 def _sizeof_backprojector(bp: Backprojector) -> int:
     # Dask's memory limits, spilling and transfer counters need the volumes' size, not the object's.
-    return sum(int(a.nbytes) for a in (*bp.data, *bp.weights)) + 1024
+    return accumulator_bytes(bp) + 1024
 
 
 @dataclass(frozen=True)
@@ -188,7 +203,7 @@ def backproject_star(cluster: ClusterOptions, particles, halves: np.ndarray, bp:
 
     with connect(cluster, say, preflight=lambda client: _check_workers_see(client, particles)) as client:
         workers = len(client.scheduler_info(n_workers=-1)["workers"])
-        shards = plan_shards(particles, halves, bp, chunk_size, SHARDS_PER_WORKER * workers)
+        shards = plan_shards(particles, halves, bp, chunk_size, shard_count(workers, bp))
         futures = [client.submit(backproject_shard, s, pure=False, priority=0) for s in shards]
         rows = {f.key: s.stop - s.start for f, s in zip(futures, shards)}
         root = tree_sum(client, futures, merge_backprojectors)
