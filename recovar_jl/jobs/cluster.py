@@ -90,9 +90,11 @@ class WarmJulia(WorkerPlugin):
 
 
 def warm_kernels() -> None:
-    """Start Julia and run a tiny backprojection so that the first real task is not compiling."""
+    """Start Julia and run a tiny backprojection so that the first real task is not compiling
+    (nor importing the STAR and MRC readers)."""
     import numpy as np
 
+    from . import mrc, star  # noqa: F401  (pandas, starfile, mrcfile: seconds on a first import)
     from .reconstruct import Backprojector
 
     bp = Backprojector(8, 1.0)
