@@ -93,8 +93,12 @@ fi
 stamp=.venv/.recovar_jl-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     say "installing recovar_jl into .venv"
-    .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-    .venv/bin/python -m pip install -q -e '.[test]'
+    # pip's warnings (e.g. about a machine's unreachable extra index) are shown only on failure.
+    log=$(mktemp)
+    if ! { .venv/bin/python -m pip install -q --upgrade pip && .venv/bin/python -m pip install -q -e '.[test]'; } >"$log" 2>&1; then
+        cat "$log" >&2; rm -f "$log"; die "pip could not install recovar_jl into .venv (output above)"
+    fi
+    rm -f "$log"
     touch "$stamp"
 fi
 # Remember which Julia set-up chose, for the Makefile and the bridge.

@@ -225,3 +225,15 @@ def test_shards_cover_every_row_once_in_whole_chunks(sim, monkeypatch):
     assert dist.shard_count(3, bp) == 3  # large volumes: one shard (one accumulator of traffic) per worker
     one = dist.plan_shards(particles, halves, bp, 10 * N, 4)  # fewer chunks than shards
     assert [(s.start, s.stop) for s in one] == [(0, N)]
+
+
+def test_distributed_job_honours_symmetry_and_ctf_options(sim, dask_cluster):
+    from recovar_jl.jobs.ctf_modes import CtfModes
+
+    options = dict(chunk_size=CHUNK, quiet=True, symmetry="C2",
+                   ctf_modes=CtfModes(correction="phase-flip", invert_contrast=True, maxres=10.0))
+    ref = reconstruct_job(sim / "sim" / "particles.star", sim / "rec_opts_local", **options)["reconstruction"]
+    got = reconstruct_job(sim / "sim" / "particles.star", sim / "rec_opts_dist", cluster=_on(dask_cluster),
+                          **options)["reconstruction"]
+    assert _relative_difference(got.full, ref.full) <= 1e-5
+    assert _relative_difference(got.fsc, ref.fsc) <= 1e-5

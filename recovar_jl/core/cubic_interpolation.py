@@ -4,7 +4,7 @@ Periodic cubic B-spline interpolation in any number of dimensions (spec kernels.
 Basis ``β(t) = 4 − 6t² + 3|t|³`` (|t| ≤ 1), ``(2 − |t|)³`` (1 ≤ |t| ≤ 2), so samples and
 coefficients are related by ``data[i] = C[i−1] + 4C[i] + C[i+1]`` (indices modulo N), and
 ``S(x) = Σ_{j=floor(x)−1}^{floor(x)+2} C[j mod N]·β(x − j)`` reproduces the data at integer
-points. Kernels: RecovarCore ``src/cubic.jl``.
+points. Kernels: RecovarCore ``src/interp/spline.jl``.
 """
 from __future__ import annotations
 

@@ -3,7 +3,8 @@
 Fourier-slice projection ("slicing") of centered 3-D spectra into 2-D image spectra and its
 adjoint (backprojection), with nearest, linear or periodic cubic B-spline interpolation, on
 full or rfft-packed half volumes and images. The kernels are Julia (RecovarCore,
-``src/slicing.jl``); see the spec's kernels.md §1–4 for the exact conventions.
+``src/engine/``, ``src/interp/``, ``src/cabi/slicing.jl``); see the spec's kernels.md §1–4
+for the exact conventions.
 
 Geometry: pixel ``(r, c)`` of an ``(N, N)`` image has plane frequency ``(kx, ky) =
 (c − N//2, r − N//2)``; image ``i`` samples the volume at the grid index

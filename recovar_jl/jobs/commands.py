@@ -15,8 +15,12 @@ import numpy as np
 from . import plots  # noqa: F401  (matplotlib before Julia: see plots.py)
 from .errors import JobError
 from .fsc import crossing_frequency, fsc, resolution_text
-from .mrc import AtomicOutputs, StackReader, StackWriter, read_volume, write_volume
+from .mrc import AtomicOutputs, StackWriter, read_volume, write_volume
+from .postprocess import postprocess, postprocess_columns, read_mask, write_postprocess
+from .ctf_modes import CtfModes
+from .optics import ResamplingReader, open_particle_reader
 from .reconstruct import FSC_THRESHOLD, Backprojector, Reconstruction, backproject_rows, split_halves
+from .sanity import contrast_warning, defocus_warning
 from .simulate import random_parameters, simulate_chunks
 from .star import particles_tables, read_particles, stack_image_names, write_star
 
@@ -37,6 +41,11 @@ def _say(quiet: bool) -> Callable[[str], None]:
     return say
 
 
+def check_seed(seed) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise JobError(f"--seed must be a whole number >= 0, got {seed}")
+
+
 def check_box(box: int, what: str) -> None:
     if box < 8 or box % 2:
         raise JobError(f"{what} has box size {box}; recovar-jl needs an even box of at least 8 pixels "
@@ -52,6 +61,9 @@ def simulate_job(volume_xyz: np.ndarray, voxel_size: float, out_dir, n_images: i
     """Write ``particles.mrcs``, ``particles.star`` and ``ground_truth.mrc`` into ``out_dir``."""
     box = volume_xyz.shape[0]
     check_box(box, "the volume")
+    check_seed(seed)
+    if not np.any(volume_xyz):
+        raise JobError("the map is all zeros, so every particle image would be blank; give a map with density")
     if n_images < 1:
         raise JobError(f"--n-images must be at least 1, got {n_images}")
     if not (snr > 0 and np.isfinite(snr)):
@@ -71,10 +83,13 @@ def simulate_job(volume_xyz: np.ndarray, voxel_size: float, out_dir, n_images: i
         writer = StackWriter(out.tmp("particles.mrcs"), n_images, box, voxel_size)
         try:
             with _progress(n_images, "simulate", quiet) as bar:
-                for start, images, sigma in simulate_chunks(volume_xyz, voxel_size, params, snr, rng,
-                                                            disc=disc, pad=pad, chunk_size=chunk_size):
-                    writer.write(start, images)
-                    bar.update(images.shape[0])
+                try:
+                    for start, images, sigma in simulate_chunks(volume_xyz, voxel_size, params, snr, rng,
+                                                                disc=disc, pad=pad, chunk_size=chunk_size):
+                        writer.write(start, images)
+                        bar.update(images.shape[0])
+                except ValueError as exc:  # a map too faint to project (blank images)
+                    raise JobError(f"{exc}") from None
         finally:
             writer.close()
         tables = particles_tables(stack_image_names("particles.mrcs", n_images), params.rotations,
@@ -90,12 +105,15 @@ def simulate_job(volume_xyz: np.ndarray, voxel_size: float, out_dir, n_images: i
 # --------------------------------------------------------------------------------------------
 # reconstruct
 # --------------------------------------------------------------------------------------------
-def _write_fsc_csv(path, rec: Reconstruction, ground_truth_fsc: Optional[np.ndarray]) -> None:
+def _write_fsc_csv(path, rec: Reconstruction, ground_truth_fsc: Optional[np.ndarray], extra=None) -> None:
     n = len(rec.frequencies)
     columns = [np.arange(n), rec.frequencies,
                np.where(rec.frequencies > 0, 1.0 / np.where(rec.frequencies > 0, rec.frequencies, 1), np.inf),
                rec.fsc]
     header = "shell,frequency_per_angstrom,resolution_angstrom,fsc_half_maps"
+    for name, curve in (extra or {}).items():
+        columns.append(curve)
+        header += "," + name
     if ground_truth_fsc is not None:
         columns.append(ground_truth_fsc)
         header += ",fsc_map_vs_ground_truth"
@@ -106,7 +124,7 @@ def _write_fsc_csv(path, rec: Reconstruction, ground_truth_fsc: Optional[np.ndar
 
 
 def _write_reconstruction(out: AtomicOutputs, rec: Reconstruction, halves: bool, gt_fsc, gt_crossing,
-                          ground_truth, title: str) -> None:
+                          ground_truth, title: str, post=None) -> None:
     from .plots import fsc_plot, slices_plot
 
     write_volume(out.tmp("map.mrc"), rec.full, rec.voxel_size)
@@ -117,47 +135,101 @@ def _write_reconstruction(out: AtomicOutputs, rec: Reconstruction, halves: bool,
     if halves:
         write_volume(out.tmp("half1.mrc"), rec.half1, rec.voxel_size)
         write_volume(out.tmp("half2.mrc"), rec.half2, rec.voxel_size)
-        _write_fsc_csv(out.tmp("fsc.csv"), rec, gt_fsc)
+        extra = postprocess_columns(post)
+        _write_fsc_csv(out.tmp("fsc.csv"), rec, gt_fsc, extra)
         curves = {"half map 1 vs half map 2": rec.fsc}
         thresholds = [(FSC_THRESHOLD, "FSC = 0.143", rec.resolution)]
+        if post is not None and post.masked is not None:
+            curves["masked"] = post.masked.masked
+            if post.masked.randomised_from is not None:
+                curves["masked, phases randomised"] = post.masked.randomised
+            curves["masked, corrected"] = post.masked.corrected
+            thresholds = [(FSC_THRESHOLD, "corrected FSC = 0.143", post.resolution),
+                          (FSC_THRESHOLD, "unmasked FSC = 0.143", rec.resolution)]
         if gt_fsc is not None:
             curves["map vs ground truth"] = gt_fsc
             thresholds.append((GROUND_TRUTH_THRESHOLD, "vs truth = 0.5", gt_crossing))
         fsc_plot(out.tmp("fsc.png"), rec.frequencies, curves, thresholds, title=title)
 
 
+def read_particle_file(path, angpix: Optional[float] = None, project_dir=None):
+    """A RELION ``.star`` or cryoSPARC ``.cs`` particle file → ParticleSet."""
+    if Path(path).suffix.lower() == ".cs":
+        from .cryosparc import read_cs
+
+        return read_cs(path, project_dir=project_dir, angpix=angpix)
+    if project_dir is not None:
+        raise JobError("--project-dir is for cryoSPARC .cs files; RELION image names are found beside the "
+                       "STAR file or in the current directory")
+    return read_particles(path, angpix=angpix)
+
+
+def _warn(message: Optional[str]) -> None:
+    if message:
+        print(f"recovar-jl: warning: {message}", file=sys.stderr, flush=True)
+
+
+_STALE_OUTPUTS = ("half1.mrc", "half2.mrc", "fsc.csv", "fsc.png", "map_sharpened.mrc", "guinier.png")
+
+
 def reconstruct_job(star_path, out_dir, disc: str = "linear", pad: float = 2.0, halves: bool = True,
                     seed: int = 0, chunk_size: int = 256, quiet: bool = False,
-                    ground_truth: Optional[np.ndarray] = None, cluster=None) -> dict:
-    """Read a particles STAR file and its stacks, reconstruct, write the maps and figures.
+                    ground_truth: Optional[np.ndarray] = None, ctf_modes: Optional[CtfModes] = None,
+                    subset: Optional[int] = None, angpix: Optional[float] = None, project_dir=None,
+                    symmetry: str = "C1", mask=None, auto_mask: bool = False, bfactor=None,
+                    cluster=None) -> dict:
+    """Read a particle file (RELION .star or cryoSPARC .cs) and its stacks, reconstruct, write the maps.
 
     Writes ``map.mrc`` and ``slices.png``; with ``halves`` also ``half1.mrc``, ``half2.mrc``,
-    ``fsc.csv`` and ``fsc.png``. ``ground_truth`` (x, y, z) adds the map-vs-truth FSC.
+    ``fsc.csv`` and ``fsc.png`` (without, stale ones from an earlier job are removed).
+    ``ground_truth`` (x, y, z) adds the map-vs-truth FSC. ``ctf_modes``: CTF options
+    (:mod:`.ctf_modes`); ``subset`` 1 or 2: only that half set (its own random halves give
+    the Wiener filter); ``angpix``, ``project_dir``: see :func:`read_particle_file`.
+    ``symmetry`` is a --sym point group; ``mask`` (MRC path) or ``auto_mask`` add the masked
+    FSC; ``bfactor`` ('auto' or Å²) writes ``map_sharpened.mrc`` and ``guinier.png``.
     ``cluster`` (a :class:`.cluster.ClusterOptions`) backprojects on Dask workers instead
     of in this process (docs/scaling.md); the rest of the job is the same.
     """
     say = _say(quiet)
-    particles = read_particles(star_path)
+    check_seed(seed)
+    symmetry, bfactor = _postprocess_options(symmetry, mask, auto_mask, bfactor)
+    ctf_modes = ctf_modes if ctf_modes is not None else CtfModes()
+    particles = read_particle_file(star_path, angpix=angpix, project_dir=project_dir)
+    if subset is not None:
+        if particles.random_subset is None:
+            raise JobError(f"--subset {subset} needs half-set labels in {star_path} (_rlnRandomSubset, or "
+                           f"alignments3D/split in a .cs file); without them reconstruct all particles")
+        total = len(particles)
+        particles = particles.select(np.flatnonzero(particles.random_subset == subset))
+        say(f"subset {subset}: {len(particles)} of {total} particles; the Wiener filter uses a random split of "
+            f"them (seed {seed})")
     n = len(particles)
     if n < 2:
         raise JobError(f"{star_path} has {n} particle; a reconstruction with two half sets needs at least 2")
+    _warn(defocus_warning(particles.ctf_params))
     t0 = time.perf_counter()
-    with StackReader(particles.star_path, particles.stack_paths, particles.stack_ids,
-                     particles.image_indices, expected_box=particles.box) as reader:
+    with open_particle_reader(particles) as reader:
         box = reader.box
+        for note in getattr(reader, "notes", []):
+            say(f"resampling {note}")
         check_box(box, f"the particles of {star_path}")
         if ground_truth is not None and ground_truth.shape != (box,) * 3:
             raise JobError(f"the ground truth has shape {ground_truth.shape}, the particles box {box}")
+        if mask is not None:
+            mask, note = read_mask(mask, box, particles.voxel_size)
+            if note:
+                print(f"recovar-jl reconstruct: warning: {note}", file=sys.stderr, flush=True)
         if particles.random_subset is not None:
             assignment = particles.random_subset - 1
             split_note = "halves from _rlnRandomSubset"
         else:
             assignment = split_halves(n, np.random.default_rng(seed))
             split_note = f"random halves, seed {seed}"
-        bp = Backprojector(box, particles.voxel_size, disc=disc, pad=pad)
+        bp = Backprojector(box, particles.voxel_size, disc=disc, pad=pad, symmetry=symmetry, ctf_modes=ctf_modes)
         with AtomicOutputs(out_dir) as out:  # creates DIR now: an unusable --out fails before the work
             say(f"reconstructing {n} particles ({box}×{box}, {particles.voxel_size:g} Å/pixel) with {disc} "
-                f"interpolation, padding {bp.padded_box}/{box}, {split_note}")
+                f"interpolation, padding {bp.padded_box}/{box}, {split_note}, symmetry {symmetry} "
+                f"({len(bp.operators)} operator{'s' if len(bp.operators) > 1 else ''}), {ctf_modes.describe()}")
             if cluster is None:
                 with _progress(n, "reconstruct", quiet) as bar:
                     backproject_rows(bp, reader, particles, assignment, 0, n, chunk_size, bar.update)
@@ -165,23 +237,55 @@ def reconstruct_job(star_path, out_dir, disc: str = "linear", pad: float = 2.0, 
                 from .distributed import backproject_star
 
                 bp = backproject_star(cluster, particles, assignment, bp, chunk_size,
-                                      lambda: _progress(n, "reconstruct", quiet), say)
-            rec = bp.reconstruct()
+                                      lambda: _progress(n, "reconstruct", quiet), say, symmetry=symmetry,
+                                      subset=subset, angpix=angpix, project_dir=project_dir)
+            rec = bp.reconstruct(unfiltered=bfactor is not None)
+            _warn(contrast_warning(rec.full, rec.fsc))
+            post = postprocess(rec, mask, auto_mask, bfactor, seed)
             gt_fsc = gt_crossing = None
             if ground_truth is not None:
                 gt_fsc = fsc(rec.full, ground_truth)
                 gt_crossing = crossing_frequency(rec.frequencies, gt_fsc, GROUND_TRUTH_THRESHOLD)
             _write_reconstruction(out, rec, halves, gt_fsc, gt_crossing, ground_truth,
                                   title=f"{n} particles, box {box}, {rec.voxel_size:g} Å/pixel, {disc}, "
-                                        f"pad {bp.padded_box}/{box}")
+                                        f"pad {bp.padded_box}/{box}, {symmetry}", post=post)
+            write_postprocess(out, post, rec.voxel_size)
+            out.remove_on_commit(*_STALE_OUTPUTS)  # those this job did not write (mask.mrc may be an input)
             written = out.commit()
     elapsed = time.perf_counter() - t0
     say(f"wrote {', '.join(p.name for p in written)} to {Path(out_dir)} in {elapsed:.1f} s")
-    print(f"FSC=0.143 resolution (half maps): {resolution_text(rec.resolution, rec.nyquist)} "
-          f"(Nyquist {1.0 / rec.nyquist:.2f} Å)", flush=True)
+
+    def nyquist_note(resolution) -> str:
+        return "" if resolution is None else f" (Nyquist {1.0 / rec.nyquist:.2f} Å)"
+
+    if post.masked is not None:
+        print(f"FSC=0.143 resolution (masked, corrected by phase randomisation): "
+              f"{resolution_text(post.resolution, rec.nyquist)}{nyquist_note(post.resolution)}", flush=True)
+    print(f"FSC=0.143 resolution (half maps{', unmasked' if post.masked is not None else ''}): "
+          f"{resolution_text(rec.resolution, rec.nyquist)}{nyquist_note(rec.resolution)}", flush=True)
+    for note in post.notes:
+        print(f"recovar-jl reconstruct: warning: {note}", file=sys.stderr, flush=True)
+    if post.sharpened is not None:
+        how = "fitted from the Guinier plot" if post.sharpened.fitted else "given"
+        print(f"sharpened with B-factor {post.sharpened.bfactor:.1f} Å² ({how}), FSC-weighted and low-pass "
+              f"filtered at {post.sharpened.resolution:.2f} Å: map_sharpened.mrc", flush=True)
     if gt_fsc is not None:
         print(f"FSC=0.5 resolution (map vs ground truth): {resolution_text(gt_crossing, rec.nyquist)}", flush=True)
-    return {"reconstruction": rec, "fsc_ground_truth": gt_fsc, "seconds": elapsed, "written": written}
+    return {"reconstruction": rec, "fsc_ground_truth": gt_fsc, "seconds": elapsed, "written": written,
+            "postprocess": post}
+
+
+def _postprocess_options(symmetry, mask, auto_mask: bool, bfactor):
+    """--sym, --mask/--auto-mask and --bfactor checked before any work (JobError)."""
+    from .postprocess import parse_bfactor
+    from .symmetry import parse_symmetry
+
+    if mask is not None and auto_mask:
+        raise JobError("give either --mask or --auto-mask, not both")
+    try:
+        return parse_symmetry(symmetry), (None if bfactor is None else parse_bfactor(bfactor))
+    except ValueError as exc:
+        raise JobError(str(exc)) from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -193,6 +297,7 @@ def demo_job(out_dir="recovar_jl_demo", n_images: int = 10000, box: int = 64, vo
     from .phantom import gaussian_atom_phantom
 
     check_box(box, "--box")
+    check_seed(seed)
     t0 = time.perf_counter()
     phantom = gaussian_atom_phantom(box)
     print(f"recovar-jl demo: Gaussian-atom phantom {box}³ at {voxel_size:g} Å/voxel, {n_images} particles, "

@@ -74,6 +74,11 @@ class StarShard:
     disc: str
     pad: float
     chunk_size: int
+    subset: Optional[int] = None     # --subset: rows count within that half set, as in the job
+    symmetry: str = "C1"
+    ctf_modes: object = None
+    angpix: Optional[float] = None
+    project_dir: Optional[str] = None
 
 
 def _stamp(path: Path) -> Tuple[int, int]:
@@ -81,8 +86,12 @@ def _stamp(path: Path) -> Tuple[int, int]:
     return st.st_size, st.st_mtime_ns
 
 
-def plan_shards(particles, halves: np.ndarray, bp: Backprojector, chunk_size: int, n_shards: int) -> List[StarShard]:
-    """Split ``particles`` (a ParticleSet) into ``n_shards`` runs of rows, whole chunks each."""
+def plan_shards(particles, halves: np.ndarray, bp: Backprojector, chunk_size: int, n_shards: int,
+                **options) -> List[StarShard]:
+    """Split ``particles`` (a ParticleSet) into ``n_shards`` runs of rows, whole chunks each.
+
+    ``options``: subset, symmetry, angpix, project_dir, as the job got them.
+    """
     n = len(particles)
     chunks = -(-n // chunk_size)
     bounds = [min(n, chunk_size * (chunks * i // n_shards)) for i in range(n_shards + 1)]
@@ -91,36 +100,30 @@ def plan_shards(particles, halves: np.ndarray, bp: Backprojector, chunk_size: in
     stacks = tuple(str(Path(p).resolve()) for p in particles.stack_paths)
     halves = np.asarray(halves, dtype=np.int8)
     pad = bp.padded_box / bp.box  # gives back the same padded box (gridding.pad_size)
-    return [StarShard(str(star), stamp, stacks, a, b, halves[a:b], bp.box, bp.voxel_size, bp.disc, pad, chunk_size)
+    return [StarShard(str(star), stamp, stacks, a, b, halves[a:b], bp.box, bp.voxel_size, bp.disc, pad, chunk_size,
+                      ctf_modes=bp.ctf_modes, **options)
             for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 
 
 _parsed: dict = {}  # worker process: the last STAR file read, by (path, stamp)
 
 
-def _read_star_once(path: str, stamp: Tuple[int, int]):
-    from .star import read_particles
+def _read_star_once(path: str, stamp: Tuple[int, int], angpix=None, project_dir=None):
+    from .commands import read_particle_file
 
-    key = (path, tuple(stamp))
+    key = (path, tuple(stamp), angpix, project_dir)
     if key not in _parsed:
         _parsed.clear()  # one table at a time bounds a worker's memory
-        _parsed[key] = read_particles(path)
+        _parsed[key] = read_particle_file(path, angpix=angpix, project_dir=project_dir)
     return _parsed[key]
 
 
-def _rows(particles, start: int, stop: int, stack_paths: Tuple[str, ...]):
-    """The ParticleSet of rows start:stop, using only (and all of) the stacks they name."""
-    n = len(particles)
-    fields = {}
-    for f in dataclasses.fields(particles):
-        value = getattr(particles, f.name)
-        if isinstance(value, np.ndarray) and value.ndim and value.shape[0] == n:
-            value = value[start:stop]
-        fields[f.name] = value
-    used, local_ids = np.unique(fields["stack_ids"], return_inverse=True)
-    fields["stack_ids"] = local_ids.astype(np.int64)
-    fields["stack_paths"] = [Path(stack_paths[i]) for i in used]
-    return dataclasses.replace(particles, **fields)
+def _rows(table, shard: "StarShard"):
+    """The shard's ParticleSet (after the job's --subset selection), with the client's stack paths."""
+    if shard.subset is not None:
+        table = table.select(np.flatnonzero(table.random_subset == shard.subset))
+    part = table.select(np.arange(shard.start, shard.stop))
+    return dataclasses.replace(part, stack_paths=[Path(p) for p in shard.stack_paths])
 
 
 def _where() -> str:
@@ -134,17 +137,17 @@ def _where() -> str:
 
 def backproject_shard(shard: StarShard) -> Backprojector:
     """Worker task: the Backprojector of one shard's particles (errors: JobError, one line)."""
-    from .mrc import StackReader
+    from .optics import open_particle_reader
 
     try:
         if _stamp(Path(shard.star_path)) != tuple(shard.star_stamp):
             raise JobError(f"{shard.star_path} differs from the file the client read (size or modification "
                            f"time); the workers must see the same filesystem")
-        particles = _rows(_read_star_once(shard.star_path, shard.star_stamp), shard.start, shard.stop,
-                          shard.stack_paths)
-        bp = Backprojector(shard.box, shard.voxel_size, disc=shard.disc, pad=shard.pad)
-        with StackReader(particles.star_path, particles.stack_paths, particles.stack_ids, particles.image_indices,
-                         expected_box=shard.box) as reader:
+        table = _read_star_once(shard.star_path, shard.star_stamp, shard.angpix, shard.project_dir)
+        particles = _rows(table, shard)
+        bp = Backprojector(shard.box, shard.voxel_size, disc=shard.disc, pad=shard.pad, symmetry=shard.symmetry,
+                           ctf_modes=shard.ctf_modes)
+        with open_particle_reader(particles) as reader:
             backproject_rows(bp, reader, particles, shard.halves, 0, len(particles), shard.chunk_size)
         return bp
     except JobError as exc:
@@ -190,7 +193,9 @@ def _bytes_moved(client) -> int:
 
 
 def backproject_star(cluster: ClusterOptions, particles, halves: np.ndarray, bp: Backprojector, chunk_size: int,
-                     progress: Optional[Callable] = None, say: Callable[[str], None] = print) -> Backprojector:
+                     progress: Optional[Callable] = None, say: Callable[[str], None] = print,
+                     symmetry: str = "C1", subset: Optional[int] = None, angpix: Optional[float] = None,
+                     project_dir=None) -> Backprojector:
     """A Backprojector like ``bp`` (its box, voxel size, disc and padding) holding every
     particle of ``particles``, backprojected on a Dask cluster.
 
@@ -203,7 +208,9 @@ def backproject_star(cluster: ClusterOptions, particles, halves: np.ndarray, bp:
 
     with connect(cluster, say, preflight=lambda client: _check_workers_see(client, particles)) as client:
         workers = len(client.scheduler_info(n_workers=-1)["workers"])
-        shards = plan_shards(particles, halves, bp, chunk_size, shard_count(workers, bp))
+        shards = plan_shards(particles, halves, bp, chunk_size, shard_count(workers, bp), subset=subset,
+                             symmetry=symmetry, angpix=angpix,
+                             project_dir=None if project_dir is None else str(Path(project_dir).resolve()))
         futures = [client.submit(backproject_shard, s, pure=False, priority=0) for s in shards]
         rows = {f.key: s.stop - s.start for f, s in zip(futures, shards)}
         root = tree_sum(client, futures, merge_backprojectors)

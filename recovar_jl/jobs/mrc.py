@@ -33,6 +33,25 @@ def _open_mrc(path: Path, what: str, hint: str):
                        f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); {hint}") from None
 
 
+def _missing_data(mrc, path: Path) -> str:
+    """Why mrcfile found no data block: 'is truncated: N of M images' or an unreadable header."""
+    import mrcfile.utils
+
+    header = mrc.header
+    try:
+        dtype = mrcfile.utils.data_dtype_from_header(header)
+        nx, ny, nz = int(header.nx), int(header.ny), int(header.nz)
+        offset = header.nbytes + int(header.nsymbt)
+        per_image = nx * ny * dtype.itemsize
+        if nx > 0 and ny > 0 and nz > 0:
+            complete = max(0, (path.stat().st_size - offset) // per_image)
+            if complete < nz:
+                return f"is truncated: {complete} of {nz} images ({nx}×{ny}) are complete"
+    except Exception:  # a header too broken to size the data
+        pass
+    return "has an unreadable MRC header or data block"
+
+
 def read_volume(path, hint: str = "give a cubic MRC volume") -> tuple:
     """Read a cubic MRC volume → ``(volume[x, y, z] float32, voxel size Å or None)``."""
     path = Path(path)
@@ -40,7 +59,7 @@ def read_volume(path, hint: str = "give a cubic MRC volume") -> tuple:
     try:
         data = mrc.data
         if data is None:
-            raise JobError(f"{path} has an unreadable MRC header or data block; {hint}")
+            raise JobError(f"{path} {_missing_data(mrc, path)}; {hint}")
         if data.ndim != 3 or len(set(data.shape)) != 1:
             raise JobError(f"{path} holds an array of shape {data.shape}, expected a cubic volume "
                            f"(N, N, N); {hint}")
@@ -117,9 +136,10 @@ class StackReader:
                 mrc = _open_mrc(path, "image stack", self._HINT)
                 self._maps.append(mrc)
                 data = mrc.data
-                if data is None or data.ndim not in (2, 3):
-                    raise JobError(f"{path} is not an MRC image stack (data shape "
-                                   f"{None if data is None else data.shape}); {self._HINT}")
+                if data is None:
+                    raise JobError(f"{path} {_missing_data(mrc, path)}; {self._HINT}")
+                if data.ndim not in (2, 3):
+                    raise JobError(f"{path} is not an MRC image stack (data shape {data.shape}); {self._HINT}")
                 if data.ndim == 2:
                     data = data[None]
                 if data.shape[1] != data.shape[2]:
@@ -187,6 +207,7 @@ class AtomicOutputs:
     def __init__(self, out_dir):
         self.out_dir = Path(out_dir)
         self._pending: Dict[str, Path] = {}
+        self._stale: set = set()
 
     def __enter__(self):
         try:
@@ -206,12 +227,23 @@ class AtomicOutputs:
     def final(self, name: str) -> Path:
         return self.out_dir / name
 
+    def remove_on_commit(self, *names: str) -> None:
+        """Delete these final files (left by an earlier job in the same directory) at commit,
+        so the directory never mixes this job's outputs with stale ones."""
+        self._stale.update(n for n in names if n not in self._pending)
+
     def commit(self) -> List[Path]:
         done = []
         for name, tmp in self._pending.items():
             os.replace(tmp, self.out_dir / name)
             done.append(self.out_dir / name)
         self._pending = {}
+        for name in sorted(self._stale):
+            try:
+                (self.out_dir / name).unlink()
+            except FileNotFoundError:
+                pass
+        self._stale = set()
         return done
 
     def discard(self) -> None:

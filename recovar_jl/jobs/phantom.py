@@ -65,6 +65,12 @@ def gaussian_atom_phantom(box: int, atom_sigma: float = 0.8, atoms_per_voxel: fl
     its position relative to voxel ``box // 2`` (the real-space origin of the centred FFTs).
     """
     positions, amplitudes = phantom_atoms(box, atoms_per_voxel=atoms_per_voxel, seed=seed)
+    return atoms_volume(positions, amplitudes, box, atom_sigma)
+
+
+def atoms_volume(positions: np.ndarray, amplitudes: np.ndarray, box: int, atom_sigma: float = 0.8) -> np.ndarray:
+    """Gaussian atoms (positions (m, 3) voxels from voxel ``box // 2``, axes x, y, z) on a
+    ``box``³ grid indexed ``[x, y, z]``, float32, scaled to maximum 1."""
     reach = int(np.ceil(3.5 * atom_sigma))
     offsets = np.arange(-reach, reach + 1)
     grid = np.stack(np.meshgrid(offsets, offsets, offsets, indexing="ij"), axis=-1).reshape(-1, 3)

@@ -80,3 +80,35 @@ def slices_plot(path, volumes: Dict[str, np.ndarray], voxel_size: Optional[float
     if voxel_size:
         fig.suptitle(f"central slices ({vol.shape[0]}³ voxels, {voxel_size:.3g} Å/voxel)", fontsize=10)
     _save(fig, path)
+
+
+def guinier_plot(path, s2: np.ndarray, curves: Dict[str, np.ndarray], fit: Optional[Tuple[float, float, float, float]] = None,
+                 title: str = "") -> None:
+    """Guinier plot: ln mean |F| per shell against s² (1/Å²).
+
+    ``fit``: ``(B, intercept, s²_min, s²_max)`` draws the fitted line ln|F| = intercept + B s²/4
+    over the fitted range.
+    """
+    fig = _figure(6.4, 4.2)
+    ax = fig.add_subplot(1, 1, 1)
+    for label, values in curves.items():
+        finite = np.isfinite(values)
+        ax.plot(s2[finite], values[finite], lw=1.6, label=label)
+    if fit is not None:
+        b, intercept, lo, hi = fit
+        x = np.array([lo, hi])
+        ax.plot(x, intercept + b * x / 4.0, "k--", lw=1.2, label=f"fit: B = {b:.1f} Å²")
+        ax.axvspan(lo, hi, color="0.9", zorder=0)
+    ax.set_xlabel("s² (1/Å²)")
+    ax.set_ylabel("ln mean |F|")
+    top = ax.secondary_xaxis("top", functions=(lambda v: v, lambda v: v))
+    ticks = ax.get_xticks()
+    ticks = ticks[(ticks > 0) & (ticks <= s2[-1])]
+    top.set_xticks(ticks)
+    top.set_xticklabels([f"{1.0 / np.sqrt(t):.1f}" for t in ticks])
+    top.set_xlabel("resolution (Å)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left", fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    _save(fig, path)

@@ -5,7 +5,8 @@ Per particle (n images of box D, padded to P = pad·D):
 1. zero-pad the real image to P×P (centred), centred half DFT;
 2. move its content by ``+t`` (the re-centring translation; RELION origin / pixel size);
 3. multiply by the RELION-sign CTF c (simulate uses the same), keep |k| ≤ max_r;
-4. backproject ``c·x`` into B and ``c²`` into W with ``adjoint_slice_volume`` (the same
+4. backproject ``c·x`` into B and ``c²`` into W (other multipliers with the CTF options of
+   :mod:`.ctf_modes`) with ``adjoint_slice_volume`` (the same
    ``disc_type`` for both), separately for the two random halves. (cubic: the adjoint's
    B-spline prefilter is undone on the sums afterwards, see :mod:`.gridding`.)
 
@@ -23,9 +24,11 @@ from typing import Callable, Optional
 import numpy as np
 
 from . import ops
+from .ctf_modes import CtfModes
 from .fsc import crossing_frequency, fsc, fsc_fourier, shell_frequencies, shell_index, shell_means
 from .gridding import apodization_3d, crop_slices, disc_type, pad_size, undo_spline_prefilter
 from .simulate import data_radius, frequency_mask_half
+from .symmetry import operator_rotations, symmetry_operators
 
 FSC_THRESHOLD = 0.143
 _FSC_CLIP = (1e-3, 1.0 - 1e-4)
@@ -43,6 +46,7 @@ class Reconstruction:
     resolution: Optional[float]  # frequency (1/Å) where the half-map FSC crosses 0.143; None = beyond Nyquist
     voxel_size: float
     n_particles: tuple        # particles in half 1 and half 2
+    full_unfiltered: Optional[np.ndarray] = None  # (B1 + B2) / (W1 + W2), no Wiener term: for sharpening
 
     @property
     def nyquist(self) -> float:
@@ -50,14 +54,22 @@ class Reconstruction:
 
 
 class Backprojector:
-    """Accumulates CTF-weighted backprojections of two half sets; see the module docstring."""
+    """Accumulates CTF-weighted backprojections of two half sets; see the module docstring.
 
-    def __init__(self, box: int, voxel_size: float, disc: str = "linear", pad: float = 2.0):
+    ``symmetry`` (a --sym point group): each image is backprojected once per operator S with
+    the pose R·S (:mod:`.symmetry`), so the sums, half maps and FSC are those of the group.
+    ``ctf_modes`` (:mod:`.ctf_modes`): how the CTF enters the data and weight sums.
+    """
+
+    def __init__(self, box: int, voxel_size: float, disc: str = "linear", pad: float = 2.0,
+                 symmetry: str = "C1", ctf_modes: Optional[CtfModes] = None):
         if box % 2:
             raise ValueError(f"box must be even, got {box}")
         self.box = int(box)
         self.voxel_size = float(voxel_size)
         self.disc = disc_type(disc)
+        self.operators = symmetry_operators(symmetry)
+        self.ctf_modes = ctf_modes if ctf_modes is not None else CtfModes()
         self.padded_box = pad_size(self.box, pad)
         p = self.padded_box
         self._keep = frequency_mask_half(p, data_radius(p, self.disc))
@@ -66,10 +78,11 @@ class Backprojector:
         self.counts = [0, 0]
 
     def add_spectra(self, spectra: np.ndarray, rotations: np.ndarray, ctf: Optional[np.ndarray],
-                    halves: np.ndarray) -> None:
+                    halves: np.ndarray, weights: Optional[np.ndarray] = None) -> None:
         """Backproject centred half spectra (n, P·(P//2+1)) already re-centred.
 
-        ``ctf`` (n, P·(P//2+1)) real, or None for CTF = 1; ``halves`` (n,) in {0, 1}.
+        ``ctf`` (n, P·(P//2+1)) real data multiplier, or None for 1; ``weights`` the same
+        shape (default ``ctf²``, see :mod:`.ctf_modes`); ``halves`` (n,) in {0, 1}.
         """
         p = self.padded_box
         spectra = np.asarray(spectra, dtype=np.complex64)
@@ -78,20 +91,24 @@ class Backprojector:
         ctf = np.array(ctf, dtype=np.float32, copy=True)
         ctf[:, ~self._keep] = 0
         data = spectra * ctf
-        weights = ctf * ctf
+        weights = ctf * ctf if weights is None else np.where(self._keep, np.asarray(weights, np.float32), 0)
         R = np.asarray(rotations, dtype=np.float32)
         halves = np.asarray(halves)
         for h in (0, 1):
             sel = np.flatnonzero(halves == h)
             if sel.size == 0:
                 continue
-            self.data[h] = ops.backproject_half(data[sel], R[sel], p, self.disc, self.data[h])
-            self.weights[h] = ops.backproject_half(weights[sel], R[sel], p, self.disc, self.weights[h])
+            for R_sym in operator_rotations(R[sel], self.operators):
+                self.data[h] = ops.backproject_half(data[sel], R_sym, p, self.disc, self.data[h])
+                self.weights[h] = ops.backproject_half(weights[sel], R_sym, p, self.disc, self.weights[h])
             self.counts[h] += int(sel.size)
 
     def add_images(self, images: np.ndarray, rotations: np.ndarray, translations: np.ndarray,
-                   ctf_params: np.ndarray, halves: np.ndarray) -> None:
-        """Backproject real images (n, D, D) with recovar poses (pixels) and CTF rows (n, 9)."""
+                   ctf_params: np.ndarray, halves: np.ndarray, max_frequency: Optional[np.ndarray] = None) -> None:
+        """Backproject real images (n, D, D) with recovar poses (pixels) and CTF rows (n, 9).
+
+        ``max_frequency`` (n,) 1/Å: no data or weight beyond it (see :mod:`.ctf_modes`).
+        """
         n = images.shape[0]
         if n == 0:
             return
@@ -101,8 +118,8 @@ class Backprojector:
         padded[:, inner, inner] = images
         spectra = ops.rfft_images(padded)
         spectra = ops.translate_half(spectra, np.asarray(translations, dtype=np.float32), p)
-        ctf = ops.ctf_half(np.asarray(ctf_params, dtype=np.float32), p, self.voxel_size)
-        self.add_spectra(spectra, rotations, ctf, halves)
+        data, weights = self.ctf_modes.multipliers(ctf_params, p, self.voxel_size, max_frequency)
+        self.add_spectra(spectra, rotations, data, halves, weights)
 
     def merge(self, other: "Backprojector") -> "Backprojector":
         """Add ``other``'s sums (numerators, CTF² weights, counts) into this one; returns self.
@@ -126,8 +143,9 @@ class Backprojector:
         volume = ops.ifft_volume_real(spectrum) / apodization
         return np.ascontiguousarray(volume[inner, inner, inner], dtype=np.float32)
 
-    def reconstruct(self) -> Reconstruction:
-        """Wiener-filtered half maps and full map (real space, gridding-corrected, cropped)."""
+    def reconstruct(self, unfiltered: bool = False) -> Reconstruction:
+        """Wiener-filtered half maps and full map (real space, gridding-corrected, cropped);
+        with ``unfiltered`` also the full map without the Wiener term (``full_unfiltered``)."""
         if min(self.counts) == 0:
             raise ValueError(f"both half sets need particles, got {self.counts[0]} and {self.counts[1]}")
         p = self.padded_box
@@ -153,11 +171,14 @@ class Backprojector:
         for b, w in ((data[0], weights[0]), (data[1], weights[1]),
                      (data[0] + data[1], weights[0] + weights[1])):
             maps.append(self._to_real(b / np.maximum(w + lam, floor), apod))
+        if unfiltered:
+            maps.append(self._to_real((data[0] + data[1]) / np.maximum(weights[0] + weights[1], floor), apod))
         curve = fsc(maps[0], maps[1])
         freqs = shell_frequencies(self.box, self.voxel_size)
         return Reconstruction(half1=maps[0], half2=maps[1], full=maps[2], fsc=curve, frequencies=freqs,
                               resolution=crossing_frequency(freqs, curve, FSC_THRESHOLD),
-                              voxel_size=self.voxel_size, n_particles=tuple(self.counts))
+                              voxel_size=self.voxel_size, n_particles=tuple(self.counts),
+                              full_unfiltered=maps[3] if unfiltered else None)
 
 
 def split_halves(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -169,9 +190,11 @@ def split_halves(n: int, rng: np.random.Generator) -> np.ndarray:
 
 def reconstruct_arrays(images: np.ndarray, rotations: np.ndarray, translations: np.ndarray,
                        ctf_params: np.ndarray, voxel_size: float, halves: np.ndarray,
-                       disc: str = "linear", pad: float = 2.0, chunk_size: int = 256) -> Reconstruction:
+                       disc: str = "linear", pad: float = 2.0, chunk_size: int = 256,
+                       symmetry: str = "C1", ctf_modes: Optional[CtfModes] = None) -> Reconstruction:
     """Reconstruct from in-memory arrays (same steps, same chunking as the file path)."""
-    bp = Backprojector(images.shape[-1], voxel_size, disc=disc, pad=pad)
+    bp = Backprojector(images.shape[-1], voxel_size, disc=disc, pad=pad, symmetry=symmetry,
+                       ctf_modes=ctf_modes)
     for start in range(0, images.shape[0], chunk_size):
         s = slice(start, start + chunk_size)
         bp.add_images(images[s], rotations[s], translations[s], ctf_params[s], halves[s])
@@ -182,15 +205,17 @@ def backproject_rows(bp: Backprojector, reader, particles, halves: np.ndarray, s
                      chunk_size: int, on_chunk: Optional[Callable[[int], None]] = None) -> Backprojector:
     """Add the particles ``start:stop`` of a STAR table to ``bp``, chunk by chunk.
 
-    ``reader`` is a :class:`.mrc.StackReader` over ``particles`` (a :class:`.star.ParticleSet`);
+    ``reader`` is a :func:`.optics.open_particle_reader` over ``particles`` (a ParticleSet);
     ``halves`` (n,) in {0, 1}; ``on_chunk(count)`` is called after each chunk (progress).
     Memory: one chunk of ``chunk_size`` images at a time. The in-process job and every
     distributed shard (:mod:`.distributed`) go through here.
     """
+    limits = getattr(reader, "max_frequency", None)  # a resampling reader (optics groups) bounds |k|
     for first in range(start, stop, chunk_size):
         rows = np.arange(first, min(stop, first + chunk_size))
         bp.add_images(reader.read(rows), particles.rotations[rows], particles.translations[rows],
-                      particles.ctf_params[rows], halves[rows])
+                      particles.ctf_params[rows], halves[rows],
+                      max_frequency=None if limits is None else limits(rows))
         if on_chunk is not None:
             on_chunk(rows.size)
     return bp

@@ -128,12 +128,29 @@ class ParticleSet:
     rotations: np.ndarray          # (n, 3, 3) float64, recovar convention
     translations: np.ndarray       # (n, 2) float64, pixels, recovar convention
     ctf_params: np.ndarray         # (n, 9) float64, ctf.md §1 layout
-    voxel_size: float              # Å per pixel
-    box: Optional[int]             # rlnImageSize if given
+    voxel_size: float              # Å per pixel of the reconstruction (the first optics group's)
+    box: Optional[int]             # rlnImageSize of the first optics group if given
     random_subset: Optional[np.ndarray] = field(default=None)  # (n,) in {1, 2} if given
+    # Per particle, only when the optics groups differ: Å per pixel of the stored images
+    # (translations above are already in pixels of voxel_size) and the optics group.
+    pixel_sizes: Optional[np.ndarray] = field(default=None)    # (n,) float64
+    optics_groups: Optional[np.ndarray] = field(default=None)  # (n,) int64
+    reference_row: int = 0         # a particle of the first optics group: its stack sets the box
 
     def __len__(self) -> int:
         return int(self.stack_ids.shape[0])
+
+    def select(self, rows: np.ndarray) -> "ParticleSet":
+        """The particles ``rows`` (indices, in that order), without their half-set labels."""
+        rows = np.asarray(rows, dtype=np.int64)
+        pick = (lambda a: None if a is None else a[rows])
+        ref = np.flatnonzero(rows == self.reference_row)
+        return ParticleSet(star_path=self.star_path, stack_paths=self.stack_paths, stack_ids=self.stack_ids[rows],
+                           image_indices=self.image_indices[rows], rotations=self.rotations[rows],
+                           translations=self.translations[rows], ctf_params=self.ctf_params[rows],
+                           voxel_size=self.voxel_size, box=self.box, random_subset=None,
+                           pixel_sizes=pick(self.pixel_sizes), optics_groups=pick(self.optics_groups),
+                           reference_row=int(ref[0]) if ref.size else 0)
 
 
 _HINT_STAR = ("give a RELION particles .star file (data_optics + data_particles, as written by "
@@ -175,13 +192,22 @@ def _require(path: Path, table: pd.DataFrame, columns, why: str):
                        f"{'them' if len(missing) > 1 else 'it'} or export the particles from RELION >= 3.1")
 
 
+def value_text(value) -> str:
+    """A table value for a message: ``nan``, ``3``, ``'abc'`` (never ``np.float64(nan)``)."""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return f"{float(value):g}" if isinstance(value, (float, np.floating)) else str(int(value))
+    return repr(str(value))
+
+
 def _numeric(path: Path, table: pd.DataFrame, column: str) -> np.ndarray:
     values = pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=np.float64)
     bad = ~np.isfinite(values)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise JobError(f"{path}: column _{column} has a non-numeric or missing value at particle "
-                       f"{row + 1} ({table[column].iloc[row]!r}); fix or remove that row")
+                       f"{row + 1} ({value_text(table[column].iloc[row])}); fix or remove that row")
     return values
 
 
@@ -209,13 +235,21 @@ def _merge_optics(path: Path, particles: pd.DataFrame, blocks: dict) -> pd.DataF
     return merged
 
 
-def _pixel_size(path: Path, table: pd.DataFrame) -> np.ndarray:
+def _pixel_size(path: Path, table: pd.DataFrame, angpix: Optional[float]) -> np.ndarray:
     if "rlnImagePixelSize" in table.columns:
-        return _numeric(path, table, "rlnImagePixelSize")
-    if "rlnDetectorPixelSize" in table.columns and "rlnMagnification" in table.columns:
-        return _numeric(path, table, "rlnDetectorPixelSize") * 1e4 / _numeric(path, table, "rlnMagnification")
-    raise JobError(f"{path} lacks column _rlnImagePixelSize (needed for the pixel size in Å); add it "
-                   f"to data_optics or export the particles from RELION >= 3.1")
+        pixel = _numeric(path, table, "rlnImagePixelSize")
+    elif "rlnDetectorPixelSize" in table.columns and "rlnMagnification" in table.columns:
+        pixel = _numeric(path, table, "rlnDetectorPixelSize") * 1e4 / _numeric(path, table, "rlnMagnification")
+    elif angpix is not None:
+        return np.full(len(table), float(angpix))
+    else:
+        raise JobError(f"{path} has no pixel size: it lacks _rlnImagePixelSize (RELION >= 3.1) and "
+                       f"_rlnDetectorPixelSize (µm) with _rlnMagnification (RELION 3.0); pass --angpix "
+                       f"(Å per pixel of the images) or add the column")
+    if angpix is not None and not np.allclose(pixel, angpix, rtol=1e-4, atol=0):
+        raise JobError(f"{path} gives a pixel size of {pixel.min():g} Å, --angpix {angpix:g}; --angpix is for "
+                       f"files without pixel-size columns, drop it or fix the file")
+    return pixel
 
 
 def _parse_image_name(path: Path, row: int, name: str):
@@ -245,12 +279,74 @@ def resolve_stack(star_path: Path, stack: str) -> Path:
     return p
 
 
-def read_particles(star_path) -> ParticleSet:
+def _reference_row(blocks: dict, table: pd.DataFrame) -> int:
+    """A particle of the first optics group listed in data_optics (RELION 3.0: the first particle)."""
+    optics = blocks.get("optics")
+    if optics is None or "rlnOpticsGroup" not in table.columns:
+        return 0
+    groups = table["rlnOpticsGroup"].to_numpy()
+    for group in pd.to_numeric(optics["rlnOpticsGroup"], errors="coerce").tolist():
+        rows = np.flatnonzero(groups == group)
+        if rows.size:
+            return int(rows[0])
+    return 0
+
+
+def random_subsets(path, values, what: str = "_rlnRandomSubset") -> np.ndarray:
+    """Validated half-set numbers (n,) in {1, 2}, both present; JobError naming the first bad particle."""
+    values = np.asarray(values, dtype=np.float64)
+    bad = ~np.isin(values, (1.0, 2.0))
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        found = ", ".join(value_text(v) for v in np.unique(values[np.isfinite(values)])[:6])
+        raise JobError(f"{path}: {what} must be 1 or 2 for every particle, particle {row + 1} has "
+                       f"{value_text(values[row])} (values found: {found or 'none'}); fix the column, or delete it "
+                       f"to split the particles at random (--seed)")
+    for half in (1, 2):
+        if not np.any(values == half):
+            raise JobError(f"{path}: {what} puts every particle in half set {3 - half}; the FSC needs both "
+                           f"halves, delete the column to split the particles at random (--seed)")
+    return values.astype(np.int64)
+
+
+def check_ctf_rows(path, ctf: np.ndarray, names, where: str) -> None:
+    """JobError for the first particle whose voltage, Cs or amplitude contrast is impossible.
+
+    ``names``: how the file calls those three columns (voltage, Cs, amplitude contrast).
+    """
+    for col, column, ok, rule in (
+            (3, names[0], ctf[:, 3] > 0, "positive (kV)"),
+            (5, names[2], (ctf[:, 5] >= 0) & (ctf[:, 5] < 1), "in [0, 1)"),
+            (4, names[1], ctf[:, 4] >= 0, "non-negative (mm)")):
+        if not np.all(ok):
+            row = int(np.flatnonzero(~ok)[0])
+            raise JobError(f"{path}: {column} must be {rule}, particle {row + 1} has {ctf[row, col]:g}; fix it {where}")
+
+
+def index_stacks(names, resolve):
+    """Stack names per particle → (unique stack paths in order of appearance, (n,) int64 ids)."""
+    stack_of_name = {}
+    stack_paths: List[Path] = []
+    stack_ids = np.empty(len(names), dtype=np.int64)
+    for row, name in enumerate(names):
+        sid = stack_of_name.get(name)
+        if sid is None:
+            sid = stack_of_name[name] = len(stack_paths)
+            stack_paths.append(resolve(name))
+        stack_ids[row] = sid
+    return stack_paths, stack_ids
+
+
+def read_particles(star_path, angpix: Optional[float] = None) -> ParticleSet:
     """Read a RELION particles STAR file (3.1+ with data_optics, or 3.0) into a ParticleSet.
 
+    Several optics groups may have different pixel sizes and boxes: ``voxel_size`` is the
+    first group's, translations are in its pixels, and ``pixel_sizes`` records each
+    particle's (the reader resamples the images, see :mod:`.optics`). ``angpix`` (Å) is the
+    pixel size of files without one (RELION 3.0 without detector pixel size/magnification).
     Raises JobError (one line: what is wrong, what to do) for a missing file, a file that is
-    not STAR, missing columns, unknown optics groups, non-numeric values or mixed pixel sizes.
-    Stacks are not opened here (see ``reconstruct.StackReader``).
+    not STAR, missing columns, unknown optics groups, non-numeric values or a bad
+    _rlnRandomSubset. Stacks are not opened here (see ``mrc.StackReader``).
     """
     path = Path(star_path)
     blocks = _read_blocks(path)
@@ -264,28 +360,26 @@ def read_particles(star_path) -> ParticleSet:
     _require(path, table, ["rlnDefocusU", "rlnDefocusV", "rlnDefocusAngle"], "the CTF")
     _require(path, table, ["rlnVoltage", "rlnSphericalAberration", "rlnAmplitudeContrast"], "the CTF")
 
-    pixel = _pixel_size(path, table)
+    pixel = _pixel_size(path, table, angpix)
     if np.any(pixel <= 0):
         raise JobError(f"{path}: pixel size must be positive, found {pixel.min():g} Å; fix _rlnImagePixelSize")
-    if not np.allclose(pixel, pixel[0], rtol=1e-6, atol=0):
-        raise JobError(f"{path}: particles have different pixel sizes ({pixel.min():g} to {pixel.max():g} Å); "
-                       f"reconstruct one optics group at a time")
+    ref = _reference_row(blocks, table)
     box = None
+    mixed = not np.allclose(pixel, pixel[ref], rtol=1e-6, atol=0)
     if "rlnImageSize" in table.columns:
         sizes = _numeric(path, table, "rlnImageSize").astype(np.int64)
-        if np.any(sizes != sizes[0]):
-            raise JobError(f"{path}: particles have different box sizes ({sizes.min()} to {sizes.max()} "
-                           f"pixels, _rlnImageSize); reconstruct one optics group at a time")
-        box = int(sizes[0])
+        mixed = mixed or bool(np.any(sizes != sizes[ref]))
+        box = int(sizes[ref])
 
     angles = np.stack([_numeric(path, table, c) for c in ("rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi")], axis=1)
     if "rlnOriginXAngst" in table.columns or "rlnOriginYAngst" in table.columns:
         _require(path, table, ["rlnOriginXAngst", "rlnOriginYAngst"], "the particle origins")
         origins = np.stack([_numeric(path, table, "rlnOriginXAngst"), _numeric(path, table, "rlnOriginYAngst")], axis=1)
-        translations = origins_to_translations(origins, pixel)
+        translations = origins_to_translations(origins, np.full(len(table), pixel[ref]))
     elif "rlnOriginX" in table.columns or "rlnOriginY" in table.columns:
         _require(path, table, ["rlnOriginX", "rlnOriginY"], "the particle origins")
         translations = np.stack([_numeric(path, table, "rlnOriginX"), _numeric(path, table, "rlnOriginY")], axis=1)
+        translations *= (pixel / pixel[ref])[:, None]  # each group's pixels → the first group's
     else:
         translations = np.zeros((len(table), 2))
 
@@ -301,38 +395,24 @@ def read_particles(star_path) -> ParticleSet:
         optional("rlnPhaseShift", 0.0), -optional("rlnCtfBFactor", 0.0), optional("rlnCtfScalefactor", 1.0),
     ], axis=1)
 
-    for col, column, ok, rule in (
-            (3, "rlnVoltage", ctf[:, 3] > 0, "positive (kV)"),
-            (5, "rlnAmplitudeContrast", (ctf[:, 5] >= 0) & (ctf[:, 5] < 1), "in [0, 1)"),
-            (4, "rlnSphericalAberration", ctf[:, 4] >= 0, "non-negative (mm)")):
-        if not np.all(ok):
-            row = int(np.flatnonzero(~ok)[0])
-            raise JobError(f"{path}: _{column} must be {rule}, particle {row + 1} has {ctf[row, col]:g}; fix it "
-                           f"in data_optics")
+    check_ctf_rows(path, ctf, ("_rlnVoltage", "_rlnSphericalAberration", "_rlnAmplitudeContrast"), "in data_optics")
 
-    stack_of_name = {}
-    stack_paths: List[Path] = []
-    stack_ids = np.empty(n, dtype=np.int64)
-    image_indices = np.empty(n, dtype=np.int64)
-    for row, name in enumerate(table["rlnImageName"].tolist()):
-        index, stack = _parse_image_name(path, row, name)
-        sid = stack_of_name.get(stack)
-        if sid is None:
-            sid = stack_of_name[stack] = len(stack_paths)
-            stack_paths.append(resolve_stack(path, stack))
-        stack_ids[row] = sid
-        image_indices[row] = index
+    parsed = [_parse_image_name(path, row, name) for row, name in enumerate(table["rlnImageName"].tolist())]
+    image_indices = np.array([index for index, _ in parsed], dtype=np.int64).reshape(n)
+    stack_paths, stack_ids = index_stacks([stack for _, stack in parsed], lambda stack: resolve_stack(path, stack))
 
     subset = None
     if "rlnRandomSubset" in table.columns:
-        values = pd.to_numeric(table["rlnRandomSubset"], errors="coerce").to_numpy()
-        if np.all(np.isin(values, (1, 2))) and np.any(values == 1) and np.any(values == 2):
-            subset = values.astype(np.int64)
+        subset = random_subsets(path, pd.to_numeric(table["rlnRandomSubset"], errors="coerce").to_numpy())
+    groups = None
+    if mixed and "rlnOpticsGroup" in table.columns:
+        groups = pd.to_numeric(table["rlnOpticsGroup"], errors="coerce").to_numpy().astype(np.int64)
 
     return ParticleSet(star_path=path, stack_paths=stack_paths, stack_ids=stack_ids,
                        image_indices=image_indices, rotations=relion_euler_to_rotation(angles),
-                       translations=translations, ctf_params=ctf, voxel_size=float(pixel[0]),
-                       box=box, random_subset=subset)
+                       translations=translations, ctf_params=ctf, voxel_size=float(pixel[ref]),
+                       box=box, random_subset=subset, pixel_sizes=pixel if mixed else None,
+                       optics_groups=groups, reference_row=ref)
 
 
 def particles_tables(image_names, rotations, translations_px, ctf_params, voxel_size: float, box: int) -> dict:

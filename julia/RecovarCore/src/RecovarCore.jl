@@ -20,8 +20,26 @@ include("fftw.jl")
 include("fourier.jl")
 include("ctf.jl")
 include("geometry.jl")
-include("cubic.jl")
-include("slicing.jl")
+include("interp/spline.jl")
+
+# Projection and backprojection, bottom up: volume layouts and voxel access, the image plane
+# and slice geometry, per-order located access (locate, then evaluate or scatter), SIMD and
+# prefetch helpers, thread partitioning, row passes, then the threaded kernels. forward.jl
+# builds the fused forward model on the same pieces.
+include("engine/layouts.jl")
+include("engine/plane.jl")
+include("interp/locations.jl")
+include("engine/simd.jl")
+include("interp/nearest.jl")
+include("interp/linear.jl")
+include("interp/cubic.jl")
+include("interp/orders.jl")
+include("engine/prefetch.jl")
+include("engine/threads.jl")
+include("engine/rows.jl")
+include("engine/project.jl")
+include("engine/backproject.jl")
+include("cabi/slicing.jl")
 include("forward.jl")
 include("padding.jl")
 include("linalg.jl")

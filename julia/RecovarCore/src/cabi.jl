@@ -136,10 +136,33 @@ function serve(slot::Ptr{JobSlot}, request::Ptr{Cvoid}, done::Ptr{Cvoid})
         job = unsafe_load(slot)
         job.stop != 0 && break
         status = call_kernel(job.name, job.args, job.nargs, job.message, job.capacity)
+        finish_output()
         unsafe_store!(Ptr{Cint}(slot + fieldoffset(JobSlot, 4)), status)
         ccall(:sem_post, Cint, (Ptr{Cvoid},), done)
     end
     return nothing
+end
+
+"""
+    finish_output()
+
+Wait until what Julia wrote to its stdout/stderr has left libuv's queue. The bridge gives
+Julia non-blocking pipes of its own (docs/bridge.md); a write that finds the pipe full is
+queued and would only be sent the next time Julia's event loop runs, so it could be lost
+at exit or arrive after Python's later output. Costs nothing when nothing is queued.
+"""
+function finish_output()
+    for io in (stdout, stderr)
+        io isa Base.LibuvStream && io.handle != C_NULL || continue
+        queued = ccall(:uv_stream_get_write_queue_size, Csize_t, (Ptr{Cvoid},), io.handle)
+        buffered = io.sendbuf !== nothing && bytesavailable(io.sendbuf) > 0
+        if queued > 0 || buffered
+            try
+                flush(io)
+            catch  # the reader has gone (EPIPE): nothing left to deliver
+            end
+        end
+    end
 end
 
 """
@@ -192,3 +215,16 @@ register_kernel("noop", noop)
 register_kernel("fail_with", fail_with)
 register_kernel("bounds_error", a -> a[length(a) + 1])
 register_kernel("busy_wait", seconds -> (t0 = time(); while time() - t0 < seconds; end))
+# Julia's own output from inside a kernel (stream 1 stdout, 2 stderr; `text` `count` times).
+function print_text(stream::Integer, text::AbstractString, count::Integer)
+    io = stream == 1 ? stdout : stderr
+    for _ in 1:count
+        print(io, text)
+    end
+end
+register_kernel("print_text", print_text)
+register_kernel("warn", message -> @warn(message))
+# Faults inside Julia: a stack overflow (a StackOverflowError) and a read of a bad address.
+recurse(n::Integer) = n == typemin(Int) ? 0 : recurse(n + 1) + 1
+register_kernel("recurse", n -> (recurse(n); nothing))
+register_kernel("read_address", (out, address) -> (out[1] = unsafe_load(Ptr{Int}(address)); nothing))

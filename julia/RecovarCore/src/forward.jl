@@ -4,11 +4,11 @@
 #     Aᵀ s = backproject(CTF ⊙ s)
 #     AᵀAv = Aᵀ (A v / σ²)
 #
-# fused per image on the primitives of slicing.jl (grid points, prefetch, sample/scatter)
-# and ctf.jl (per-image `CTFConstants`, branch-free `ctf_value`). Each row of pixels is done
-# in passes, as slicing.jl does: grid points and prefetches of the cells first, then the CTF
-# of the row (a vectorised loop into a row buffer, from the image's constants — no CTF
-# array), then the interpolation. AᵀAv samples, weights and scatters each pixel without ever
+# fused per image on the engine's primitives (src/engine/, src/interp/: grid points,
+# prefetch, sample/scatter) and ctf.jl (per-image `CTFConstants`, branch-free `ctf_value`).
+# Each row of pixels is done in passes, as the projection engine does: grid points and
+# prefetches of the cells first, then the CTF of the row (a vectorised loop into a row
+# buffer, from the image's constants — no CTF array), then the interpolation. AᵀAv samples, weights and scatters each pixel without ever
 # holding an image. Backprojections use accumulators per thread (see
 # `accumulate_images!`), so the extra memory depends on the volume size and the thread count,
 # never on the number of images.
@@ -247,7 +247,7 @@ end
 """
     RowScratch{L}(width)
 
-Per-thread scratch for one row: the interpolation locations of the kept pixels (slicing.jl's
+Per-thread scratch for one row: the interpolation locations of the kept pixels (the orders'
 `locate`; a second row for conjugate partners), their stored columns, and the row's CTF
 (ones until a CTF is written).
 """
@@ -271,8 +271,8 @@ row_scratch(order, rotations::AbstractArray, plane::ImagePlane) =
 # ---- fast path: trilinear rows of full volumes --------------------------------------------
 #
 # For the common case (linear interpolation, full volume) the kept pixels of a row form a
-# run of consecutive plane frequencies kx (slicing.jl's `kept_columns`), whose cells are
-# located by slicing.jl's vectorised `locate_cells!` (a `CellRun`; `cell_location` falls back
+# run of consecutive plane frequencies kx (src/engine/rows.jl's `kept_columns`), whose cells are
+# located by the vectorised `locate_cells!` (a `CellRun`; `cell_location` falls back
 # to `locate_linear` for cells not entirely in the grid), so results are identical to the
 # general path; the values are then read with `evaluate` / `scatter_at!` at a `CellLocation`.
 

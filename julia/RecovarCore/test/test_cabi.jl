@@ -35,3 +35,9 @@ end
     delete!(KERNELS, "probe_shape")
     @test entry_pointer() != C_NULL
 end
+
+@testset "finish_output returns at once with nothing queued, and after output" begin
+    @test RecovarCore.finish_output() === nothing
+    RecovarCore.print_text(2, "", 3)
+    @test RecovarCore.finish_output() === nothing
+end

@@ -1,4 +1,4 @@
-# Periodic cubic B-splines (cubic.jl): basis, prefilter, n-dimensional evaluation.
+# Periodic cubic B-splines (src/interp/spline.jl, src/interp/cubic.jl): basis, prefilter, n-dimensional evaluation.
 using RecovarCore: cubic_bspline, cubic_weights, spline_coefficients!, interpolate_spline!
 
 "Periodic [1, 4, 1] operator along every axis (the inverse of spline_coefficients!)."

@@ -1,5 +1,6 @@
-# Slicing and backprojection (slicing.jl): adjoint identities for every order and layout,
-# half layouts against their index-map definitions, primitives, geometry, threading.
+# Slicing and backprojection (src/engine/, src/interp/, src/cabi/slicing.jl): adjoint
+# identities for every order and layout, half layouts against their index-map definitions,
+# primitives, geometry, threading.
 using RecovarCore: FullVolume, HalfVolume, VolumeView, ImagePlane, SliceGeometry, slice_geometry, grid_point,
                    sample_nearest, sample_linear, sample_cubic, scatter_nearest!, scatter_linear!, scatter_cubic!,
                    locate, evaluate, scatter_at!, Nearest, Linear, Cubic, read_voxel, add_voxel!,

@@ -1,6 +1,6 @@
 # Periodic cubic B-splines (kernels.md §3): the prefilter that turns samples into spline
 # coefficients, the evaluation weights, and n-dimensional evaluation. Slicing with cubic
-# interpolation (slicing.jl) is built on `cubic_weights` and `spline_coefficients!`.
+# interpolation (src/interp/cubic.jl) is built on `cubic_weights` and `spline_coefficients!`.
 #
 # Basis: β(t) = 4 − 6t² + 3|t|³ for |t| ≤ 1, (2 − |t|)³ for 1 ≤ |t| ≤ 2, else 0
 # (six times the standard cubic B-spline), so β(0) = 4, β(±1) = 1 and the samples of a
@@ -128,14 +128,6 @@ function prefilter_lines!(lines::AbstractArray{T,3}, c::Int, start::Vector{T}, z
         end
     end
     return nothing
-end
-
-"Contiguous block `chunk` of `1:n` split into `nchunks` nearly equal blocks."
-@inline function chunk_range(chunk::Int, nchunks::Int, n::Int)
-    q, r = divrem(n, nchunks)
-    first = (chunk - 1) * q + min(chunk - 1, r) + 1
-    last = first + q - 1 + (chunk <= r ? 1 : 0)
-    return first:last
 end
 
 """
