@@ -192,6 +192,19 @@ def build_parser() -> argparse.ArgumentParser:
                      help="particles per chunk (bounds memory; default: about 256 MB of chunk arrays, from the box)")
     rec.add_argument("-v", "--verbose", action="store_true",
                      help="print the time of each stage (read, FFT, CTF, backprojection, reduction, final transforms)")
+    dist = rec.add_argument_group(
+        "Dask distributed (docs/scaling.md)",
+        "Backproject on Dask workers: each reads its own particles from the stacks and only volumes "
+        "travel. Without these options the job runs in this process.")
+    where = dist.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_positive_int, metavar="N",
+                       help="start a local Dask cluster of N worker processes (prints its dashboard address)")
+    where.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                       help="use the running Dask scheduler at this address; its workers must see the same files")
+    where.add_argument("--scheduler-file", metavar="FILE",
+                       help="use the Dask scheduler described in FILE ('dask scheduler --scheduler-file FILE')")
+    dist.add_argument("--threads-per-worker", type=_positive_int, metavar="T",
+                      help="Julia threads in each worker (default with --workers: cores / N)")
     inputs = rec.add_argument_group("input (RELION names where RELION has the option)")
     inputs.add_argument("--angpix", type=_positive_number, metavar="Å",
                         help="pixel size of the images, for files without one (RELION 3.0 without "
@@ -269,6 +282,12 @@ def _run(args) -> int:
                               defocus_range=tuple(args.defocus_range), max_shift=args.max_shift, seed=args.seed,
                               disc=args.disc, pad=args.pad, quiet=args.quiet)
     elif args.command == "reconstruct":
+        cluster = None
+        if any(v is not None for v in (args.workers, args.scheduler, args.scheduler_file, args.threads_per_worker)):
+            from .jobs.cluster import ClusterOptions
+
+            cluster = ClusterOptions(workers=args.workers, threads_per_worker=args.threads_per_worker,
+                                     scheduler=args.scheduler, scheduler_file=args.scheduler_file)
         from .jobs.ctf_modes import CtfModes
 
         if args.ctf_intact_first_peak and args.no_ctf:
@@ -281,7 +300,7 @@ def _run(args) -> int:
                                  seed=args.seed, chunk_size=args.chunk, quiet=args.quiet, ctf_modes=modes,
                                  subset=args.subset, angpix=args.angpix, project_dir=args.project_dir,
                                  symmetry=args.sym, mask=args.mask, auto_mask=args.auto_mask, bfactor=args.bfactor,
-                                 verbose=args.verbose)
+                                 verbose=args.verbose, cluster=cluster)
     return 0
 
 

@@ -30,3 +30,19 @@ def assert_close(actual, expected, rtol=1e-5, name=""):
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="session")
+def dask_cluster():
+    """One 2-process Dask LocalCluster (1 task thread, 1 Julia thread per worker) for the
+    distributed tests; Julia is started and warmed in each worker by the jobs' plugin."""
+    import logging
+
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                  silence_logs=logging.CRITICAL, env={"RECOVAR_JL_NUM_THREADS": "1"}) as cluster:
+        from recovar_jl.jobs.cluster import WarmJulia
+
+        with distributed.Client(cluster) as client:
+            client.register_plugin(WarmJulia(1))  # compile the backprojection once per worker, up front
+        yield cluster

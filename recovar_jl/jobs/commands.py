@@ -20,9 +20,8 @@ from .halfgrid import fsc_real
 from .mrc import AtomicOutputs, StackWriter, read_volume, write_volume
 from .postprocess import postprocess, postprocess_columns, read_mask, write_postprocess
 from .ctf_modes import CtfModes
-from .optics import ResamplingReader, open_particle_reader
-from .prefetch import Prefetcher, chunk_rows
-from .reconstruct import FSC_THRESHOLD, Backprojector, Reconstruction, chunk_size_for, split_halves
+from .optics import open_particle_reader
+from .reconstruct import FSC_THRESHOLD, Backprojector, Reconstruction, backproject_rows, chunk_size_for, split_halves
 from .sanity import contrast_warning, defocus_warning
 from .simulate import random_parameters, simulate_chunks
 from .star import particles_tables, read_particles, stack_image_names, write_star
@@ -185,7 +184,7 @@ def reconstruct_job(star_path, out_dir, disc: str = "linear", pad: float = 2.0, 
                     ground_truth: Optional[np.ndarray] = None, ctf_modes: Optional[CtfModes] = None,
                     subset: Optional[int] = None, angpix: Optional[float] = None, project_dir=None,
                     symmetry: str = "C1", mask=None, auto_mask: bool = False, bfactor=None,
-                    verbose: bool = False) -> dict:
+                    verbose: bool = False, cluster=None) -> dict:
     """Read a particle file (RELION .star or cryoSPARC .cs) and its stacks, reconstruct, write the maps.
 
     Writes ``map.mrc`` and ``slices.png``; with ``halves`` also ``half1.mrc``, ``half2.mrc``,
@@ -197,6 +196,8 @@ def reconstruct_job(star_path, out_dir, disc: str = "linear", pad: float = 2.0, 
     FSC; ``bfactor`` ('auto' or Å²) writes ``map_sharpened.mrc`` and ``guinier.png``.
     ``chunk_size`` None: from the box (:func:`.reconstruct.chunk_size_for`). The returned
     ``timings`` hold seconds per stage (``verbose`` prints them).
+    ``cluster`` (a :class:`.cluster.ClusterOptions`) backprojects on Dask workers instead
+    of in this process (docs/scaling.md); the rest of the job is the same.
     """
     say = _say(quiet)
     check_seed(seed)
@@ -241,15 +242,17 @@ def reconstruct_job(star_path, out_dir, disc: str = "linear", pad: float = 2.0, 
                 f"interpolation, padding {bp.padded_box}/{box}, {split_note}, symmetry {symmetry} "
                 f"({len(bp.operators)} operator{'s' if len(bp.operators) > 1 else ''}), {ctf_modes.describe()}, "
                 f"chunks of {chunk_size}")
-            chunks = Prefetcher(reader.read, chunk_rows(n, chunk_size))
-            with _progress(n, "reconstruct", quiet) as bar:
-                for rows, images in chunks:
-                    limit = reader.max_frequency(rows) if isinstance(reader, ResamplingReader) else None
-                    bp.add_images(images, particles.rotations[rows], particles.translations[rows],
-                                  particles.ctf_params[rows], assignment[rows], max_frequency=limit)
-                    bar.update(rows.size)
+            if cluster is None:
+                with _progress(n, "reconstruct", quiet) as bar:
+                    backproject_rows(bp, reader, particles, assignment, 0, n, chunk_size, bar.update)
+            else:
+                from .distributed import backproject_star
+
+                bp = backproject_star(cluster, particles, assignment, bp, chunk_size,
+                                      lambda: _progress(n, "reconstruct", quiet), say, symmetry=symmetry,
+                                      subset=subset, angpix=angpix, project_dir=project_dir)
             rec = bp.reconstruct(unfiltered=bfactor is not None)
-            timings = {"read": chunks.read_seconds, "read_wait": chunks.wait_seconds, **bp.timings}
+            timings = {"read": 0.0, "read_wait": 0.0, **bp.timings}  # reading first, as it happens
             _warn(contrast_warning(rec.full, rec.fsc))
             post = postprocess(rec, mask, auto_mask, bfactor, seed)
             gt_fsc = gt_crossing = None

@@ -29,7 +29,7 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -148,6 +148,25 @@ class Backprojector:
         with self._stage("ctf"):
             data, weights = self.ctf_modes.multipliers(ctf_params, p, self.voxel_size, max_frequency)
         self.add_spectra(spectra, rotations, data, halves, weights)
+
+    def merge(self, other: "Backprojector") -> "Backprojector":
+        """Add ``other``'s sums (numerators, CTF² weights, counts) into this one; returns self.
+
+        Both must have the same box, voxel size, interpolation and padding. Summing the
+        accumulators of disjoint particle sets gives the accumulators of their union.
+        """
+        mine = (self.box, self.voxel_size, self.disc, self.padded_box)
+        theirs = (other.box, other.voxel_size, other.disc, other.padded_box)
+        if mine != theirs:
+            raise ValueError(f"cannot merge a Backprojector of (box, voxel size, disc, padded box) {theirs} "
+                             f"into one of {mine}")
+        for h in (0, 1):
+            self.data[h] += other.data[h]
+            self.weights[h] += other.weights[h]
+            self.counts[h] += other.counts[h]
+        for stage, seconds in other.timings.items():
+            self.timings[stage] = self.timings.get(stage, 0.0) + seconds
+        return self
 
     def reconstruct(self, unfiltered: bool = False) -> Reconstruction:
         """Wiener-filtered half maps and full map (real space, gridding-corrected, cropped);
@@ -300,3 +319,27 @@ def estimated_peak_bytes(box: int, pad: float, chunk_size: int, threads: int) ->
     backprojecting = 8 * vh * (threads - 1) + chunk_size * _chunk_bytes_per_image(box, p)
     final = 8 * box * p * (p // 2 + 1) + 24 * box ** 3 + 64 * SLAB_CELLS
     return accumulators + max(backprojecting, final) + BASE_BYTES
+
+
+def backproject_rows(bp: Backprojector, reader, particles, halves: np.ndarray, start: int, stop: int,
+                     chunk_size: int, on_chunk: Optional[Callable[[int], None]] = None) -> Backprojector:
+    """Add the particles ``start:stop`` of a STAR table to ``bp``, chunk by chunk.
+
+    ``reader`` is a :func:`.optics.open_particle_reader` over ``particles`` (a ParticleSet);
+    ``halves`` (n,) in {0, 1}; ``on_chunk(count)`` is called after each chunk (progress).
+    Memory: two chunks of ``chunk_size`` images (one prefetched by a reader thread). The in-process job and every
+    distributed shard (:mod:`.distributed`) go through here.
+    """
+    from .prefetch import Prefetcher, chunk_rows
+
+    limits = getattr(reader, "max_frequency", None)  # a resampling reader (optics groups) bounds |k|
+    chunks = Prefetcher(reader.read, [start + rows for rows in chunk_rows(stop - start, chunk_size)])
+    for rows, images in chunks:
+        bp.add_images(images, particles.rotations[rows], particles.translations[rows],
+                      particles.ctf_params[rows], halves[rows],
+                      max_frequency=None if limits is None else limits(rows))
+        if on_chunk is not None:
+            on_chunk(rows.size)
+    bp.timings["read"] = bp.timings.get("read", 0.0) + chunks.read_seconds
+    bp.timings["read_wait"] = bp.timings.get("read_wait", 0.0) + chunks.wait_seconds
+    return bp
