@@ -123,6 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="write half maps, fsc.csv and fsc.png (the Wiener filter always uses two halves)")
     rec.add_argument("--seed", type=int, default=0, help="random seed of the half split")
     rec.add_argument("--chunk", type=_positive_int, default=256, help="particles per chunk (bounds memory)")
+    rec.add_argument("--particle-diameter", type=_number, default=None, metavar="Å",
+                     help="mask the images before backprojection with a disc of this diameter (Å) and a 5-pixel "
+                          "soft edge, as relion_refine's --particle_diameter: removes noise around the particle "
+                          "but also the CTF-delocalised signal outside the disc, so give it room (default: no mask)")
+    rec.add_argument("--radial-filter", action=argparse.BooleanOptionalAction, default=True,
+                     help="weight map.mrc by the local SNR the half maps show per frequency band and distance "
+                          "from the box centre (solvent noise goes to 0); the half maps are never filtered")
     _add_common(rec)
     return parser
 
@@ -140,7 +147,8 @@ def _run(args) -> int:
                               disc=args.disc, pad=args.pad, quiet=args.quiet)
     elif args.command == "reconstruct":
         commands.reconstruct_job(args.star, args.out, disc=args.disc, pad=args.pad, halves=args.halves,
-                                 seed=args.seed, chunk_size=args.chunk, quiet=args.quiet)
+                                 seed=args.seed, chunk_size=args.chunk, quiet=args.quiet,
+                                 particle_diameter=args.particle_diameter, radial_filter=args.radial_filter)
     return 0
 
 

@@ -55,6 +55,7 @@ ASPIRE_PYTHON = HERE / ".venv-aspire" / "bin" / "python"
 # --------------------------------------------------------------------------------------------
 def run_measured(command, log_path: Path, cwd=None) -> dict:
     """Run ``command``; return wall seconds and the child's peak RSS (GB). Raises on failure."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     with open(log_path, "ab") as log:
         log.write(("$ " + " ".join(shlex.quote(str(c)) for c in command) + "\n").encode())

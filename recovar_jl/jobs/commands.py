@@ -16,6 +16,8 @@ from . import plots  # noqa: F401  (matplotlib before Julia: see plots.py)
 from .errors import JobError
 from .fsc import crossing_frequency, fsc, resolution_text
 from .mrc import AtomicOutputs, StackReader, StackWriter, read_volume, write_volume
+from .particle_mask import check_diameter, image_mask
+from .radial_wiener import radial_wiener
 from .reconstruct import FSC_THRESHOLD, Backprojector, Reconstruction, split_halves
 from .simulate import random_parameters, simulate_chunks
 from .star import particles_tables, read_particles, stack_image_names, write_star
@@ -128,11 +130,14 @@ def _write_reconstruction(out: AtomicOutputs, rec: Reconstruction, halves: bool,
 
 def reconstruct_job(star_path, out_dir, disc: str = "linear", pad: float = 2.0, halves: bool = True,
                     seed: int = 0, chunk_size: int = 256, quiet: bool = False,
-                    ground_truth: Optional[np.ndarray] = None) -> dict:
+                    ground_truth: Optional[np.ndarray] = None, particle_diameter: Optional[float] = None,
+                    radial_filter: bool = True) -> dict:
     """Read a particles STAR file and its stacks, reconstruct, write the maps and figures.
 
     Writes ``map.mrc`` and ``slices.png``; with ``halves`` also ``half1.mrc``, ``half2.mrc``,
     ``fsc.csv`` and ``fsc.png``. ``ground_truth`` (x, y, z) adds the map-vs-truth FSC.
+    ``particle_diameter`` (Å) masks the images (:func:`.particle_mask.image_mask`; None: no
+    mask); ``radial_filter`` weights map.mrc by :func:`.radial_wiener.radial_wiener`.
     """
     say = _say(quiet)
     particles = read_particles(star_path)
@@ -146,6 +151,10 @@ def reconstruct_job(star_path, out_dir, disc: str = "linear", pad: float = 2.0, 
         check_box(box, f"the particles of {star_path}")
         if ground_truth is not None and ground_truth.shape != (box,) * 3:
             raise JobError(f"the ground truth has shape {ground_truth.shape}, the particles box {box}")
+        problem = check_diameter(particle_diameter, box, particles.voxel_size)
+        if problem:
+            raise JobError(problem)
+        mask = None if particle_diameter is None else image_mask(box, particles.voxel_size, particle_diameter)
         if particles.random_subset is not None:
             assignment = particles.random_subset - 1
             split_note = "halves from _rlnRandomSubset"
@@ -160,10 +169,14 @@ def reconstruct_job(star_path, out_dir, disc: str = "linear", pad: float = 2.0, 
                 for start in range(0, n, chunk_size):
                     rows = np.arange(start, min(n, start + chunk_size))
                     images = reader.read(rows)
+                    if mask is not None:
+                        images = images * mask
                     bp.add_images(images, particles.rotations[rows], particles.translations[rows],
                                   particles.ctf_params[rows], assignment[rows])
                     bar.update(rows.size)
             rec = bp.reconstruct()
+            if radial_filter:
+                rec.full = radial_wiener(rec.half1, rec.half2, rec.full)
             gt_fsc = gt_crossing = None
             if ground_truth is not None:
                 gt_fsc = fsc(rec.full, ground_truth)
