@@ -17,7 +17,7 @@ from .errors import JobError
 from .fsc import crossing_frequency, fsc, resolution_text
 from .mrc import AtomicOutputs, StackReader, StackWriter, read_volume, write_volume
 from .particle_mask import check_diameter, image_mask
-from .radial_wiener import radial_wiener
+from .radial_wiener import filter_full_map
 from .reconstruct import FSC_THRESHOLD, Backprojector, Reconstruction, split_halves
 from .simulate import random_parameters, simulate_chunks
 from .star import particles_tables, read_particles, stack_image_names, write_star
@@ -176,7 +176,7 @@ def reconstruct_job(star_path, out_dir, disc: str = "linear", pad: float = 2.0, 
                     bar.update(rows.size)
             rec = bp.reconstruct()
             if radial_filter:
-                rec.full = radial_wiener(rec.half1, rec.half2, rec.full)
+                filter_full_map(rec)
             gt_fsc = gt_crossing = None
             if ground_truth is not None:
                 gt_fsc = fsc(rec.full, ground_truth)

@@ -82,3 +82,10 @@ def radial_wiener(half1: np.ndarray, half2: np.ndarray, full: np.ndarray, n_band
         weight = np.where(signal + noise > 0, signal / np.where(signal + noise > 0, signal + noise, 1.0), 1.0)
         out += weight.astype(np.float32)[rbin].reshape(n, n, n) * af
     return out
+
+
+def filter_full_map(rec):
+    """``rec`` (a :class:`.reconstruct.Reconstruction`) with ``full`` replaced by its radial
+    Wiener weighting; the half maps and the FSC are left as they are."""
+    rec.full = radial_wiener(rec.half1, rec.half2, rec.full)
+    return rec

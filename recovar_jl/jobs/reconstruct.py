@@ -25,6 +25,7 @@ import numpy as np
 from . import ops
 from .fsc import crossing_frequency, fsc, fsc_fourier, shell_frequencies, shell_index, shell_means
 from .gridding import apodization_3d, crop_slices, disc_type, pad_size, undo_spline_prefilter
+from .radial_wiener import filter_full_map
 from .simulate import data_radius, frequency_mask_half
 
 FSC_THRESHOLD = 0.143
@@ -152,10 +153,12 @@ def split_halves(n: int, rng: np.random.Generator) -> np.ndarray:
 
 def reconstruct_arrays(images: np.ndarray, rotations: np.ndarray, translations: np.ndarray,
                        ctf_params: np.ndarray, voxel_size: float, halves: np.ndarray,
-                       disc: str = "linear", pad: float = 2.0, chunk_size: int = 256) -> Reconstruction:
+                       disc: str = "linear", pad: float = 2.0, chunk_size: int = 256,
+                       radial_filter: bool = True) -> Reconstruction:
     """Reconstruct from in-memory arrays (same steps, same chunking as the file path)."""
     bp = Backprojector(images.shape[-1], voxel_size, disc=disc, pad=pad)
     for start in range(0, images.shape[0], chunk_size):
         s = slice(start, start + chunk_size)
         bp.add_images(images[s], rotations[s], translations[s], ctf_params[s], halves[s])
-    return bp.reconstruct()
+    rec = bp.reconstruct()
+    return filter_full_map(rec) if radial_filter else rec
