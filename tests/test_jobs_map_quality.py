@@ -123,3 +123,41 @@ def test_particle_diameter_mask_brings_the_map_closer_to_the_truth_when_the_box_
     masked = _reconstruct(small_particle_data, image_mask(BOX, VOXEL, 26 * VOXEL))
     for soft in (None, SPHERE):
         assert _score(masked.full, truth, soft) >= _score(plain.full, truth, soft)
+
+
+# ---- the command line -----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_sim(tmp_path_factory):
+    from recovar_jl.cli import main
+    from recovar_jl.jobs.mrc import write_volume
+
+    d = tmp_path_factory.mktemp("tiny")
+    write_volume(d / "truth.mrc", gaussian_atom_phantom(16), 5.0)
+    assert main(["simulate", str(d / "truth.mrc"), "--n-images", "300", "--snr", "2", "--out", str(d / "sim"),
+                 "-q"]) == 0
+    return d / "sim" / "particles.star"
+
+
+@pytest.mark.parametrize("bad", ["-5", "0", "20"])
+def test_reconstruct_refuses_an_unusable_particle_diameter_with_one_line_and_no_output(tiny_sim, tmp_path,
+                                                                                      capsys, bad):
+    from recovar_jl.cli import main
+
+    code = main(["reconstruct", str(tiny_sim), "--out", str(tmp_path / "o"), "--particle-diameter", bad, "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--particle-diameter" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_radial_filter_changes_only_the_full_map(tiny_sim, tmp_path):
+    from recovar_jl.cli import main
+    from recovar_jl.jobs.mrc import read_volume
+
+    for name, extra in (("on", []), ("off", ["--no-radial-filter"]), ("masked", ["--particle-diameter", "60"])):
+        assert main(["reconstruct", str(tiny_sim), "--out", str(tmp_path / name), "-q", *extra]) == 0
+    on, off, masked = ({f: read_volume(tmp_path / name / f)[0] for f in ("map.mrc", "half1.mrc", "half2.mrc")}
+                       for name in ("on", "off", "masked"))
+    np.testing.assert_array_equal(on["half1.mrc"], off["half1.mrc"])
+    np.testing.assert_array_equal(on["half2.mrc"], off["half2.mrc"])
+    assert not np.allclose(on["map.mrc"], off["map.mrc"])
+    assert not np.allclose(masked["half1.mrc"], on["half1.mrc"])
