@@ -222,6 +222,9 @@ def main(argv=None) -> int:
     p.add_argument("--recovar-args", default="", help="extra arguments of recovar-jl reconstruct")
     p.add_argument("--variant", action="append", default=[], metavar="LABEL=ARGS",
                    help="another recovar-jl run with these reconstruct arguments (repeatable)")
+    p.add_argument("--reuse", default="", metavar="TOOLS",
+                   help="comma-separated labels (e.g. cryodrgn,aspire) whose map and measurement from an earlier "
+                        "run in WORK are reused instead of run again")
     args = p.parse_args(argv)
 
     tools = [t.strip() for t in args.tools.split(",") if t.strip()]
@@ -243,23 +246,32 @@ def main(argv=None) -> int:
     header = {"box": n, "n_images": n_images, "voxel_size": voxel_size, "mask_inner": inner, "mask_outer": outer,
               "shell": shell, "shell_angstrom": n * voxel_size / shell, "data": str(data)}
 
-    runs = []
+    runs = []   # (label, key, run)
     for tool in tools:
         if tool == "recovar-jl":
-            runs.append(("recovar-jl", lambda: run_recovar(star, work / "recovar-jl", shlex.split(args.recovar_args))))
+            runs.append(("recovar-jl", "recovar-jl",
+                         lambda: run_recovar(star, work / "recovar-jl", shlex.split(args.recovar_args))))
             for variant in args.variant:
                 label, _, extra = variant.partition("=")
-                runs.append((f"recovar-jl {label}",
+                runs.append((f"recovar-jl {label}", f"recovar-jl-{label}",
                              lambda label=label, extra=extra: run_recovar(star, work / f"recovar-jl-{label}",
                                                                           shlex.split(extra))))
         elif tool == "cryodrgn":
-            runs.append(("cryoDRGN backproject_voxel", lambda: run_cryodrgn(star, work / "cryodrgn")))
+            runs.append(("cryoDRGN backproject_voxel", "cryodrgn", lambda: run_cryodrgn(star, work / "cryodrgn")))
         elif tool == "aspire":
-            runs.append(("ASPIRE MeanEstimator", lambda: run_aspire(star, work / "aspire")))
+            runs.append(("ASPIRE MeanEstimator", "aspire", lambda: run_aspire(star, work / "aspire")))
+    reuse = {t.strip() for t in args.reuse.split(",") if t.strip()}
     results = []
-    for label, run in runs:
-        print(f"running {label} …", flush=True)
-        map_path, measured = run()
+    for label, key, run in runs:
+        record = work / f"{key}.measured.json"
+        if key in reuse and record.exists():
+            saved = json.loads(record.read_text())
+            map_path, measured = Path(saved["map"]), saved["measured"]
+            print(f"reusing {label} from {record}", flush=True)
+        else:
+            print(f"running {label} …", flush=True)
+            map_path, measured = run()
+            record.write_text(json.dumps({"map": str(map_path), "measured": measured}))
         volume, _ = read_volume(map_path)
         aligned, frame, corr = align_to_truth(volume, truth)
         results.append({"label": label, **measured, "frame": frame, "correlation": corr, "map": str(map_path),
