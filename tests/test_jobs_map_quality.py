@@ -39,7 +39,7 @@ def test_check_diameter_names_pixels_when_the_diameter_looks_like_pixels_at_a_sm
 # ---- radial Wiener --------------------------------------------------------------------------
 def test_band_weights_are_a_partition_of_unity():
     r = np.linspace(0, 50, 1001)
-    bands = band_weights(r, 32.0, 8)
+    bands = list(band_weights(r, 32.0, 8))
     assert len(bands) == 9
     np.testing.assert_allclose(np.sum(bands, axis=0), 1.0, atol=1e-6)
     assert all(b.min() >= 0 for b in bands)

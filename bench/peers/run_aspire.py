@@ -21,16 +21,18 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=512)
     args = parser.parse_args()
 
+    import mrcfile
     from aspire.reconstruction import MeanEstimator
     from aspire.source import RelionSource
-    from aspire.volume import Volume
 
     source = RelionSource(args.star, data_folder=os.path.dirname(os.path.abspath(args.star)))
     estimator = MeanEstimator(source, batch_size=args.batch_size, maxiter=args.maxiter,
                               checkpoint_iterations=None)
     volume = estimator.estimate()
-    data = np.asarray(volume.asnumpy()[0], dtype=np.float32)
-    Volume(data, pixel_size=source.pixel_size).save(args.out, overwrite=True)
+    data = np.asarray(volume.asnumpy()[0], dtype=np.float32)   # one volume, not a stack of one
+    with mrcfile.new(args.out, overwrite=True) as mrc:
+        mrc.set_data(data)
+        mrc.voxel_size = float(source.pixel_size)
 
 
 if __name__ == "__main__":

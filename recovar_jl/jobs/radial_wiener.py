@@ -14,7 +14,8 @@ and the band is weighted by ``w_b(ρ) = max(S, 0) / (max(S, 0) + N)``; the resul
 ``Σ_b w_b(ρ(x)) · full_b(x)``. Where the halves agree (noise-free data) every weight is 1 and
 the map is unchanged; in the solvent, where they do not correlate, it goes to 0. The truth is
 never used; only the full map is weighted, the half maps (and their FSC) stay independent.
-Memory: about eight volumes of the box (float32 and half spectra).
+Memory: about 60 bytes per voxel of the box at the peak (0.25 GB at box 128), a few per cent
+of what the reconstruction itself needs; time: 9 bands × 3 inverse FFTs of the box.
 """
 from __future__ import annotations
 
@@ -29,20 +30,19 @@ def _radius(n: int) -> np.ndarray:
     return np.sqrt(k[:, None, None] ** 2 + k[None, :, None] ** 2 + k[None, None, :] ** 2)
 
 
-def band_weights(frequency_radius: np.ndarray, nyquist: float, n_bands: int = N_BANDS) -> list:
-    """``n_bands + 1`` arrays of the shape of ``frequency_radius`` that sum to 1 everywhere."""
+def band_weights(frequency_radius: np.ndarray, nyquist: float, n_bands: int = N_BANDS):
+    """Yield ``n_bands + 1`` float32 arrays of the shape of ``frequency_radius`` that sum to 1."""
+    r = np.asarray(frequency_radius, dtype=np.float32)
     centres = np.linspace(0.0, nyquist, n_bands + 1)
-    step = centres[1] - centres[0]
-    bands = []
+    step = np.float32(centres[1] - centres[0])
     for j, c in enumerate(centres):
-        t = np.clip(np.abs(frequency_radius - c) / step, 0.0, 1.0)
-        w = np.cos(0.5 * np.pi * t) ** 2
+        t = np.clip(np.abs(r - np.float32(c)) / step, 0.0, 1.0)
+        w = np.cos(np.float32(0.5 * np.pi) * t) ** 2
         if j == 0:
-            w = np.where(frequency_radius <= c, 1.0, w)
+            w[r <= c] = 1.0
         if j == n_bands:
-            w = np.where(frequency_radius >= c, 1.0, w)   # corners of the cube beyond Nyquist
-        bands.append(w.astype(np.float32))
-    return bands
+            w[r >= c] = 1.0   # corners of the cube beyond Nyquist
+        yield w
 
 
 def _smooth(profile: np.ndarray, sigma: float) -> np.ndarray:
@@ -63,7 +63,7 @@ def radial_wiener(half1: np.ndarray, half2: np.ndarray, full: np.ndarray, n_band
                          f"{half1.shape}, {half2.shape} and {full.shape}")
     if n_bands < 1:
         raise ValueError(f"n_bands must be at least 1, got {n_bands}")
-    rbin = np.rint(_radius(n)).astype(np.int64).ravel()
+    rbin = np.rint(_radius(n)).astype(np.intp).ravel()
     counts = np.maximum(np.bincount(rbin), 1)
 
     def radial_mean(values: np.ndarray) -> np.ndarray:
@@ -73,10 +73,10 @@ def radial_wiener(half1: np.ndarray, half2: np.ndarray, full: np.ndarray, n_band
     ky = np.fft.fftfreq(n) * n
     kx = np.fft.rfftfreq(n) * n
     kr = np.sqrt(ky[:, None, None] ** 2 + ky[None, :, None] ** 2 + kx[None, None, :] ** 2).astype(np.float32)
-    spectra = [sfft.rfftn(np.asarray(v, dtype=np.float32)) for v in (half1, half2, full)]
+    spectra = [sfft.rfftn(np.asarray(v, dtype=np.float32), workers=-1) for v in (half1, half2, full)]
     out = np.zeros((n, n, n), dtype=np.float32)
     for band in band_weights(kr, n / 2, n_bands):
-        a1, a2, af = (sfft.irfftn(s * band, s=(n, n, n)) for s in spectra)
+        a1, a2, af = (sfft.irfftn(s * band, s=(n, n, n), workers=-1) for s in spectra)
         signal = np.maximum(_smooth(radial_mean(a1 * a2), smoothing), 0.0)
         noise = _smooth(radial_mean((a1 - a2) ** 2), smoothing) / 4.0
         weight = np.where(signal + noise > 0, signal / np.where(signal + noise > 0, signal + noise, 1.0), 1.0)
