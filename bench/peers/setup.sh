@@ -25,6 +25,8 @@ if ! "$cryodrgn/bin/python" -c 'import cryodrgn, torch' 2>/dev/null; then
 fi
 
 aspire="$here/.venv-aspire"
+# ASPIRE writes a logs/ folder into the working directory on import: keep it in its venv.
+mkdir -p "$here/.venv-aspire" && cd "$here/.venv-aspire"
 if ! "$aspire/bin/python" -c 'import aspire' 2>/dev/null; then
     echo "setting up $aspire" >&2
     make_venv "$aspire"
