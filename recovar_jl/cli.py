@@ -232,6 +232,13 @@ def build_parser() -> argparse.ArgumentParser:
                           "RELION's convention (reconstruct warns when the map looks inverted)")
     ctf.add_argument("--maxres", type=_positive_number, metavar="Å",
                      help="backproject only up to this resolution in Å (RELION's --maxres; default: Nyquist)")
+    rec.add_argument("--particle-diameter", type=_number, default=None, metavar="Å",
+                     help="mask the images before backprojection with a disc of this diameter (Å) and a 5-pixel "
+                          "soft edge, as relion_refine's --particle_diameter: removes noise around the particle "
+                          "but also the CTF-delocalised signal outside the disc, so give it room (default: no mask)")
+    rec.add_argument("--radial-filter", action=argparse.BooleanOptionalAction, default=True,
+                     help="weight map.mrc by the local SNR the half maps show per frequency band and distance "
+                          "from the box centre (solvent noise goes to 0); the half maps are never filtered")
     _add_postprocess(rec)
     _add_common(rec)
     return parser
@@ -300,7 +307,8 @@ def _run(args) -> int:
                                  seed=args.seed, chunk_size=args.chunk, quiet=args.quiet, ctf_modes=modes,
                                  subset=args.subset, angpix=args.angpix, project_dir=args.project_dir,
                                  symmetry=args.sym, mask=args.mask, auto_mask=args.auto_mask, bfactor=args.bfactor,
-                                 verbose=args.verbose, cluster=cluster)
+                                 verbose=args.verbose, cluster=cluster, particle_diameter=args.particle_diameter,
+                                 radial_filter=args.radial_filter)
     return 0
 
 

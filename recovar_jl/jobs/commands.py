@@ -23,6 +23,8 @@ from .ctf_modes import CtfModes
 from .optics import open_particle_reader
 from .reconstruct import FSC_THRESHOLD, Backprojector, Reconstruction, backproject_rows, chunk_size_for, split_halves
 from .sanity import contrast_warning, defocus_warning
+from .particle_mask import check_diameter
+from .radial_wiener import filter_full_map
 from .simulate import random_parameters, simulate_chunks
 from .star import particles_tables, read_particles, stack_image_names, write_star
 
@@ -184,7 +186,8 @@ def reconstruct_job(star_path, out_dir, disc: str = "linear", pad: float = 2.0, 
                     ground_truth: Optional[np.ndarray] = None, ctf_modes: Optional[CtfModes] = None,
                     subset: Optional[int] = None, angpix: Optional[float] = None, project_dir=None,
                     symmetry: str = "C1", mask=None, auto_mask: bool = False, bfactor=None,
-                    verbose: bool = False, cluster=None) -> dict:
+                    verbose: bool = False, cluster=None, particle_diameter: Optional[float] = None,
+                    radial_filter: bool = True) -> dict:
     """Read a particle file (RELION .star or cryoSPARC .cs) and its stacks, reconstruct, write the maps.
 
     Writes ``map.mrc`` and ``slices.png``; with ``halves`` also ``half1.mrc``, ``half2.mrc``,
@@ -198,6 +201,8 @@ def reconstruct_job(star_path, out_dir, disc: str = "linear", pad: float = 2.0, 
     ``timings`` hold seconds per stage (``verbose`` prints them).
     ``cluster`` (a :class:`.cluster.ClusterOptions`) backprojects on Dask workers instead
     of in this process (docs/scaling.md); the rest of the job is the same.
+    ``particle_diameter`` (Å) masks the images (:func:`.particle_mask.image_mask`; None: no
+    mask); ``radial_filter`` weights map.mrc by :func:`.radial_wiener.radial_wiener`.
     """
     say = _say(quiet)
     check_seed(seed)
@@ -229,13 +234,17 @@ def reconstruct_job(star_path, out_dir, disc: str = "linear", pad: float = 2.0, 
             mask, note = read_mask(mask, box, particles.voxel_size)
             if note:
                 print(f"recovar-jl reconstruct: warning: {note}", file=sys.stderr, flush=True)
+        problem = check_diameter(particle_diameter, box, particles.voxel_size)
+        if problem:
+            raise JobError(problem)
         if particles.random_subset is not None:
             assignment = particles.random_subset - 1
             split_note = "halves from _rlnRandomSubset"
         else:
             assignment = split_halves(n, np.random.default_rng(seed))
             split_note = f"random halves, seed {seed}"
-        bp = Backprojector(box, particles.voxel_size, disc=disc, pad=pad, symmetry=symmetry, ctf_modes=ctf_modes)
+        bp = Backprojector(box, particles.voxel_size, disc=disc, pad=pad, symmetry=symmetry, ctf_modes=ctf_modes,
+                           particle_diameter=particle_diameter)
         chunk_size = chunk_size_for(box, pad) if chunk_size is None else int(chunk_size)
         with AtomicOutputs(out_dir) as out:  # creates DIR now: an unusable --out fails before the work
             say(f"reconstructing {n} particles ({box}×{box}, {particles.voxel_size:g} Å/pixel) with {disc} "
@@ -252,6 +261,8 @@ def reconstruct_job(star_path, out_dir, disc: str = "linear", pad: float = 2.0, 
                                       lambda: _progress(n, "reconstruct", quiet), say, symmetry=symmetry,
                                       subset=subset, angpix=angpix, project_dir=project_dir)
             rec = bp.reconstruct(unfiltered=bfactor is not None)
+            if radial_filter:
+                filter_full_map(rec)
             timings = {"read": 0.0, "read_wait": 0.0, **bp.timings}  # reading first, as it happens
             _warn(contrast_warning(rec.full, rec.fsc))
             post = postprocess(rec, mask, auto_mask, bfactor, seed)

@@ -79,6 +79,7 @@ class StarShard:
     ctf_modes: object = None
     angpix: Optional[float] = None
     project_dir: Optional[str] = None
+    particle_diameter: Optional[float] = None
 
 
 def _stamp(path: Path) -> Tuple[int, int]:
@@ -101,7 +102,7 @@ def plan_shards(particles, halves: np.ndarray, bp: Backprojector, chunk_size: in
     halves = np.asarray(halves, dtype=np.int8)
     pad = bp.padded_box / bp.box  # gives back the same padded box (gridding.pad_size)
     return [StarShard(str(star), stamp, stacks, a, b, halves[a:b], bp.box, bp.voxel_size, bp.disc, pad, chunk_size,
-                      ctf_modes=bp.ctf_modes, **options)
+                      ctf_modes=bp.ctf_modes, particle_diameter=bp.particle_diameter, **options)
             for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 
 
@@ -146,7 +147,7 @@ def backproject_shard(shard: StarShard) -> Backprojector:
         table = _read_star_once(shard.star_path, shard.star_stamp, shard.angpix, shard.project_dir)
         particles = _rows(table, shard)
         bp = Backprojector(shard.box, shard.voxel_size, disc=shard.disc, pad=shard.pad, symmetry=shard.symmetry,
-                           ctf_modes=shard.ctf_modes)
+                           ctf_modes=shard.ctf_modes, particle_diameter=shard.particle_diameter)
         with open_particle_reader(particles) as reader:
             backproject_rows(bp, reader, particles, shard.halves, 0, len(particles), shard.chunk_size)
         return bp

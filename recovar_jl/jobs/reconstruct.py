@@ -39,6 +39,8 @@ from .fsc import crossing_frequency, shell_frequencies
 from .gridding import apodization_1d, crop_slices, disc_type, pad_size
 from .halfgrid import (SLAB_CELLS, cropped_real_map, fsc_half, fsc_real, half_shape, multiplicity,
                        pair_unfolded_planes, shell_index_slab, slabs, undo_spline_prefilter_half)
+from .particle_mask import image_mask
+from .radial_wiener import filter_full_map
 from .simulate import data_radius, frequency_mask_half
 from .symmetry import operator_rotations, symmetry_operators
 
@@ -78,7 +80,8 @@ class Backprojector:
     """
 
     def __init__(self, box: int, voxel_size: float, disc: str = "linear", pad: float = 2.0,
-                 symmetry: str = "C1", ctf_modes: Optional[CtfModes] = None):
+                 symmetry: str = "C1", ctf_modes: Optional[CtfModes] = None,
+                 particle_diameter: Optional[float] = None):
         if box % 2:
             raise ValueError(f"box must be even, got {box}")
         self.box = int(box)
@@ -86,6 +89,9 @@ class Backprojector:
         self.disc = disc_type(disc)
         self.operators = symmetry_operators(symmetry)
         self.ctf_modes = ctf_modes if ctf_modes is not None else CtfModes()
+        self.particle_diameter = particle_diameter
+        self._image_mask = (None if particle_diameter is None
+                            else image_mask(self.box, self.voxel_size, particle_diameter))
         self.padded_box = pad_size(self.box, pad)
         p = self.padded_box
         self._keep = frequency_mask_half(p, data_radius(p, self.disc)).astype(np.float32)
@@ -142,6 +148,8 @@ class Backprojector:
             padded = np.zeros((n, p, p), dtype=np.float32)
             inner = crop_slices(p, self.box)
             padded[:, inner, inner] = images
+            if self._image_mask is not None:
+                padded[:, inner, inner] *= self._image_mask
             spectra = ops.rfft_images(padded)
             del padded
             spectra = ops.translate_half(spectra, np.asarray(translations, dtype=np.float32), p)
@@ -264,14 +272,16 @@ def split_halves(n: int, rng: np.random.Generator) -> np.ndarray:
 def reconstruct_arrays(images: np.ndarray, rotations: np.ndarray, translations: np.ndarray,
                        ctf_params: np.ndarray, voxel_size: float, halves: np.ndarray,
                        disc: str = "linear", pad: float = 2.0, chunk_size: int = 256,
-                       symmetry: str = "C1", ctf_modes: Optional[CtfModes] = None) -> Reconstruction:
+                       symmetry: str = "C1", ctf_modes: Optional[CtfModes] = None,
+                       radial_filter: bool = True, particle_diameter: Optional[float] = None) -> Reconstruction:
     """Reconstruct from in-memory arrays (same steps, same chunking as the file path)."""
     bp = Backprojector(images.shape[-1], voxel_size, disc=disc, pad=pad, symmetry=symmetry,
-                       ctf_modes=ctf_modes)
+                       ctf_modes=ctf_modes, particle_diameter=particle_diameter)
     for start in range(0, images.shape[0], chunk_size):
         s = slice(start, start + chunk_size)
         bp.add_images(images[s], rotations[s], translations[s], ctf_params[s], halves[s])
-    return bp.reconstruct()
+    rec = bp.reconstruct()
+    return filter_full_map(rec) if radial_filter else rec
 
 
 #: Target size of one chunk's arrays (images, spectra, CTFs, products) while backprojecting.

@@ -1,0 +1,91 @@
+"""Radial, band-wise Wiener weighting of the full map from its two half maps.
+
+The Fourier Wiener filter of :mod:`.reconstruct` assumes the signal fills the box: one SNR
+per frequency shell. A particle fills a ball; outside it the map is pure noise, and inside
+it the high-frequency signal is stronger where the density is. So the map is split into
+frequency bands (a smooth partition of unity over ``|k|``: cos² ramps between ``N_BANDS + 1``
+equally spaced shells from 0 to Nyquist), and in each band b, at each distance ρ from the
+box centre (1-voxel bins, Gaussian-smoothed over ``SMOOTHING`` voxels), the half maps give
+
+    S_b(ρ) = mean(h1_b · h2_b)            (signal power: the noise of the halves is independent)
+    N_b(ρ) = mean((h1_b − h2_b)²) / 4     (noise power of the full map, built from twice the data)
+
+and the band is weighted by ``w_b(ρ) = max(S, 0) / (max(S, 0) + N)``; the result is
+``Σ_b w_b(ρ(x)) · full_b(x)``. Where the halves agree (noise-free data) every weight is 1 and
+the map is unchanged; in the solvent, where they do not correlate, it goes to 0. The truth is
+never used; only the full map is weighted, the half maps (and their FSC) stay independent.
+Memory: about 60 bytes per voxel of the box at the peak (0.25 GB at box 128), a few per cent
+of what the reconstruction itself needs; time: 9 bands × 3 inverse FFTs of the box.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+N_BANDS = 8
+SMOOTHING = 2.0   # voxels (Gaussian σ of the radial profiles)
+
+
+def _radius(n: int) -> np.ndarray:
+    k = np.arange(n, dtype=np.float32) - n // 2
+    return np.sqrt(k[:, None, None] ** 2 + k[None, :, None] ** 2 + k[None, None, :] ** 2)
+
+
+def band_weights(frequency_radius: np.ndarray, nyquist: float, n_bands: int = N_BANDS):
+    """Yield ``n_bands + 1`` float32 arrays of the shape of ``frequency_radius`` that sum to 1."""
+    r = np.asarray(frequency_radius, dtype=np.float32)
+    centres = np.linspace(0.0, nyquist, n_bands + 1)
+    step = np.float32(centres[1] - centres[0])
+    for j, c in enumerate(centres):
+        t = np.clip(np.abs(r - np.float32(c)) / step, 0.0, 1.0)
+        w = np.cos(np.float32(0.5 * np.pi) * t) ** 2
+        if j == 0:
+            w[r <= c] = 1.0
+        if j == n_bands:
+            w[r >= c] = 1.0   # corners of the cube beyond Nyquist
+        yield w
+
+
+def _smooth(profile: np.ndarray, sigma: float) -> np.ndarray:
+    reach = int(np.ceil(3 * sigma))
+    kernel = np.exp(-0.5 * (np.arange(-reach, reach + 1) / sigma) ** 2)
+    kernel /= kernel.sum()
+    return np.convolve(np.pad(profile, reach, mode="edge"), kernel, mode="valid")
+
+
+def radial_wiener(half1: np.ndarray, half2: np.ndarray, full: np.ndarray, n_bands: int = N_BANDS,
+                  smoothing: float = SMOOTHING) -> np.ndarray:
+    """Full map (n, n, n) weighted band by band and radius by radius (module docstring), float32."""
+    from scipy import fft as sfft
+
+    n = full.shape[0]
+    if not (half1.shape == half2.shape == full.shape == (n, n, n)):
+        raise ValueError(f"half1, half2 and full must be cubic volumes of one shape, got "
+                         f"{half1.shape}, {half2.shape} and {full.shape}")
+    if n_bands < 1:
+        raise ValueError(f"n_bands must be at least 1, got {n_bands}")
+    rbin = np.rint(_radius(n)).astype(np.intp).ravel()
+    counts = np.maximum(np.bincount(rbin), 1)
+
+    def radial_mean(values: np.ndarray) -> np.ndarray:
+        return np.bincount(rbin, weights=values.ravel().astype(np.float64), minlength=counts.size) / counts
+
+    # Frequencies of the unshifted rfft grid (|k| in cycles per box).
+    ky = np.fft.fftfreq(n) * n
+    kx = np.fft.rfftfreq(n) * n
+    kr = np.sqrt(ky[:, None, None] ** 2 + ky[None, :, None] ** 2 + kx[None, None, :] ** 2).astype(np.float32)
+    spectra = [sfft.rfftn(np.asarray(v, dtype=np.float32), workers=-1) for v in (half1, half2, full)]
+    out = np.zeros((n, n, n), dtype=np.float32)
+    for band in band_weights(kr, n / 2, n_bands):
+        a1, a2, af = (sfft.irfftn(s * band, s=(n, n, n), workers=-1) for s in spectra)
+        signal = np.maximum(_smooth(radial_mean(a1 * a2), smoothing), 0.0)
+        noise = _smooth(radial_mean((a1 - a2) ** 2), smoothing) / 4.0
+        weight = np.where(signal + noise > 0, signal / np.where(signal + noise > 0, signal + noise, 1.0), 1.0)
+        out += weight.astype(np.float32)[rbin].reshape(n, n, n) * af
+    return out
+
+
+def filter_full_map(rec):
+    """``rec`` (a :class:`.reconstruct.Reconstruction`) with ``full`` replaced by its radial
+    Wiener weighting; the half maps and the FSC are left as they are."""
+    rec.full = radial_wiener(rec.half1, rec.half2, rec.full)
+    return rec
