@@ -48,17 +48,7 @@ def fsc_plot(path, frequencies: np.ndarray, curves: Dict[str, np.ndarray],
     ax.set_ylim(-0.1, 1.05)
     ax.set_xlabel("spatial frequency (1/Å)")
     ax.set_ylabel("Fourier shell correlation")
-    top = ax.secondary_xaxis("top", functions=(lambda f: f, lambda f: f))
-    ticks = ax.get_xticks()
-    ticks = ticks[(ticks > 0) & (ticks <= frequencies[-1])]
-    top.set_xticks(ticks)
-    top.set_xticklabels([f"{1.0 / t:.1f}" for t in ticks])
-    top.set_xlabel("resolution (Å)")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower left", fontsize=9)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    _save(fig, path)
+    _finish_with_resolution_axis(fig, ax, path, frequencies[-1], lambda t: 1.0 / t, title)
 
 
 def slices_plot(path, volumes: Dict[str, np.ndarray], voxel_size: Optional[float] = None) -> None:
@@ -101,11 +91,16 @@ def guinier_plot(path, s2: np.ndarray, curves: Dict[str, np.ndarray], fit: Optio
         ax.axvspan(lo, hi, color="0.9", zorder=0)
     ax.set_xlabel("s² (1/Å²)")
     ax.set_ylabel("ln mean |F|")
+    _finish_with_resolution_axis(fig, ax, path, s2[-1], lambda t: 1.0 / np.sqrt(t), title)
+
+
+def _finish_with_resolution_axis(fig, ax, path, x_max: float, resolution, title: str) -> None:
+    """Top axis in Å (``resolution(x)`` at the bottom axis' ticks), grid, legend, title; save."""
     top = ax.secondary_xaxis("top", functions=(lambda v: v, lambda v: v))
     ticks = ax.get_xticks()
-    ticks = ticks[(ticks > 0) & (ticks <= s2[-1])]
+    ticks = ticks[(ticks > 0) & (ticks <= x_max)]
     top.set_xticks(ticks)
-    top.set_xticklabels([f"{1.0 / np.sqrt(t):.1f}" for t in ticks])
+    top.set_xticklabels([f"{resolution(t):.1f}" for t in ticks])
     top.set_xlabel("resolution (Å)")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower left", fontsize=9)
