@@ -83,7 +83,7 @@ def backproject(images, rotations, translations, ctf_params, voxel_size: float, 
     ----------
     images : dask.array (n, D, D), real, D even; blocks along axis 0 are the tasks.
     rotations : (n, 3, 3) recovar rotation matrices; translations : (n, 2) pixels (recovar's,
-        applied to re-centre); ctf_params : (n, 9) CTF rows (ctf.md layout). NumPy or dask.
+        applied to re-centre); ctf_params : (n, 9) CTF rows (docs/conventions.md §8 layout). NumPy or dask.
     voxel_size : Å per pixel. halves : (n,) in {0, 1}; default a random split (``seed``).
     disc, pad : interpolation and padding, as ``recovar-jl reconstruct``.
 
