@@ -27,6 +27,13 @@ clip_radius2(max_r2::Real) = max_r2 < 0 ? Inf : Float64(max_r2)
 "Integer bound equivalent to `kx² + ky² ≤ max_r2` for integer frequencies (`max_r2 ≥ 0`)."
 clip_limit(max_r2::Float64) = max_r2 >= 2.0^60 ? typemax(Int) >> 2 : floor(Int, max_r2)
 
+"The order, volume layout and image plane that both slicing adapters decode from their flags."
+function slicing_arguments(rotations::AbstractArray, order::Integer, half_volume::Integer, half_image::Integer,
+                           n0::Integer, n1::Integer, n2::Integer, h::Integer, w::Integer)
+    check_rotations(rotations)
+    return interpolation_order(order), volume_layout(half_volume, n0, n1, n2), image_plane(h, w, half_image)
+end
+
 """
     slice_volume_kernel!(out, volumes, rotations, order, half_volume, half_image,
                          n0, n1, n2, h, w, max_r2, u)
@@ -41,10 +48,7 @@ function slice_volume_kernel!(out::AbstractArray, volumes::AbstractArray, rotati
                               order::Integer, half_volume::Integer, half_image::Integer,
                               n0::Integer, n1::Integer, n2::Integer, h::Integer, w::Integer,
                               max_r2::Real, u::Integer)
-    check_rotations(rotations)
-    interp = interpolation_order(order)
-    layout = volume_layout(half_volume, n0, n1, n2)
-    plane = image_plane(h, w, half_image)
+    interp, layout, plane = slicing_arguments(rotations, order, half_volume, half_image, n0, n1, n2, h, w)
     B = size(volumes, ndims(volumes))
     length(volumes) == stored_length(layout) * B ||
         throw(DimensionMismatch("volumes have $(length(volumes)) entries, expected $B × $(stored_length(layout))"))
@@ -72,10 +76,7 @@ function adjoint_slice_volume_kernel!(out::AbstractArray, slices::AbstractArray,
                                       order::Integer, half_volume::Integer, half_image::Integer,
                                       n0::Integer, n1::Integer, n2::Integer, h::Integer, w::Integer,
                                       max_r2::Real, u::Integer)
-    check_rotations(rotations)
-    interp = interpolation_order(order)
-    layout = volume_layout(half_volume, n0, n1, n2)
-    plane = image_plane(h, w, half_image)
+    interp, layout, plane = slicing_arguments(rotations, order, half_volume, half_image, n0, n1, n2, h, w)
     B = size(out, ndims(out))
     ndims(out) >= 1 && length(out) == stored_length(layout) * B ||
         throw(DimensionMismatch("output has $(length(out)) entries, expected $B × $(stored_length(layout))"))
