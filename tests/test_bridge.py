@@ -77,7 +77,7 @@ def test_import_does_not_start_julia():
     import subprocess
     import sys
 
-    code = "import recovar_jl, recovar_jl.core, sys; from recovar_jl import _julia; sys.exit(0 if _julia._runtime is None else 1)"
+    code = "import recovar_jl, recovar_jl.core, sys; from recovar_jl import _julia; sys.exit(0 if _julia.runtime._runtime is None else 1)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
