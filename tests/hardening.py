@@ -1,4 +1,4 @@
-"""Shared pieces of the property-based hardening suite (tests/test_hardening_*.py).
+"""Shared pieces of the property-based hardening tests (`@hardening` in tests/core, tests/bridge).
 
 `hardening` is the hypothesis settings every hardening test uses: derandomized (the same
 examples on every run and in CI), no deadline, a bounded number of examples. `variants`

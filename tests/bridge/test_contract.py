@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 import recovar_jl
 import recovar_jl.core
-from test_hardening_common import hardening
+from hardening import hardening
 
 # Functions that take a callable or config object first are exercised elsewhere.
 SKIP = {("configs", "ForwardModelConfig"), ("linalg", "randomized_svd"),

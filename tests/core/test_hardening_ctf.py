@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from generators import packed_columns
 
 from recovar_jl.core import ctf
-from test_hardening_common import (ALL_DTYPES, LAYOUTS, Refused, as_user_input, computes_in, hardening, outcome,
+from hardening import (ALL_DTYPES, LAYOUTS, Refused, as_user_input, computes_in, hardening, outcome,
                                    rel_error)
 
 PARAM_DTYPES = ["float16", "float32", "float64", "int32", "int64", "complex64", "object"]

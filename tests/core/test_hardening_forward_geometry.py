@@ -11,7 +11,7 @@ from generators import ctf_rows
 
 from recovar_jl.core import ctf, forward, geometry, slicing
 from recovar_jl.core.configs import ForwardModelConfig
-from test_hardening_common import (LAYOUTS, Refused, as_user_input, computes_in, hardening, outcome, random_values,
+from hardening import (LAYOUTS, Refused, as_user_input, computes_in, hardening, outcome, random_values,
                                    rel_error, rotations)
 
 DISC = ["nearest", "linear_interp", "cubic"]

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from generators import centered_dft, centered_idft, packed_columns
 
-from test_hardening_common import (ALL_DTYPES, LAYOUTS, Refused, as_user_input, computes_in, hardening, outcome,
+from hardening import (ALL_DTYPES, LAYOUTS, Refused, as_user_input, computes_in, hardening, outcome,
                                    random_values, rel_error)
 
 ftu = pytest.importorskip("recovar_jl.core.fourier_transform_utils")

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from generators import expand_half, fold_full, packed_columns
 
 from recovar_jl.core import slicing
-from test_hardening_common import (ALL_DTYPES, COMPLEX_DTYPES, LAYOUTS, REAL_DTYPES, Refused, as_user_input,
+from hardening import (ALL_DTYPES, COMPLEX_DTYPES, LAYOUTS, REAL_DTYPES, Refused, as_user_input,
                                    computes_in, hardening, outcome, random_values, rel_error, rotations,
                                    tolerance_for)
 
