@@ -138,6 +138,13 @@ def test_bad_arguments():
         interpolate_with_spline(C, [np.zeros(3), np.zeros(3, complex)])
     with pytest.raises(TypeError, match="data"):
         calculate_spline_coefficients(np.array(["a", "b"]))
+    # the fill value is named as each function calls it
+    with pytest.raises(TypeError, match="cval"):
+        map_coordinates_with_cubic_spline(C, np.zeros((2, 3)), "constant", None)
+    with pytest.raises(TypeError, match="cval"):
+        map_coordinates(C, np.zeros((2, 3)), 1, "constant", "x")
+    with pytest.raises(TypeError, match="fill_value"):
+        interpolate_with_spline(C, [np.zeros(3), np.zeros(3)], "constant", [1.0, 2.0])
 
 
 @pytest.mark.parametrize("order", [0, 1])
