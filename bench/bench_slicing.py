@@ -1,6 +1,6 @@
 """Benchmark: Fourier-slice projection and backprojection, recovar_jl vs recovar 1.0.5 (JAX CPU).
 
-    .venv/bin/python bench/bench_slicing.py [--quick] [--repeats 5] [--no-recovar] [--out FILE]
+    .venv/bin/python bench/bench_slicing.py [--quick] [--repeats 5] [--no-recovar] [--cases K,…] [--out FILE]
 
 Same inputs for both (a random complex64 spectrum, uniform random float32 poses, complex64
 slices from a fixed formula), full volumes, full images, default max_r. Each timing is the
@@ -305,6 +305,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="box 64, 1000 poses only")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no-recovar", action="store_true", help="time recovar_jl only")
+    parser.add_argument("--cases", help="comma-separated case keys to run only, e.g. 64/1000/nearest,128/1000/linear_interp")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "slicing.md"))
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -312,6 +313,14 @@ def main():
         worker(args.worker[0], args.worker[1], int(args.worker[2]))
         return
     cases, sizes, counts = cases_for(args.quick)
+    if args.cases:
+        keys = args.cases.split(",")
+        unknown = sorted(set(keys) - {case["key"] for case in cases})
+        if unknown:
+            parser.error(f"--cases: unknown case keys {unknown}")
+        cases = [case for case in cases if case["key"] in keys]
+        sizes = sorted({case["N"] for case in cases})
+        counts = sorted({case["n"] for case in cases})
     with tempfile.TemporaryDirectory() as tmp:
         inputs = Path(tmp) / "inputs.npz"
         make_inputs(inputs, sizes, counts)
