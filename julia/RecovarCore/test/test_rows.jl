@@ -27,6 +27,7 @@ end
 const I3 = [1 0 0; 0 1 0; 0 0 1]
 
 layouts(n) = (FullVolume(n, n, n), HalfVolume(n, n, n))
+rows_volume(rng, T, layout) = VolumeView(randn(rng, T, stored_length(layout)), layout)
 
 # (max_r2, what it exercises): no clipping (corner pixels outside the grid), the default
 # radius, a radius leaving most rows empty, only the centre pixel
@@ -56,7 +57,7 @@ end
 @testset "nearest run path equals the per-pixel path" begin
     rng = MersenneTwister(11)
     for n in (7, 8), layout in layouts(n), Tv in (ComplexF32, Float64), Tr in (Float32, Float64)
-        vol = VolumeView(randn(rng, Tv, stored_length(layout)), layout)
+        vol = rows_volume(rng, Tv, layout)
         rotations = rows_rotations(rng, 4, Tr)
         for half_image in (false, true), max_r2 in clip_cases(n)
             @test rows_match(vol, rotations, ImagePlane(n, n, half_image), Nearest(), 1, max_r2)
@@ -72,7 +73,7 @@ end
 @testset "nearest voxel runs: indices, conjugation and outside" begin
     rng = MersenneTwister(12)
     for n in (7, 8), layout in layouts(n)
-        vol = VolumeView(randn(rng, ComplexF32, stored_length(layout)), layout)
+        vol = rows_volume(rng, ComplexF32, layout)
         rotations = rows_rotations(rng, 3, Float32)
         plane = ImagePlane(n, n, false)
         ks = zeros(Int32, n)
@@ -99,8 +100,7 @@ end
 @testset "nearest slice_volumes!: batch of one, empty batch, definition" begin
     rng = MersenneTwister(13)
     for n in (6, 9), layout in layouts(n)
-        vol = VolumeView(randn(rng, ComplexF32, stored_length(layout)), layout)
-        plane = ImagePlane(n, n, false)
+        vol, plane = rows_volume(rng, ComplexF32, layout), ImagePlane(n, n, false)
         max_r2 = Float64((n ÷ 2 - 1)^2)
         rotations = rows_rotations(rng, 2, Float32)[:, :, 2:2]   # one random rotation
         out = fill(ComplexF32(7), npixels(plane))
@@ -120,7 +120,7 @@ end
     rng = MersenneTwister(14)
     for n in (7, 8)
         layout = FullVolume(n, n, n)
-        vol = VolumeView(randn(rng, ComplexF32, stored_length(layout)), layout)
+        vol = rows_volume(rng, ComplexF32, layout)
         rotations = rows_rotations(rng, 4, Float32)
         for half_image in (false, true), max_r2 in clip_cases(n)
             @test rows_match(vol, rotations, ImagePlane(n, n, half_image), Linear(), 1, max_r2)

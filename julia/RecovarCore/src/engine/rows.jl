@@ -23,6 +23,12 @@ CellRun{Tc}(width::Int) where {Tc} = CellRun{Tc}(zeros(Int32, width), zeros(Tc, 
 cell_runs_apply(l::FullVolume) = stored_length(l) < typemax(Int32) - 1
 cell_runs_apply(l::VolumeLayout) = false
 
+"Row ky's part of `grid_point`: `(u·ky)·R[1, j]` for j = 0, 1, 2 (same operations)."
+@inline function row_offsets(geo::SliceGeometry{Tc}, ky::Int) where {Tc}
+    y = Tc(geo.u * ky)
+    return (y * geo.r10, y * geo.r11, y * geo.r12)
+end
+
 """
     locate_cells!(run, geo, layout::FullVolume, ky, kx_first, count)
 
@@ -36,10 +42,7 @@ function locate_cells!(run::CellRun{Tc}, geo::SliceGeometry{Tc}, l::FullVolume, 
     (count <= length(run.k) && count <= length(run.f0) && count <= length(run.f1) && count <= length(run.f2)) ||
         throw(DimensionMismatch("cell run too short"))
     cell_runs_apply(l) || throw(ArgumentError("volume too large for Int32 cell indices"))
-    y = Tc(geo.u * ky)
-    y0 = y * geo.r10
-    y1 = y * geo.r11
-    y2 = y * geo.r12
+    y0, y1, y2 = row_offsets(geo, ky)
     r00, r01, r02 = geo.r00, geo.r01, geo.r02
     c0, c1, c2 = geo.c0, geo.c1, geo.c2
     top0 = Tc(l.n0 - 2)
@@ -145,10 +148,7 @@ function locate_voxels!(ks::Vector{Int32}, geo::SliceGeometry{Tc}, l::VolumeLayo
                         count::Int) where {Tc}
     count <= length(ks) || throw(DimensionMismatch("voxel run too short"))
     voxel_runs_apply(l) || throw(ArgumentError("volume too large for Int32 voxel indices"))
-    y = Tc(geo.u * ky)
-    y0 = y * geo.r10
-    y1 = y * geo.r11
-    y2 = y * geo.r12
+    y0, y1, y2 = row_offsets(geo, ky)
     r00, r01, r02 = geo.r00, geo.r01, geo.r02
     c0, c1, c2 = geo.c0, geo.c1, geo.c2
     z = zero(Tc)
