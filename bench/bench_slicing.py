@@ -106,6 +106,12 @@ NOTES = """
   their cells are located in one branch-free, vectorised loop (`locate_cells!`, the idea of
   forward.jl's `locate_run!`), bit-identical to the per-pixel path: linear slice at box 128
   0.201 → 0.178 s for 1000 poses, backprojection 0.230 → 0.188 s (one thread).
+* **Rows as runs (nearest).** A nearest slice locates the run of kept pixels of a row the
+  same way (`locate_voxels!`: rounding half to even, in-grid test, Int32 stored index,
+  negated for a conjugated half-volume voxel, all branch-free and vectorised), prefetches
+  the voxels and does one gather per pixel, bit-identical to the per-pixel path (tested in
+  test_rows.jl). One thread, 1000 poses, load 11–15, through the Python API: box 64
+  0.064 → 0.039 s, box 128 0.281 → 0.226 s.
 * **Four lanes per trilinear cell (complex float32).** A cell's eight corners are four
   pairs of axis-2 neighbours, each one unaligned 16-byte load; the lerps along axis 2, 1
   and 0 then run two complex values per vector operation (`trilinear_pairs`, plain LLVM IR
