@@ -116,12 +116,13 @@ class Backprojector:
         shape (default ``ctf²``, see :mod:`.ctf_modes`); ``halves`` (n,) in {0, 1}.
         """
         p = self.padded_box
+        fused = self.disc != "cubic"    # nearest/linear: c·y and w scattered in one pass
         with self._stage("ctf"):
             spectra = np.asarray(spectra, dtype=np.complex64)
             ctf = np.broadcast_to(self._keep, spectra.shape) if ctf is None else \
                 np.asarray(ctf, dtype=np.float32) * self._keep     # a new array: the caller's stays
-            data = spectra * ctf
             weights = np.square(ctf) if weights is None else np.asarray(weights, np.float32) * self._keep
+            data = None if fused else spectra * ctf
         R = np.asarray(rotations, dtype=np.float32)
         halves = np.asarray(halves)
         with self._stage("backprojection"):
@@ -129,9 +130,14 @@ class Backprojector:
                 sel = np.flatnonzero(halves == h)
                 if sel.size == 0:
                     continue
+                if fused:
+                    y, c, w = (np.ascontiguousarray(a[sel]) for a in (spectra, ctf, weights))
                 for R_sym in operator_rotations(R[sel], self.operators):
-                    ops.backproject_half_into(self.data[h], data[sel], R_sym, p, self.disc)
-                    ops.backproject_half_into(self.weights[h], weights[sel], R_sym, p, self.disc)
+                    if fused:
+                        ops.backproject_pair_into(self.data[h], self.weights[h], y, c, w, R_sym, p, self.disc)
+                    else:
+                        ops.backproject_half_into(self.data[h], data[sel], R_sym, p, self.disc)
+                        ops.backproject_half_into(self.weights[h], weights[sel], R_sym, p, self.disc)
                 self.counts[h] += int(sel.size)
 
     def add_images(self, images: np.ndarray, rotations: np.ndarray, translations: np.ndarray,
