@@ -6,8 +6,8 @@ Per particle (n images of box D, padded to P = pad·D):
 2. move its content by ``+t`` (the re-centring translation; RELION origin / pixel size);
 3. multiply by the RELION-sign CTF c (simulate uses the same), keep |k| ≤ max_r;
 4. backproject ``c·x`` into B and ``c²`` into W (other multipliers with the CTF options of
-   :mod:`.ctf_modes`) (the same ``disc_type`` for both), separately
-   for the two random halves, on the rfft-packed half grid P×P×(P//2+1) of the P³ spectrum
+   :mod:`.ctf_modes`) (the same ``disc_type`` for both; nearest/linear in one fused pass that
+   locates every pixel once), separately for the two random halves, on the rfft-packed half grid P×P×(P//2+1) of the P³ spectrum
    (the map is real; :mod:`.halfgrid`). (cubic: the adjoint's B-spline prefilter is undone
    on the sums afterwards, see :mod:`.gridding`.)
 
@@ -19,10 +19,11 @@ to the central D³. Shell sums and maps are made slab by slab from the half grid
 equals the full-grid computation (shell means and FSC over the full P³ grid) up to float32
 rounding.
 
-Memory (:func:`estimated_peak_bytes`): four half volumes, ``24·P²(P//2+1)`` bytes, plus the
-backprojection kernel's per-thread copy (``8·P²(P//2+1)`` per extra thread) plus one chunk of
-images plus a constant, whatever n is; the final maps need one ``8·D·P·(P//2+1)``-byte
-partial transform instead of the per-thread copy and the chunk.
+Memory (:func:`estimated_peak_bytes`): four half volumes, ``24·P²(P//2+1)`` bytes, plus one
+chunk of images plus a constant, whatever n is; small volumes add the backprojection kernel's
+per-thread copies (``12·P²(P//2+1)`` per extra thread, only when a chunk's work exceeds the
+volume; larger volumes share one accumulator between threads, each updating its slab). The
+final maps need one ``8·D·P·(P//2+1)``-byte partial transform instead of the copies and the chunk.
 """
 from __future__ import annotations
 
@@ -310,13 +311,25 @@ def chunk_size_for(box: int, pad: float = 2.0) -> int:
     return int(min(1024, max(8, CHUNK_BYTES // _chunk_bytes_per_image(int(box), p))))
 
 
+def _kernel_copies(p: int, chunk_size: int, threads: int) -> int:
+    """Accumulator copies the Julia backprojection uses for a chunk (its
+    ``backprojection_threads`` for linear interpolation, the larger work): one per thread only
+    when the chunk's scatter work exceeds the half volume; else one, shared by slab threads."""
+    vh = p * p * (p // 2 + 1)
+    work = chunk_size * p * (p // 2 + 1) * 8
+    return max(1, min(threads, chunk_size, work // vh))
+
+
 def estimated_peak_bytes(box: int, pad: float, chunk_size: int, threads: int) -> int:
     """Peak resident bytes of a reconstruction (nearest/linear), whatever the particle count.
 
     With P = padded box, ``Vh = P²(P//2+1)`` half-grid cells and D = box:
 
     * backprojecting: ``24·Vh`` (accumulators: 2 × complex64 + 2 × float32)
-      ``+ 8·Vh·(threads − 1)`` (the kernel's per-thread copy of the accumulator it fills)
+      ``+ 12·Vh·(copies − 1)`` (the fused kernel's per-thread copies of the data and weight
+      accumulators; ``copies = max(1, min(threads, chunk_size, 8·chunk_size·P(P//2+1) ÷ Vh))``
+      as the kernel picks them: more than one only when a chunk's scatter work exceeds the
+      volume, otherwise the threads share the accumulators, each updating its slab)
       ``+ chunk_size·(8D² + 4P² + 48·P(P//2+1))`` (the chunk's arrays) ``+ BASE_BYTES``;
     * final maps: ``24·Vh + 8·D·P·(P//2+1)`` (one map's partial inverse) ``+ 24·D³`` (the
       three maps and the two half-map spectra of their FSC) ``+`` slab temporaries (≈ 64
@@ -332,7 +345,8 @@ def estimated_peak_bytes(box: int, pad: float, chunk_size: int, threads: int) ->
     p = pad_size(box, pad)
     vh = p * p * (p // 2 + 1)
     accumulators = 24 * vh
-    backprojecting = 8 * vh * (threads - 1) + chunk_size * _chunk_bytes_per_image(box, p)
+    copies = _kernel_copies(p, chunk_size, threads)
+    backprojecting = 12 * vh * (copies - 1) + chunk_size * _chunk_bytes_per_image(box, p)
     final = 8 * box * p * (p // 2 + 1) + 24 * box ** 3 + 64 * SLAB_CELLS
     return accumulators + max(backprojecting, final) + BASE_BYTES
 
