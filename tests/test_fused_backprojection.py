@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 from recovar_jl.jobs import ops
+from recovar_jl.jobs.gridding import crop_slices
 from recovar_jl.jobs.reconstruct import Backprojector
+from recovar_jl.jobs.symmetry import operator_rotations
 from recovar_jl.jobs.simulate import random_parameters, random_rotations
 
 
@@ -60,27 +62,57 @@ def test_pair_rejects_bad_arguments(rng):
         ops.backproject_pair_into(data, weights, y.astype(np.complex128), c, w, rot, p, "linear_interp")
 
 
+def _former_add_images(bp, images, rotations, translations, ctf_params, halves):
+    """The Backprojector's former chunk step: NumPy products with the keep mask, a copy of each
+    half set's rows, two backprojections per half set and symmetry operator."""
+    p = bp.padded_box
+    padded = np.zeros((images.shape[0], p, p), np.float32)
+    inner = crop_slices(p, bp.box)
+    padded[:, inner, inner] = images
+    spectra = ops.translate_half(ops.rfft_images(padded), translations.astype(np.float32), p)
+    ctf, weights = bp.ctf_modes.multipliers(ctf_params, p, bp.voxel_size)
+    ctf = ctf * bp._keep
+    data = spectra * ctf
+    weights = weights * bp._keep
+    for h in (0, 1):
+        sel = np.flatnonzero(halves == h)
+        for r_sym in operator_rotations(rotations[sel].astype(np.float32), bp.operators):
+            ops.backproject_half_into(bp.data[h], data[sel], r_sym, p, bp.disc)
+            ops.backproject_half_into(bp.weights[h], weights[sel], r_sym, p, bp.disc)
+        bp.counts[h] += sel.size
+
+
 @pytest.mark.parametrize("disc", ["nearest", "linear"])
-def test_backprojector_sums_equal_the_separate_passes(monkeypatch, disc):
-    # The Backprojector's accumulators with the fused pass equal those of the former two
-    # passes (NumPy's c·y, then data and weights separately), bit for bit, with symmetry.
-    rng = np.random.default_rng(5)
-    box, n = 16, 30
+@pytest.mark.parametrize("box,n", [(16, 30), (14, 1)])
+def test_backprojector_sums_equal_the_former_two_passes(disc, box, n):
+    # Fused pass, no keep-mask product, halves made consecutive: the accumulators equal
+    # those of the former chunk step bit for bit (interleaved halves, symmetry C2).
+    rng = np.random.default_rng(5 + n)
     images = rng.standard_normal((n, box, box)).astype(np.float32)
     params = random_parameters(n, rng)
-    rot, shifts, ctf = params.rotations, params.translations, params.ctf_params
-    halves = rng.integers(0, 2, n)
+    halves = rng.integers(0, 2, n) if n > 1 else np.array([1])
     fused = Backprojector(box, 2.0, disc=disc, symmetry="C2")
-    fused.add_images(images, rot, shifts, ctf, halves)
-
-    def separate(data, weights, y, c, w, rotations, p, d):
-        ops.backproject_half_into(data, y * c, rotations, p, d)
-        ops.backproject_half_into(weights, w, rotations, p, d)
-
-    monkeypatch.setattr(ops, "backproject_pair_into", separate)
-    reference = Backprojector(box, 2.0, disc=disc, symmetry="C2")
-    reference.add_images(images, rot, shifts, ctf, halves)
+    fused.add_images(images, params.rotations, params.translations, params.ctf_params, halves)
+    former = Backprojector(box, 2.0, disc=disc, symmetry="C2")
+    _former_add_images(former, images, params.rotations, params.translations, params.ctf_params, halves)
+    assert fused.counts == former.counts
     for h in (0, 1):
-        assert np.array_equal(fused.data[h], reference.data[h])
-        assert np.array_equal(fused.weights[h], reference.weights[h])
-        assert np.any(fused.weights[h])
+        assert np.array_equal(fused.data[h], former.data[h])
+        assert np.array_equal(fused.weights[h], former.weights[h])
+    assert np.any(fused.weights[halves[0]])
+
+
+def test_kernel_clip_is_the_keep_mask():
+    # The fused pass skips the product with the keep mask because the kernel never scatters
+    # the pixels outside it: multipliers zeroed outside the mask give the same sums.
+    rng = np.random.default_rng(9)
+    bp = Backprojector(16, 2.0)
+    p = bp.padded_box
+    y, c, w, rot = _inputs(rng, p, 6)
+    data, weights = _half_volumes(p)
+    ops.backproject_pair_into(data, weights, y, c, w, rot, p, "linear_interp")
+    masked_data, masked_weights = _half_volumes(p)
+    ops.backproject_pair_into(masked_data, masked_weights, y, c * bp._keep, w * bp._keep, rot, p, "linear_interp")
+    assert np.array_equal(data, masked_data)
+    assert np.array_equal(weights, masked_weights)
+    assert not bp._keep.all()

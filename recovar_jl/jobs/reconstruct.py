@@ -120,26 +120,31 @@ class Backprojector:
         fused = self.disc != "cubic"    # nearest/linear: c·y and w scattered in one pass
         with self._stage("ctf"):
             spectra = np.asarray(spectra, dtype=np.complex64)
-            ctf = np.broadcast_to(self._keep, spectra.shape) if ctf is None else \
-                np.asarray(ctf, dtype=np.float32) * self._keep     # a new array: the caller's stays
-            weights = np.square(ctf) if weights is None else np.asarray(weights, np.float32) * self._keep
-            data = None if fused else spectra * ctf
+            if fused:
+                # The kernel clips at the slicers' default radius, which is data_radius: the
+                # pixels outside self._keep are never scattered, so no product with it.
+                ctf = np.ones(spectra.shape, np.float32) if ctf is None else np.asarray(ctf, np.float32)
+                weights = np.square(ctf) if weights is None else np.asarray(weights, np.float32)
+            else:
+                ctf = np.broadcast_to(self._keep, spectra.shape) if ctf is None else \
+                    np.asarray(ctf, dtype=np.float32) * self._keep     # a new array: the caller's stays
+                weights = np.square(ctf) if weights is None else np.asarray(weights, np.float32) * self._keep
+                data = spectra * ctf
         R = np.asarray(rotations, dtype=np.float32)
         halves = np.asarray(halves)
         with self._stage("backprojection"):
             for h in (0, 1):
-                sel = np.flatnonzero(halves == h)
-                if sel.size == 0:
+                sel, count = _rows_of_half(halves, h)
+                if count == 0:
                     continue
-                if fused:
-                    y, c, w = (np.ascontiguousarray(a[sel]) for a in (spectra, ctf, weights))
                 for R_sym in operator_rotations(R[sel], self.operators):
                     if fused:
-                        ops.backproject_pair_into(self.data[h], self.weights[h], y, c, w, R_sym, p, self.disc)
+                        ops.backproject_pair_into(self.data[h], self.weights[h], spectra[sel], ctf[sel], weights[sel],
+                                                  R_sym, p, self.disc)
                     else:
                         ops.backproject_half_into(self.data[h], data[sel], R_sym, p, self.disc)
                         ops.backproject_half_into(self.weights[h], weights[sel], R_sym, p, self.disc)
-                self.counts[h] += int(sel.size)
+                self.counts[h] += count
 
     def add_images(self, images: np.ndarray, rotations: np.ndarray, translations: np.ndarray,
                    ctf_params: np.ndarray, halves: np.ndarray, max_frequency: Optional[np.ndarray] = None) -> None:
@@ -151,6 +156,15 @@ class Backprojector:
         if n == 0:
             return
         p = self.padded_box
+        halves = np.asarray(halves)
+        order = np.argsort(halves, kind="stable")
+        if np.any(order != np.arange(n)):
+            # each half set's images consecutive (same order within it, so the same sums): the
+            # backprojection then reads views of the spectra instead of copies
+            images, rotations, translations, ctf_params, halves = (
+                np.asarray(a)[order] for a in (images, rotations, translations, ctf_params, halves))
+            if max_frequency is not None and np.ndim(max_frequency) == 1:
+                max_frequency = np.asarray(max_frequency)[order]
         with self._stage("fft"):
             padded = np.zeros((n, p, p), dtype=np.float32)
             inner = crop_slices(p, self.box)
@@ -215,6 +229,14 @@ class Backprojector:
                               resolution=crossing_frequency(freqs, curve, FSC_THRESHOLD),
                               voxel_size=self.voxel_size, n_particles=tuple(self.counts),
                               full_unfiltered=maps[3] if unfiltered else None)
+
+
+def _rows_of_half(halves: np.ndarray, h: int) -> tuple:
+    """(rows, count) of the images of half set h: a slice when they are consecutive, else indices."""
+    rows = np.flatnonzero(halves == h)
+    if rows.size and rows[-1] - rows[0] + 1 == rows.size:
+        return slice(int(rows[0]), int(rows[-1]) + 1), int(rows.size)
+    return rows, int(rows.size)
 
 
 class _WienerShells:
