@@ -96,21 +96,29 @@ Base.@propagate_inbounds function Base.setindex!(v::SlabEntries, x, k::Int)
 end
 
 """
-    touches_slab(slab, layout, g0) -> Bool
+    touches_slab(slab, layout, g0, g2) -> Bool
 
-Whether a pixel at grid coordinate `g0` along axis 0 may update a stored entry of `slab`
-(always true without a slab): its cell's planes `floor(g0)`, `floor(g0) + 1` (the nearest
-plane is one of them) or, for a half volume, their conjugate partners. Conservative.
+Whether a pixel at grid point `(g0, ·, g2)` may update a stored entry of `slab` (always
+true without a slab): its cell's planes `floor(g0)`, `floor(g0) + 1` (the nearest plane is
+one of them) where the cell has corners stored directly, and, for a half volume, their
+conjugate partner planes where it has corners at kz < 0 (stored at the partner).
+Conservative: a true answer may still update nothing.
 """
-@inline touches_slab(::Nothing, l::VolumeLayout, g0) = true
-@inline function touches_slab(slab::Slab, l::VolumeLayout, g0::Tc) where {Tc}
+@inline touches_slab(::Nothing, l::VolumeLayout, g0, g2) = true
+@inline function touches_slab(slab::Slab, l::VolumeLayout, g0::Tc, g2::Tc) where {Tc}
     b = floor(g0)
     a, z = Tc(slab.i0_first), Tc(slab.i0_last)
-    (a - 1 <= b) & (b <= z) && return true
-    l isa HalfVolume || return false
+    direct = (a - 1 <= b) & (b <= z)
+    l isa HalfVolume || return direct
+    b2 = floor(g2)
+    c2 = Tc(l.c2)
+    # corners at kz = b2 − c2 and b2 − c2 + 1: stored directly if kz ≥ 0 (and i2 = 0 for even
+    # n2, the Nyquist plane), at the partner if kz < 0
+    direct &= (b2 + 1 >= c2) | (b2 <= 0)
     n = Tc(l.n0)
-    # partner planes: n − i (even n0, and 0 ↔ 0) or n − 1 − i (odd n0)
-    return ((n - z - 2 <= b) & (b <= n - a)) | ((slab.i0_first == 0) & (b <= 0) & (b >= -1))
+    # partner planes of b, b + 1: n − i (even n0, and 0 ↔ 0) or n − 1 − i (odd n0)
+    partner = (b2 < c2) & (((n - z - 2 <= b) & (b <= n - a)) | ((slab.i0_first == 0) & (b <= 0) & (b >= -1)))
+    return direct | partner
 end
 
 "Prefetches into both volumes of a fused pass (same layout, so the same entries)."

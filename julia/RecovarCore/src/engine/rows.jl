@@ -198,10 +198,11 @@ function locate_row!(locs::AbstractMatrix, js::AbstractVector{Int}, vol::VolumeV
         if kx * kx + ky * ky <= limit
             g0, g1, g2 = grid_point(geo, kx, ky)
             paired = partners && has_conjugate_partner(plane, j)
-            if slab !== nothing
+            if slab !== nothing && !touches_slab(slab, vol.layout, g0, g2)
+                paired || continue
                 px, py = partner_frequency(plane, kx, ky)
-                (touches_slab(slab, vol.layout, g0) ||
-                 (paired && touches_slab(slab, vol.layout, grid_point(geo, px, py)[1]))) || continue
+                q0, _, q2 = grid_point(geo, px, py)
+                touches_slab(slab, vol.layout, q0, q2) || continue
             end
             loc = locate(order, vol, g0, g1, g2)
             prefetch_location(pf, vol, loc)
