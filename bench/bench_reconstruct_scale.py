@@ -7,13 +7,15 @@ For each (box, particles): simulate a stack from the Gaussian-atom phantom with
   dropped from the page cache with posix_fadvise(DONTNEED), which needs no privileges; or
   `echo 3 > /proc/sys/vm/drop_caches` when permitted) and warm (a second read);
 * `recovar-jl reconstruct -v` in a subprocess: wall time, images/s, the job's stage times
-  and its peak resident memory; the "backprojection" stage is the kernels alone on the same
-  images (the kernel floor), and the kernels' pixel rate (both backprojections, half-grid
-  pixels per second) is compared with box 128's.
+  and its peak resident memory; the "backprojection" stage is the fused data + weight kernel
+  alone on the same images (the kernel floor); its pixel rate (half-grid pixels located per
+  second, each scattered into both accumulators) is compared with box 128's.
 
-Prints a markdown table. Defaults: box 128 × 20,000, box 256 × 20,000, box 384 × 5,000
-(about 10 GB of stacks under /tmp); --quick: box 64 × 2,000 and box 128 × 2,000. Big: run
-under `flock /tmp/bigmem.lock`. Not a test: timings depend on the machine and its load.
+Prints a markdown table and writes the rows as JSON. Sizes: --sizes 256x20000 384x5000, or
+--boxes 128 256 with --particles N; defaults box 128 × 20,000, box 256 × 20,000, box 384 ×
+5,000 (about 10 GB of stacks under --workdir); --quick: box 64 × 2,000 and box 128 × 2,000.
+--threads sets the job's Julia threads (RECOVAR_JL_NUM_THREADS). Big: run under
+`flock /tmp/bigmem.lock`. Not a test: timings depend on the machine and its load.
 """
 import argparse
 import json
@@ -114,11 +116,18 @@ def main(argv):
     parser.add_argument("--quick", action="store_true", help="box 64 and 128, 2,000 particles each")
     parser.add_argument("--sizes", nargs="*", default=None, metavar="BOXxN",
                         help="e.g. 256x20000 384x5000 (default: 128x20000 256x20000 384x5000)")
+    parser.add_argument("--boxes", nargs="*", type=int, default=None, help="boxes, each with --particles particles")
+    parser.add_argument("--particles", type=int, default=20000, help="particles per box with --boxes")
     parser.add_argument("--pad", type=float, default=2.0)
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/recovar_jl_bench_scale"))
+    parser.add_argument("--threads", type=int, default=None, help="Julia threads of the job (default: its own)")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/recovar_jl_bench_scale"),
+                        help="stacks (kept and reused by later runs) and the maps")
     parser.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "reconstruct_scale.json")
     args = parser.parse_args(argv)
-    sizes = args.sizes or (["64x2000", "128x2000"] if args.quick else ["128x20000", "256x20000", "384x5000"])
+    if args.threads is not None:
+        os.environ["RECOVAR_JL_NUM_THREADS"] = str(args.threads)
+    sizes = args.sizes or [f"{box}x{args.particles}" for box in args.boxes or ()] or \
+        (["64x2000", "128x2000"] if args.quick else ["128x20000", "256x20000", "384x5000"])
     rows = []
     for spec in sizes:
         box, n = (int(x) for x in spec.lower().split("x"))
@@ -127,22 +136,26 @@ def main(argv):
         wall, stages, peak = reconstruct(sim_dir, args.pad)
         p = int(round(args.pad * box))
         p += p % 2
-        pixels = 2 * n * p * (p // 2 + 1)           # data and weights, half-grid pixels
+        pixels = n * p * (p // 2 + 1)               # half-grid pixels, each into data and weights
+        kernel = stages["backprojection"]
         rows.append(dict(box=box, n=n, stack_gb=n * box * box * 4 / 1e9, simulate_s=sim_wall, read_cold_s=cold,
                          read_warm_s=warm, cache_method=method, wall_s=wall, stages=stages, peak_gib=peak,
-                         images_per_s=n / wall, kernel_mpix_per_s=pixels / stages["backprojection"] / 1e6))
+                         images_per_s=n / wall, kernel_images_per_s=n / kernel,
+                         kernel_mpix_per_s=pixels / kernel / 1e6, load=os.getloadavg()[0],
+                         threads=os.environ.get("RECOVAR_JL_NUM_THREADS", "default")))
         print(json.dumps(rows[-1]), flush=True)
-    print("\n| box × particles | stack | end-to-end | images/s | read cold / warm | kernels alone | "
-          "end-to-end / larger floor | stage times (s) | kernel Mpix/s | peak RSS |")
-    print("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|")
+    print("\n| box × particles | stack | end-to-end | images/s | read cold / warm | kernel alone (images/s) | "
+          "end-to-end / larger floor | stage times (s) | kernel Mpix/s | peak RSS | load |")
+    print("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|")
     for r in rows:
         s = r["stages"]
         floor = max(r["read_cold_s"], s["backprojection"])
         stage_text = ", ".join(f"{k} {s[k]:.1f}" for k in ("read", "read_wait", "fft", "ctf", "backprojection",
                                                             "reduction", "final_transforms") if k in s)
         print(f"| {r['box']} × {r['n']:,} | {r['stack_gb']:.2f} GB | {r['wall_s']:.1f} s | {r['images_per_s']:.0f} | "
-              f"{r['read_cold_s']:.2f} / {r['read_warm_s']:.2f} s ({r['cache_method']}) | {s['backprojection']:.1f} s | "
-              f"{r['wall_s'] / floor:.2f} | {stage_text} | {r['kernel_mpix_per_s']:.0f} | {r['peak_gib']:.1f} GiB |")
+              f"{r['read_cold_s']:.2f} / {r['read_warm_s']:.2f} s ({r['cache_method']}) | {s['backprojection']:.1f} s "
+              f"({r['kernel_images_per_s']:.0f}) | {r['wall_s'] / floor:.2f} | {stage_text} | "
+              f"{r['kernel_mpix_per_s']:.1f} | {r['peak_gib']:.1f} GiB | {r['load']:.1f} |")
     by_box = {r["box"]: r["kernel_mpix_per_s"] for r in rows}
     if 128 in by_box:
         for box, rate in sorted(by_box.items()):

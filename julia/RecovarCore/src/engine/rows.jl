@@ -255,16 +255,18 @@ RowBuffer{L,Tc}(width::Int) where {L,Tc} =
 row_buffer(order, ::Type{Tc}, width::Int) where {Tc} = RowBuffer{location_type(order, Tc),Tc}(width)
 
 """
-    locate_row!(locs, js, vol, geo, plane, order, ky, limit, partners, pf, out, p) -> kept
+    locate_row!(locs, js, vol, geo, plane, order, ky, limit, partners, pf, out, p, slab=nothing) -> kept
 
 First pass over stored row ky: every pixel with `kx² + ky² ≤ limit` is located in `vol`
 (`locs[1, m]`, its stored column in `js[m]`, m = 1…kept) and its cache lines prefetched;
 with `partners`, a pixel with a conjugate partner also gets the partner's location in
 `locs[2, m]`. Skipped pixels are set to zero in `out[p + j + 1]` unless `out` is `nothing`.
+With a `slab` (backprojection threads, `touches_slab`), pixels that cannot reach it (nor
+their partners) are skipped too (`out` must then be `nothing`).
 """
 function locate_row!(locs::AbstractMatrix, js::AbstractVector{Int}, vol::VolumeView, geo::SliceGeometry,
-                     plane::ImagePlane, order, ky::Int, limit::Real, partners::Bool, pf::Prefetcher, out,
-                     p::Int)
+                     plane::ImagePlane, order, ky::Int, limit::Real, partners::Bool, pf, out,
+                     p::Int, slab=nothing)
     (size(locs, 1) >= 2 && size(locs, 2) >= plane.width && length(js) >= plane.width) ||
         throw(DimensionMismatch("row buffers too small"))
     out === nothing || (p >= 0 && p + plane.width <= length(out)) || throw(BoundsError(out, p + plane.width))
@@ -273,12 +275,19 @@ function locate_row!(locs::AbstractMatrix, js::AbstractVector{Int}, vol::VolumeV
         kx = column_frequency(plane, j)
         if kx * kx + ky * ky <= limit
             g0, g1, g2 = grid_point(geo, kx, ky)
+            paired = partners && has_conjugate_partner(plane, j)
+            if slab !== nothing && !touches_slab(slab, vol.layout, g0, g2)
+                paired || continue
+                px, py = partner_frequency(plane, kx, ky)
+                q0, _, q2 = grid_point(geo, px, py)
+                touches_slab(slab, vol.layout, q0, q2) || continue
+            end
             loc = locate(order, vol, g0, g1, g2)
             prefetch_location(pf, vol, loc)
             kept += 1
             @inbounds locs[1, kept] = loc
             @inbounds js[kept] = j
-            if partners && has_conjugate_partner(plane, j)
+            if paired
                 px, py = partner_frequency(plane, kx, ky)
                 h0, h1, h2 = grid_point(geo, px, py)
                 partner = locate(order, vol, h0, h1, h2)
