@@ -416,27 +416,30 @@ end
 @inline point_frequency(ky::AbstractVector{Float64}, p::Int) = @inbounds ky[p]
 
 """
-    ctf_points!(dest, c, kx, ky, fast)
-    ctf_points!(dest, c, kx, ky, fast, dose, limit, half_inverse)
+    ctf_points!(dest, c, kx, ky, fast, points)
+    ctf_points!(dest, c, kx, ky, fast, points, dose, limit, half_inverse, table_offset)
 
-`dest[p]` ← the CTF `c` at (kx[p], ky[p]) (1/Å) for p in `eachindex(kx)`, rounded once to
-`eltype(dest)`; `ky` is a vector, or one Float64 for a row of points. With a dose filter,
-times `dose_factor(dose, limit[p], half_inverse[p])`. `fast` = `fast_ctf_ok(c, s2_max)` of
-the points: the vectorised `ctf_value`, else `ctf_value_accurate` point by point.
+`dest[p]` ← the CTF `c` at (kx[p], ky[p]) (1/Å) for p in `points` (a range of indices of
+`kx`), rounded once to `eltype(dest)`; `ky` is a vector, or one Float64 for a row of points.
+With a dose filter, times `dose_factor(dose, limit[q], half_inverse[q])`, q = `table_offset + p`.
+`fast` = `fast_ctf_ok(c, s2_max)` of the points: the vectorised `ctf_value`, else
+`ctf_value_accurate` point by point.
 """
-function ctf_points!(dest::AbstractVector{T}, c::CTFConstants, kx::AbstractVector{Float64}, ky,
-                     fast::Bool) where {T}
-    length(dest) >= length(kx) || throw(DimensionMismatch("ctf_points!: destination too short"))
+function ctf_points!(dest::AbstractVector{T}, c::CTFConstants, kx::AbstractVector{Float64}, ky, fast::Bool,
+                     points::AbstractUnitRange{Int}) where {T}
+    isempty(points) && return dest
+    (checkbounds(Bool, dest, points) && checkbounds(Bool, kx, points)) ||
+        throw(BoundsError(dest, points))
     if !fast
-        for p in eachindex(kx)
+        for p in points
             @inbounds dest[p] = T(ctf_value_accurate(c, kx[p], point_frequency(ky, p)))
         end
     elseif c.decay == 0
-        @inbounds @simd for p in eachindex(kx)
+        @inbounds @simd for p in points
             dest[p] = T(ctf_value_undamped(c, kx[p], point_frequency(ky, p)))
         end
     else
-        @inbounds @simd for p in eachindex(kx)
+        @inbounds @simd for p in points
             dest[p] = T(ctf_value(c, kx[p], point_frequency(ky, p)))
         end
     end
@@ -444,18 +447,22 @@ function ctf_points!(dest::AbstractVector{T}, c::CTFConstants, kx::AbstractVecto
 end
 
 function ctf_points!(dest::AbstractVector{T}, c::CTFConstants, kx::AbstractVector{Float64}, ky, fast::Bool,
-                     d::DoseConstants, limit::AbstractVector{Float64},
-                     half_inverse::AbstractVector{Float64}) where {T}
-    (length(dest) >= length(kx) && length(limit) >= length(kx) && length(half_inverse) >= length(kx)) ||
-        throw(DimensionMismatch("ctf_points!: destination or dose tables too short"))
+                     points::AbstractUnitRange{Int}, d::DoseConstants, limit::AbstractVector{Float64},
+                     half_inverse::AbstractVector{Float64}, table_offset::Int) where {T}
+    isempty(points) && return dest
+    (checkbounds(Bool, dest, points) && checkbounds(Bool, kx, points) &&
+     checkbounds(Bool, limit, points .+ table_offset) && checkbounds(Bool, half_inverse, points .+ table_offset)) ||
+        throw(BoundsError(dest, points))
     if fast
-        @inbounds @simd for p in eachindex(kx)
-            dest[p] = T(ctf_value(c, kx[p], point_frequency(ky, p)) * dose_factor(d, limit[p], half_inverse[p]))
+        @inbounds @simd for p in points
+            q = table_offset + p
+            dest[p] = T(ctf_value(c, kx[p], point_frequency(ky, p)) * dose_factor(d, limit[q], half_inverse[q]))
         end
     else
-        for p in eachindex(kx)
+        for p in points
+            q = table_offset + p
             @inbounds dest[p] = T(ctf_value_accurate(c, kx[p], point_frequency(ky, p)) *
-                                  dose_factor(d, limit[p], half_inverse[p]))
+                                  dose_factor(d, limit[q], half_inverse[q]))
         end
     end
     return dest
@@ -466,7 +473,7 @@ function ctf_images!(out::AbstractMatrix, params, kx::Vector{Float64}, ky::Vecto
     s2_max = max_squared_frequency(kx, ky)
     foreach_image(size(out, 2)) do i
         c = CTFConstants(params, i)
-        ctf_points!(view(out, :, i), c, kx, ky, fast_ctf_ok(c, s2_max))
+        ctf_points!(view(out, :, i), c, kx, ky, fast_ctf_ok(c, s2_max), eachindex(kx))
     end
     return out
 end
@@ -477,7 +484,7 @@ function dosed_ctf_images!(out::AbstractMatrix, params, kx::Vector{Float64}, ky:
     s2_max = max_squared_frequency(kx, ky)
     foreach_image(size(out, 2)) do i
         c = CTFConstants(params, i)
-        ctf_points!(view(out, :, i), c, kx, ky, fast_ctf_ok(c, s2_max), doses[i], limit, half_inverse)
+        ctf_points!(view(out, :, i), c, kx, ky, fast_ctf_ok(c, s2_max), eachindex(kx), doses[i], limit, half_inverse, 0)
     end
     return out
 end
@@ -529,7 +536,7 @@ function fine_ctf_rows!(fine::Vector{Float64}, c::CTFConstants, fine_axis::Vecto
     for fr in rows
         offset = (fr - first(rows)) * M
         row = view(fine, offset+1:offset+M)
-        ctf_points!(row, c, fine_axis, fine_axis[fr + 1], fast)
+        ctf_points!(row, c, fine_axis, fine_axis[fr + 1], fast, 1:M)
         if squared
             @inbounds @simd for fc in 1:M
                 row[fc] = row[fc]^2

@@ -17,9 +17,9 @@
 #
 # A CTF source describes the CTF of every image on one image plane (full or half) and holds
 # the arrays shared by all images; `image_ctf(source, i)` gives image i's constants (an
-# isbits value: passing it around allocates nothing) and `ctf_row!(row, source, ic, r)`
-# writes the CTF of stored row r (0-based) into `row.values[1:width]`, one entry per stored
-# column.
+# isbits value: passing it around allocates nothing) and `ctf_row!(row, source, ic, r, columns)`
+# writes the CTF of the kept columns of stored row r (0-based) into `row.values`, one entry
+# per stored column.
 
 "No CTF (skip_ctf): every value is 1 (the row buffer starts as ones and stays so)."
 struct NoCTF end
@@ -138,40 +138,40 @@ fine_rows_length(source) = 0
 fine_rows_length(s::AntialiasedCTF) = 3 * length(s.fine_axis)
 
 """
-    ctf_row!(row::CTFRow, source, ic, r) -> row.values
+    ctf_row!(row::CTFRow, source, ic, r, columns) -> row.values
 
 `row.values[j + 1]` ← the CTF of the image with constants `ic` (`image_ctf(source, i)`) at
-stored pixel (r, j) for every stored column j, from ctf.jl's evaluator.
+stored pixel (r, j) for the stored columns j in `columns` (0-based; the kept ones,
+`kept_range`), from ctf.jl's evaluator. Other entries are left as they are.
 """
-ctf_row!(row::CTFRow, ::NoCTF, ::Nothing, r::Int) = row.values
+ctf_row!(row::CTFRow, ::NoCTF, ::Nothing, r::Int, columns::UnitRange{Int}) = row.values
 
-function ctf_row!(row::CTFRow, s::TabulatedCTF, image::Int, r::Int)
+function ctf_row!(row::CTFRow, s::TabulatedCTF, image::Int, r::Int, columns::UnitRange{Int})
     buffer = row.values
+    checkbounds(buffer, columns .+ 1)
     offset = r * s.width
-    @inbounds for j in 1:s.width
-        buffer[j] = Float64(s.values[offset + j, image])
+    for j in columns
+        @inbounds buffer[j + 1] = Float64(s.values[offset + j + 1, image])
     end
     return buffer
 end
 
-function ctf_row!(row::CTFRow, s::FormulaCTF, ic::ImageCTF, r::Int)
-    return ctf_points!(row.values, ic.constants, s.column_freq, s.row_freq[r + 1], ic.fast)
-end
+ctf_row!(row::CTFRow, s::FormulaCTF, ic::ImageCTF, r::Int, columns::UnitRange{Int}) =
+    ctf_points!(row.values, ic.constants, s.column_freq, s.row_freq[r + 1], ic.fast, columns .+ 1)
 
-function ctf_row!(row::CTFRow, s::DosedCTF, ic::DosedImageCTF, r::Int)
-    width = length(s.column_freq)
-    pixels = r * width + 1:(r + 1) * width
-    return ctf_points!(row.values, ic.constants, s.column_freq, s.row_freq[r + 1], ic.fast, ic.dose,
-                       view(s.limit, pixels), view(s.half_inverse, pixels))
-end
+ctf_row!(row::CTFRow, s::DosedCTF, ic::DosedImageCTF, r::Int, columns::UnitRange{Int}) =
+    ctf_points!(row.values, ic.constants, s.column_freq, s.row_freq[r + 1], ic.fast, columns .+ 1, ic.dose, s.limit,
+                s.half_inverse, r * length(s.column_freq))
 
-function ctf_row!(row::CTFRow, s::AntialiasedCTF, ic::ImageCTF, r::Int)
+function ctf_row!(row::CTFRow, s::AntialiasedCTF, ic::ImageCTF, r::Int, columns::UnitRange{Int})
+    isempty(columns) && return row.values
+    checkbounds(row.values, columns .+ 1)
     # the fine rows 2r−1 … 2r+1 the box mean of coarse row r reads (only 2r−1 can leave the grid)
     M = length(s.fine_axis)
     rows = max(2r - 1, 0):(2r + 1)
     fine_ctf_rows!(row.fine, ic.constants, s.fine_axis, rows, false, ic.fast)
-    @inbounds for j in eachindex(s.columns)
-        row.values[j] = box_downsample(row.fine, -first(rows) * M, M ÷ 2, r, s.columns[j])
+    for j in columns
+        @inbounds row.values[j + 1] = box_downsample(row.fine, -first(rows) * M, M ÷ 2, r, s.columns[j + 1])
     end
     return row.values
 end
@@ -242,37 +242,32 @@ end
 # ---- rows of the forward model on the engine's rows ----------------------------------------
 
 """
-    kept_span(plane, ky, limit) -> (jlo, jhi, nyquist)
+    kept_range(plane, ky, limit) -> jlo:jhi
 
-The stored columns of row ky that slicing keeps (`kx² + ky² ≤ limit`): the run `jlo:jhi`
-(`kept_columns`, possibly empty) and whether the even-w half-image Nyquist column
-j = w/2 (outside the run) is kept too. Only these pixels carry the CTF; the others stay
-exactly zero.
+The stored columns (0-based) of row ky that slicing keeps (`kx² + ky² ≤ limit`):
+`kept_columns`' run, and the even-w half-image Nyquist column j = w/2 when it is kept (it
+then follows the run: the run is 0:w/2−1). Only these pixels carry the CTF; the others
+stay exactly zero.
 """
-@inline function kept_span(plane::ImagePlane, ky::Int, limit::Int)
+@inline function kept_range(plane::ImagePlane, ky::Int, limit::Int)
     jlo, jhi = kept_columns(plane, ky, limit)
     nyquist = plane.half && iseven(plane.w) && (plane.w ÷ 2)^2 + ky * ky <= limit
-    return jlo, jhi, nyquist
+    return jlo:(nyquist ? plane.w ÷ 2 : jhi)
 end
 
 """
-    weigh_row!(dest, q, src, p, weights, plane, ky, limit)
+    weigh_row!(dest, q, src, p, weights, columns)
 
-`dest[q + j + 1] = convert(T, src[p + j + 1]) · real(T)(weights[j + 1])` for the kept
-columns j of row ky (`kept_span`); the other entries of `dest` are left as they are.
+`dest[q + j + 1] = convert(T, src[p + j + 1]) · real(T)(weights[j + 1])` for the stored
+columns j in `columns` (0-based, `kept_range`); the other entries of `dest` are left as they are.
 """
 function weigh_row!(dest::AbstractVector{T}, q::Int, src::AbstractVector, p::Int, weights::Vector{Float64},
-                    plane::ImagePlane, ky::Int, limit::Int) where {T}
-    (q >= 0 && q + plane.width <= length(dest)) || throw(BoundsError(dest, q + plane.width))
-    (p >= 0 && p + plane.width <= length(src)) || throw(BoundsError(src, p + plane.width))
-    length(weights) >= plane.width || throw(DimensionMismatch("weights shorter than a row"))
-    jlo, jhi, nyquist = kept_span(plane, ky, limit)
-    @inbounds @simd for j in jlo:jhi
+                    columns::UnitRange{Int}) where {T}
+    isempty(columns) && return dest
+    (checkbounds(Bool, dest, q .+ columns .+ 1) && checkbounds(Bool, src, p .+ columns .+ 1) &&
+     checkbounds(Bool, weights, columns .+ 1)) || throw(BoundsError(dest, q .+ columns .+ 1))
+    @inbounds @simd for j in columns
         dest[q + j + 1] = convert(T, src[p + j + 1]) * real(T)(weights[j + 1])
-    end
-    if nyquist
-        j = plane.w ÷ 2
-        @inbounds dest[q + j + 1] = convert(T, src[p + j + 1]) * real(T)(weights[j + 1])
     end
     return dest
 end
@@ -293,7 +288,8 @@ end
         p = offset + r * plane.width
         slice_row!(out, p, vol, geo, plane, order, ky, limit, row, pf)
         source isa NoCTF && continue
-        weigh_row!(out, p, out, p, ctf_row!(ctf, source, ic, r), plane, ky, limit)
+        columns = kept_range(plane, ky, limit)
+        weigh_row!(out, p, out, p, ctf_row!(ctf, source, ic, r, columns), columns)
     end
     return nothing
 end
@@ -314,7 +310,8 @@ the conjugate at the partner frequency: the adjoint of slicing `half_image_to_fu
     length(weighted) >= plane.width || throw(DimensionMismatch("row buffer too small"))
     for r in 0:plane.h-1
         ky = row_frequency(plane, r)
-        weigh_row!(weighted, 0, slices, offset + r * plane.width, ctf_row!(ctf, source, ic, r), plane, ky, limit)
+        columns = kept_range(plane, ky, limit)
+        weigh_row!(weighted, 0, slices, offset + r * plane.width, ctf_row!(ctf, source, ic, r, columns), columns)
         backproject_row!(acc, weighted, 0, geo, plane, order, ky, limit, conjugate_partners, row, pf)
     end
     return nothing
@@ -352,18 +349,21 @@ Adds `Aᵢᵀ (Aᵢ v / σ²)` of image i to `acc` (same layout as `vol`): per r
     for r in 0:plane.h-1
         ky = row_frequency(plane, r)
         slice_row!(sliced, 0, vol, geo, plane, order, ky, limit, row, pf_vol)
-        weights = noise_weights!(ctf.weights, ctf_row!(ctf, source, ic, r), noise, r * plane.width, i)
-        weigh_row!(sliced, 0, sliced, 0, weights, plane, ky, limit)
+        columns = kept_range(plane, ky, limit)
+        weights = noise_weights!(ctf.weights, ctf_row!(ctf, source, ic, r, columns), noise, r * plane.width, i, columns)
+        weigh_row!(sliced, 0, sliced, 0, weights, columns)
         backproject_row!(acc, sliced, 0, geo, plane, order, ky, limit, false, row, pf_acc)
     end
     return nothing
 end
 
-"`weights[j + 1]` ← CTF²/σ² of pixel `p0 + j + 1` of image i, from the row's CTF `values`."
-function noise_weights!(weights::Vector{Float64}, values::Vector{Float64}, noise::NoiseVariance, p0::Int, i::Int)
-    length(weights) >= length(values) || throw(DimensionMismatch("weights shorter than the CTF row"))
-    for j in eachindex(values)
-        @inbounds weights[j] = values[j] * values[j] / Float64(noise_at(noise, p0 + j, i))
+"`weights[j + 1]` ← CTF²/σ² of pixel `p0 + j + 1` of image i for j in `columns`, from the row's CTF `values`."
+function noise_weights!(weights::Vector{Float64}, values::Vector{Float64}, noise::NoiseVariance, p0::Int, i::Int,
+                        columns::UnitRange{Int})
+    (checkbounds(Bool, weights, columns .+ 1) && checkbounds(Bool, values, columns .+ 1)) ||
+        throw(BoundsError(weights, columns .+ 1))
+    for j in columns
+        @inbounds weights[j + 1] = values[j + 1] * values[j + 1] / Float64(noise_at(noise, p0 + j + 1, i))
     end
     return weights
 end
