@@ -113,3 +113,9 @@ end
         @test all(c -> c[] == 1, counts)
     end
 end
+
+@testset "floor_sqrt is isqrt" begin
+    for x in [0:5000; 2^40 .+ (-3:3); (2^31 - 1)^2 .+ (-2:2); (typemax(Int) >> 2) .- (0:3)]
+        @test RCF.floor_sqrt(x) == isqrt(x)
+    end
+end
