@@ -2,14 +2,11 @@
 # forward model and its backprojection are adjoint for every CTF mode, and the thread
 # partitioner hands out every item exactly once.
 const RCF = RecovarCore
-using LinearAlgebra: norm
 
+"n random rotations as the kernels see a NumPy (n, 3, 3) stack: `R[b, a, i] = R_i[a, b]`."
 function engine_test_rotations(rng, n)
     R = zeros(Float64, 3, 3, n)
-    for i in 1:n
-        q = randn(rng, 4)
-        a, b, c, d = q ./ norm(q)
-        M = [1-2(c^2+d^2) 2(b*c-d*a) 2(b*d+c*a); 2(b*c+d*a) 1-2(b^2+d^2) 2(c*d-b*a); 2(b*d-c*a) 2(c*d+b*a) 1-2(b^2+c^2)]
+    for (i, M) in enumerate(RCF.random_rotations(rng, n, Float64))
         R[:, :, i] = permutedims(M)
     end
     return R
