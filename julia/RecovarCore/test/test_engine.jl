@@ -116,3 +116,28 @@ end
         @test RCF.floor_sqrt(x) == isqrt(x)
     end
 end
+
+@testset "forward model is slicing times ctf_grid!'s CTF, bit for bit, for every CTF mode" begin
+    rng = MersenneTwister(33)
+    # kind => (antialias, dose mode) of ctf_grid!
+    modes = [RCF.CTF_SPA => (0, 0), RCF.CTF_SPA_ANTIALIASED => (1, 0), RCF.CTF_TILT_SERIES => (0, 1),
+             RCF.CTF_CRYO_ET => (0, 2)]
+    for N in (7, 8), half_image in (false, true), n in (1, 4), order in (RCF.Linear(), RCF.Cubic())
+        plane = RCF.ImagePlane(N, N, half_image)
+        layout = RCF.FullVolume(N, N, N)
+        R = engine_test_rotations(rng, n)
+        P = engine_test_params(rng, n)
+        vol = RCF.VolumeView(randn(rng, ComplexF64, N^3), layout)
+        r2 = RCF.clip_radius2(order, Float64((N ÷ 2 - 1)^2))   # cubic: every pixel, the first row and column too
+        bare = zeros(ComplexF64, RCF.npixels(plane) * n)
+        RCF.forward_project!(bare, vol, R, plane, order, 1, r2, RCF.NoCTF())
+        for (kind, (antialias, dose)) in modes
+            ctf = zeros(RCF.npixels(plane), n)
+            RCF.ctf_grid!(ctf, P, N, 3.5, half_image ? 1 : 0, antialias, dose, 2.0, 3.0)
+            out = zeros(ComplexF64, RCF.npixels(plane) * n)
+            source = RCF.ctf_source(kind, P, plane, 3.5, 2.0, 3.0)
+            RCF.forward_project!(out, vol, R, plane, order, 1, r2, source)
+            @test out == bare .* vec(ctf)
+        end
+    end
+end
