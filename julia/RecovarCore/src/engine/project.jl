@@ -117,7 +117,7 @@ const TOUCH_BYTES = 1 << 24
 
 Project every volume of `vols` (a vector of `VolumeView`s of one layout) with every
 rotation: `out` is the flat (npix, n, B) result (NumPy (B, n, npix)). Threads take
-contiguous blocks of images.
+contiguous blocks of images on demand (`on_demand_blocks`).
 """
 function slice_volumes!(out::AbstractVector, vols::Vector{V}, rotations::AbstractArray{<:Real,3},
                         plane::ImagePlane, order, u::Int, max_r2::Float64) where {V<:VolumeView}
@@ -126,19 +126,11 @@ function slice_volumes!(out::AbstractVector, vols::Vector{V}, rotations::Abstrac
         throw(DimensionMismatch("output has $(length(out)) entries, expected $(npixels(plane) * n * length(vols))"))
     (n == 0 || isempty(vols)) && return out
     kind = prefetch_kind()
-    nthreads = min(Threads.nthreads(), n)
     out isa DenseVector && sizeof(out) >= TOUCH_BYTES && touch_pages!(out)
     GC.@preserve vols begin
-        if nthreads == 1
-            slice_images!(out, vols, rotations, plane, order, u, max_r2, 1:n, kind)
-        else
-            blocks = ImageBlocks(n, nthreads)
-            Threads.@threads for t in 1:nthreads
-                while true
-                    images = next_block!(blocks)
-                    isempty(images) && break
-                    slice_images!(out, vols, rotations, plane, order, u, max_r2, images, kind)
-                end
+        on_demand_blocks(n) do blocks
+            for images in blocks
+                slice_images!(out, vols, rotations, plane, order, u, max_r2, images, kind)
             end
         end
     end
