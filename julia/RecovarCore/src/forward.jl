@@ -308,11 +308,12 @@ the conjugate at the partner frequency: the adjoint of slicing `half_image_to_fu
                                 row::RowBuffer, ctf::CTFRow, weighted::Vector{T}, pf::Prefetcher) where {T}
     (offset >= 0 && offset + npixels(plane) <= length(slices)) || throw(BoundsError(slices, offset + npixels(plane)))
     length(weighted) >= plane.width || throw(DimensionMismatch("row buffer too small"))
+    target = Scatter(acc)
     for r in 0:plane.h-1
         ky = row_frequency(plane, r)
         columns = kept_range(plane, ky, limit)
         weigh_row!(weighted, 0, slices, offset + r * plane.width, ctf_row!(ctf, source, ic, r, columns), columns)
-        backproject_row!(acc, weighted, 0, geo, plane, order, ky, limit, conjugate_partners, row, pf)
+        backproject_row!(target, weighted, 0, geo, plane, order, ky, limit, conjugate_partners, row, pf)
     end
     return nothing
 end
@@ -346,13 +347,14 @@ Adds `Aᵢᵀ (Aᵢ v / σ²)` of image i to `acc` (same layout as `vol`): per r
     acc.layout == vol.layout || throw(ArgumentError("accumulator and volume layouts differ"))
     plane.half && throw(ArgumentError("AᵀAv takes full images"))
     length(sliced) >= plane.width || throw(DimensionMismatch("row buffer too small"))
+    target = Scatter(acc)
     for r in 0:plane.h-1
         ky = row_frequency(plane, r)
         slice_row!(sliced, 0, vol, geo, plane, order, ky, limit, row, pf_vol)
         columns = kept_range(plane, ky, limit)
         weights = noise_weights!(ctf.weights, ctf_row!(ctf, source, ic, r, columns), noise, r * plane.width, i, columns)
         weigh_row!(sliced, 0, sliced, 0, weights, columns)
-        backproject_row!(acc, sliced, 0, geo, plane, order, ky, limit, false, row, pf_acc)
+        backproject_row!(target, sliced, 0, geo, plane, order, ky, limit, false, row, pf_acc)
     end
     return nothing
 end
