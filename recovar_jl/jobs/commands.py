@@ -261,6 +261,7 @@ def reconstruct_job(star_path, out_dir, disc: str = "linear", pad: float = 2.0, 
                                       lambda: _progress(n, "reconstruct", quiet), say, symmetry=symmetry,
                                       subset=subset, angpix=angpix, project_dir=project_dir)
             rec = bp.reconstruct(unfiltered=bfactor is not None)
+            bp.release()   # the sums are done with: their memory goes to the map steps
             if radial_filter:
                 filter_full_map(rec)
             timings = {"read": 0.0, "read_wait": 0.0, **bp.timings}  # reading first, as it happens

@@ -24,6 +24,8 @@ chunk of images plus a constant, whatever n is; small volumes add the backprojec
 per-thread copies (``12·P²(P//2+1)`` per extra thread, only when a chunk's work exceeds the
 volume; larger volumes share one accumulator between threads, each updating its slab). The
 final maps need one ``8·D·P·(P//2+1)``-byte partial transform instead of the copies and the chunk.
+The job then releases the sums (:meth:`Backprojector.release`) before the steps on the
+D³ maps (radial Wiener filter, post-processing), which need about ``80·D³`` bytes.
 """
 from __future__ import annotations
 
@@ -178,6 +180,11 @@ class Backprojector:
             data, weights = self.ctf_modes.multipliers(ctf_params, p, self.voxel_size, max_frequency)
         self.add_spectra(spectra, rotations, data, halves, weights)
 
+    def release(self) -> None:
+        """Drop the sums (after the last :meth:`reconstruct`), so that the steps on the
+        final maps have their memory; counts and timings stay."""
+        self.data = self.weights = None
+
     def merge(self, other: "Backprojector") -> "Backprojector":
         """Add ``other``'s sums (numerators, CTF² weights, counts) into this one; returns self.
 
@@ -317,6 +324,10 @@ def reconstruct_arrays(images: np.ndarray, rotations: np.ndarray, translations: 
 CHUNK_BYTES = 256 * 2 ** 20
 #: Julia runtime, compiled kernels, FFTW plans, NumPy and the interpreter (measured, rounded up).
 BASE_BYTES = 1024 * 2 ** 20
+# Bytes per voxel of the D³ box for the steps after the sums are released: the half maps, the
+# full map and the unsharpened one (16), and the radial Wiener filter (rbin, three spectra,
+# three band maps and their products: 58 measured with tracemalloc at D = 128, plus FFT scratch).
+MAP_STEPS_BYTES = 80
 
 
 def _chunk_bytes_per_image(box: int, p: int) -> int:
@@ -355,9 +366,12 @@ def estimated_peak_bytes(box: int, pad: float, chunk_size: int, threads: int) ->
       ``+ chunk_size·(8D² + 4P² + 48·P(P//2+1))`` (the chunk's arrays) ``+ BASE_BYTES``;
     * final maps: ``24·Vh + 8·D·P·(P//2+1)`` (one map's partial inverse) ``+ 24·D³`` (the
       three maps and the two half-map spectra of their FSC) ``+`` slab temporaries (≈ 64
-      bytes × 2**22 cells) ``+ BASE_BYTES``.
+      bytes × 2**22 cells) ``+ BASE_BYTES``;
+    * after the sums are released (:meth:`Backprojector.release`): ``MAP_STEPS_BYTES·D³``
+      (the four maps, and the radial Wiener filter's spectra, band maps and radius bins)
+      ``+ BASE_BYTES``.
 
-    The peak is the larger. Cubic adds ``24·Vh`` when undoing its prefilter and the kernel's
+    The peak is the largest. Cubic adds ``24·Vh`` when undoing its prefilter and the kernel's
     full-grid per-thread volumes.
     """
     for name, value in (("box", box), ("chunk_size", chunk_size), ("threads", threads)):
@@ -370,7 +384,7 @@ def estimated_peak_bytes(box: int, pad: float, chunk_size: int, threads: int) ->
     copies = _kernel_copies(p, chunk_size, threads)
     backprojecting = 12 * vh * (copies - 1) + chunk_size * _chunk_bytes_per_image(box, p)
     final = 8 * box * p * (p // 2 + 1) + 24 * box ** 3 + 64 * SLAB_CELLS
-    return accumulators + max(backprojecting, final) + BASE_BYTES
+    return max(accumulators + max(backprojecting, final), MAP_STEPS_BYTES * box ** 3) + BASE_BYTES
 
 
 def backproject_rows(bp: Backprojector, reader, particles, halves: np.ndarray, start: int, stop: int,

@@ -114,6 +114,22 @@ def test_estimated_peak_grows_with_the_volume_and_threads_only_while_copies_pay(
         estimated_peak_bytes(256, 2.0, 0, 1)
 
 
+def test_the_map_steps_after_release_bound_the_peak_with_little_padding():
+    from recovar_jl.jobs.reconstruct import BASE_BYTES, MAP_STEPS_BYTES
+
+    # pad 1 at box 256: the sums (24·256²·129 bytes) are smaller than the map steps (80·256³)
+    assert estimated_peak_bytes(256, 1.0, 8, 1) == MAP_STEPS_BYTES * 256 ** 3 + BASE_BYTES
+    assert estimated_peak_bytes(256, 2.0, 64, 1) > MAP_STEPS_BYTES * 256 ** 3 + BASE_BYTES
+
+
+def test_release_drops_the_sums_and_keeps_counts_and_timings():
+    bp = Backprojector(8, 2.0)
+    bp.counts = [3, 4]
+    bp.release()
+    assert bp.data is None and bp.weights is None
+    assert bp.counts == [3, 4] and "backprojection" in bp.timings
+
+
 def test_box_400_pad_2_and_box_512_pad_2_fit_their_budgets_by_the_formula():
     assert estimated_peak_bytes(400, 2.0, chunk_size_for(400, 2.0), 2) < 16 * 2 ** 30
     assert estimated_peak_bytes(512, 2.0, chunk_size_for(512, 2.0), 2) < 20 * 2 ** 30
