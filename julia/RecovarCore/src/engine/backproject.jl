@@ -122,7 +122,7 @@ Conservative: a true answer may still update nothing.
     return direct | partner
 end
 
-"Prefetches into both volumes of a fused pass (same layout, so the same entries)."
+"Prefetches into two volumes of one layout (so the same entries): a fused pass's data and weights, or AᵀAv's accumulator and sampled volume."
 struct PairPrefetcher{P<:Prefetcher,Q<:Prefetcher}
     data::P
     weights::Q
