@@ -41,9 +41,9 @@ function bench(p, n)
     one_volume(v) = Scatter(VolumeView(view(v, :, 1), layout))
     pair = Scatter(VolumeView(view(data, :, 1), layout), VolumeView(view(weights, :, 1), layout), nothing)
     src = FusedPixels(y, c, w)
-    cases = ["two passes, 1 thread" => () -> (backproject!([one_volume(data)], cy, 1, poses, plane, Linear(), 1, r2, true);
-                                              backproject!([one_volume(weights)], w, 1, poses, plane, Linear(), 1, r2, true)),
-             "fused, 1 thread" => () -> backproject!([pair], src, 1, poses, plane, Linear(), 1, r2, true),
+    cases = ["two passes, 1 thread" => () -> (backproject!(one_volume(data), cy, 1, poses, plane, Linear(), 1, r2, true);
+                                              backproject!(one_volume(weights), w, 1, poses, plane, Linear(), 1, r2, true)),
+             "fused, 1 thread" => () -> backproject!(pair, src, 1, poses, plane, Linear(), 1, r2, true),
              "fused, $(Threads.nthreads()) slab threads" =>
                  () -> backproject_slabs!(pair, src, 1, poses, plane, Linear(), 1, r2, true, Threads.nthreads())]
     for (name, f) in cases

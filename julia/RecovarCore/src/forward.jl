@@ -6,9 +6,9 @@
 #
 # on the engine's rows (src/engine/): slicing is the forward model with CTF ≡ 1. Per row of
 # pixels, A v is `slice_row!` followed by an in-place multiply by the row's CTF; Aᵀ s
-# multiplies a row of s by the CTF into a row buffer and scatters it with `backproject_row!`;
-# AᵀAv slices a row into that buffer, weights it by CTF²/σ² and scatters it, never holding
-# an image. The CTF of a row comes from ctf.jl's evaluator (`ctf_points!`, `fine_ctf_rows!`)
+# scatters the row with `backproject_row!`, each pixel times its CTF as it is scattered
+# (`ScaledRow`); AᵀAv locates each pixel once and samples v there, weights the value by
+# CTF²/σ² and scatters it at the same location (`SampledRow`), never holding an image. The CTF of a row comes from ctf.jl's evaluator (`ctf_points!`, `fine_ctf_rows!`)
 # and the image's constants — no CTF array. Sums over images use the engine's accumulator
 # (`accumulate_images!`), so the extra memory depends on the volume size and the thread
 # count, never on the number of images.
@@ -295,25 +295,59 @@ end
 end
 
 """
-    backproject_ctf_image!(acc, slices, offset, geo, plane, order, limit, conjugate_partners,
-                           source, ic, row, ctf, weighted, pf)
+    ScaledRow{T}(values, p, multipliers)
 
-Scatter `CTF(p)·slices[offset + p]` of one image into `acc` (the adjoint of
-`project_image!`): per row, the kept pixels times the CTF into the row buffer `weighted`,
-then the engine's `backproject_row!` (with `conjugate_partners`, half images also scatter
-the conjugate at the partner frequency: the adjoint of slicing `half_image_to_full_image`).
+A row of pixels to scatter (`backproject_row!`'s source): pixel k = `p + j + 1` (stored
+column j) scatters `convert(T, values[k]) · real(T)(multipliers[j + 1])` — e.g. the row's
+CTF for Aᵀ s. Only the kept pixels are read.
 """
-@inline function backproject_ctf_image!(acc::VolumeView{T}, slices::AbstractVector, offset::Int, geo::SliceGeometry,
-                                plane::ImagePlane, order, limit::Int, conjugate_partners::Bool, source, ic,
-                                row::RowBuffer, ctf::CTFRow, weighted::Vector{T}, pf::Prefetcher) where {T}
+struct ScaledRow{T,S<:AbstractVector}
+    values::S
+    p::Int
+    multipliers::Vector{Float64}
+end
+ScaledRow{T}(values::S, p::Int, multipliers::Vector{Float64}) where {T,S} = ScaledRow{T,S}(values, p, multipliers)
+@inline pixel_value(src::ScaledRow{T}, k::Int, loc) where {T} =
+    @inbounds convert(T, src.values[k]) * real(T)(src.multipliers[k - src.p])
+
+"""
+    SampledRow{T}(vol, multipliers)
+
+A row of pixels sampled from `vol` where they are scattered (`backproject_row!`'s source,
+with p = 0): pixel j + 1, located at `loc`, scatters
+`convert(T, evaluate(vol, loc)) · real(T)(multipliers[j + 1])` — e.g. CTF²/σ² for AᵀAv,
+every pixel located once for both the slice and the scatter (`vol` has the layout of the
+accumulator).
+"""
+struct SampledRow{T,V<:VolumeView}
+    vol::V
+    multipliers::Vector{Float64}
+end
+SampledRow{T}(vol::V, multipliers::Vector{Float64}) where {T,V} = SampledRow{T,V}(vol, multipliers)
+@inline pixel_value(src::SampledRow{T}, k::Int, loc) where {T} =
+    @inbounds convert(T, evaluate(src.vol, loc)) * real(T)(src.multipliers[k])
+
+"""
+    backproject_ctf_image!(s, slices, offset, geo, plane, order, limit, conjugate_partners,
+                           source, ic, row, ctf, pf)
+
+Scatter `CTF(p)·slices[offset + p]` of one image into `s` (a `Scatter`; the adjoint of
+`project_image!`): per row, the engine's `backproject_row!` of the row scaled by its CTF
+(`ScaledRow`; with `conjugate_partners`, half images also scatter the conjugate at the
+partner frequency: the adjoint of slicing `half_image_to_full_image`).
+"""
+@inline function backproject_ctf_image!(s::Scatter{<:VolumeView{T}}, slices::AbstractVector, offset::Int,
+                                        geo::SliceGeometry, plane::ImagePlane, order, limit::Int,
+                                        conjugate_partners::Bool, source, ic, row::RowBuffer, ctf::CTFRow,
+                                        pf) where {T}
     (offset >= 0 && offset + npixels(plane) <= length(slices)) || throw(BoundsError(slices, offset + npixels(plane)))
-    length(weighted) >= plane.width || throw(DimensionMismatch("row buffer too small"))
-    target = Scatter(acc)
+    length(ctf.values) >= plane.width || throw(DimensionMismatch("CTF row too small"))
     for r in 0:plane.h-1
         ky = row_frequency(plane, r)
-        columns = kept_range(plane, ky, limit)
-        weigh_row!(weighted, 0, slices, offset + r * plane.width, ctf_row!(ctf, source, ic, r, columns), columns)
-        backproject_row!(target, weighted, 0, geo, plane, order, ky, limit, conjugate_partners, row, pf)
+        p = offset + r * plane.width
+        multipliers = ctf_row!(ctf, source, ic, r, kept_range(plane, ky, limit))
+        backproject_row!(s, ScaledRow{T}(slices, p, multipliers), p, geo, plane, order, ky, limit,
+                         conjugate_partners, row, pf)
     end
     return nothing
 end
@@ -335,26 +369,23 @@ end
     @inbounds nv.values[1 + (p - 1) * nv.pixel_stride + (i - 1) * nv.image_stride]
 
 """
-    normal_image!(acc, vol, geo, plane, order, limit, source, ic, noise, i, row, ctf, sliced, pf_vol, pf_acc)
+    normal_image!(s, vol, geo, plane, order, limit, source, ic, noise, i, row, ctf, pf)
 
-Adds `Aᵢᵀ (Aᵢ v / σ²)` of image i to `acc` (same layout as `vol`): per row, the engine's
-`slice_row!` of `vol` into the row buffer `sliced`, the kept pixels times CTF²/σ², then
-`backproject_row!` into `acc` (the transpose of the same interpolation). No image is held.
+Adds `Aᵢᵀ (Aᵢ v / σ²)` of image i to `s` (a `Scatter` with the layout of `vol`): per row,
+the engine's `backproject_row!` of `vol` sampled at each kept pixel's location times
+CTF²/σ² (`SampledRow`): every pixel is located once, evaluated, weighted and scattered at
+the same location (the transpose of the same interpolation). No image is held.
 """
-@inline function normal_image!(acc::VolumeView{T}, vol::VolumeView, geo::SliceGeometry, plane::ImagePlane, order,
-                       limit::Int, source, ic, noise::NoiseVariance, i::Int, row::RowBuffer, ctf::CTFRow,
-                       sliced::Vector{T}, pf_vol::Prefetcher, pf_acc::Prefetcher) where {T}
-    acc.layout == vol.layout || throw(ArgumentError("accumulator and volume layouts differ"))
+@inline function normal_image!(s::Scatter{<:VolumeView{T}}, vol::VolumeView, geo::SliceGeometry, plane::ImagePlane,
+                               order, limit::Int, source, ic, noise::NoiseVariance, i::Int, row::RowBuffer,
+                               ctf::CTFRow, pf) where {T}
+    s.data.layout == vol.layout || throw(ArgumentError("accumulator and volume layouts differ"))
     plane.half && throw(ArgumentError("AᵀAv takes full images"))
-    length(sliced) >= plane.width || throw(DimensionMismatch("row buffer too small"))
-    target = Scatter(acc)
     for r in 0:plane.h-1
         ky = row_frequency(plane, r)
-        slice_row!(sliced, 0, vol, geo, plane, order, ky, limit, row, pf_vol)
         columns = kept_range(plane, ky, limit)
         weights = noise_weights!(ctf.weights, ctf_row!(ctf, source, ic, r, columns), noise, r * plane.width, i, columns)
-        weigh_row!(sliced, 0, sliced, 0, weights, columns)
-        backproject_row!(target, sliced, 0, geo, plane, order, ky, limit, false, row, pf_acc)
+        backproject_row!(s, SampledRow{T}(vol, weights), 0, geo, plane, order, ky, limit, false, row, pf)
     end
     return nothing
 end
@@ -420,26 +451,25 @@ function forward_project!(out::AbstractVector, vol::VolumeView, rotations::Abstr
     return out
 end
 
-function backproject_ctf_images!(acc::VolumeView{T}, slices::AbstractVector, rotations::AbstractArray{<:Real,3},
+function backproject_ctf_images!(s::Scatter, slices::AbstractVector, rotations::AbstractArray{<:Real,3},
                                  plane::ImagePlane, order, u::Int, limit::Int, conjugate_partners::Bool,
-                                 source, images::UnitRange{Int}, mode::Symbol) where {T}
-    center = slice_center(order, acc.layout)
+                                 source, images::UnitRange{Int}, mode::Symbol)
+    center = slice_center(order, s.data.layout)
     row = forward_row_buffer(order, rotations, plane)
     ctf = CTFRow(source, plane)
-    weighted = zeros(T, plane.width)
-    GC.@preserve acc backproject_ctf_range!(acc, slices, rotations, plane, order, u, limit, conjugate_partners,
-                                            source, images, center, row, ctf, weighted, Prefetcher(acc.data, mode))
+    GC.@preserve s backproject_ctf_range!(s, slices, rotations, plane, order, u, limit, conjugate_partners,
+                                          source, images, center, row, ctf, scatter_prefetcher(s, mode))
     return nothing
 end
 
 # function barrier: the prefetcher's type depends on `mode`
-function backproject_ctf_range!(acc, slices, rotations, plane, order, u, limit, conjugate_partners, source, images,
-                                center, row, ctf, weighted, pf)
+function backproject_ctf_range!(s, slices, rotations, plane, order, u, limit, conjugate_partners, source, images,
+                                center, row, ctf, pf)
     npix = npixels(plane)
     for i in images
         geo = slice_geometry(rotations, i, u, center)
-        backproject_ctf_image!(acc, slices, (i - 1) * npix, geo, plane, order, limit, conjugate_partners, source,
-                               image_ctf(source, i), row, ctf, weighted, pf)
+        backproject_ctf_image!(s, slices, (i - 1) * npix, geo, plane, order, limit, conjugate_partners, source,
+                               image_ctf(source, i), row, ctf, pf)
     end
     return nothing
 end
@@ -472,7 +502,7 @@ function backproject_ctf!(out::AbstractVector{T}, slices::AbstractVector, rotati
     if !samples_coefficients(order) || (!apply_coefficients && layout isa FullVolume)
         # scatter straight into `out` (it already holds the accumulator)
         nacc = backprojection_threads(n, npixels(plane), stored_length(layout), order)
-        accumulate_images!(work!, out, layout, n, nacc)
+        accumulate_images!(work!, Scatter(VolumeView(out, layout)), n, nacc)
         return out
     end
     # cubic with the coefficient operator or a half volume: scatter into a full volume of
@@ -480,7 +510,7 @@ function backproject_ctf!(out::AbstractVector{T}, slices::AbstractVector, rotati
     full = FullVolume(layout.n0, layout.n1, layout.n2)
     scattered = zeros(T, stored_length(full))
     nacc = backprojection_threads(n, npixels(plane), stored_length(full), order)
-    accumulate_images!(work!, scattered, full, n, nacc)
+    accumulate_images!(work!, Scatter(VolumeView(scattered, full)), n, nacc)
     apply_coefficients && spline_coefficients!(reshape(scattered, layout.n2, layout.n1, layout.n0))
     if layout isa HalfVolume
         fold_full_into_half!(VolumeView(out, layout), scattered)
@@ -490,25 +520,24 @@ function backproject_ctf!(out::AbstractVector{T}, slices::AbstractVector, rotati
     return out
 end
 
-function normal_images!(acc::VolumeView{T}, vol::VolumeView, rotations::AbstractArray{<:Real,3}, plane::ImagePlane,
+function normal_images!(s::Scatter, vol::VolumeView, rotations::AbstractArray{<:Real,3}, plane::ImagePlane,
                         order, u::Int, limit::Int, source, noise::NoiseVariance, images::UnitRange{Int},
-                        mode::Symbol) where {T}
+                        mode::Symbol)
     center = slice_center(order, vol.layout)
     row = forward_row_buffer(order, rotations, plane)
     ctf = CTFRow(source, plane)
-    sliced = zeros(T, plane.width)
-    GC.@preserve vol acc normal_range!(acc, vol, rotations, plane, order, u, limit, source, noise, images, center,
-                                       row, ctf, sliced, Prefetcher(vol.data, mode), Prefetcher(acc.data, mode))
+    # one location per pixel for both volumes: prefetch the sampled cells and the scattered ones
+    pf = PairPrefetcher(scatter_prefetcher(s, mode), Prefetcher(vol.data, mode))
+    GC.@preserve vol s normal_range!(s, vol, rotations, plane, order, u, limit, source, noise, images, center, row,
+                                     ctf, pf)
     return nothing
 end
 
 # function barrier: the prefetchers' types depend on `mode`
-function normal_range!(acc, vol, rotations, plane, order, u, limit, source, noise, images, center, row, ctf, sliced,
-                       pf_vol, pf_acc)
+function normal_range!(s, vol, rotations, plane, order, u, limit, source, noise, images, center, row, ctf, pf)
     for i in images
         geo = slice_geometry(rotations, i, u, center)
-        normal_image!(acc, vol, geo, plane, order, limit, source, image_ctf(source, i), noise, i, row, ctf, sliced,
-                      pf_vol, pf_acc)
+        normal_image!(s, vol, geo, plane, order, limit, source, image_ctf(source, i), noise, i, row, ctf, pf)
     end
     return nothing
 end
@@ -623,7 +652,7 @@ function compute_AtAv_kernel!(out::AbstractArray, volume::AbstractArray, rotatio
     mode = prefetch_kind()
     limit = clip_limit(r2)
     work! = (acc, images) -> normal_images!(acc, vol, rotations, plane, interp, ui, limit, source, nv, images, mode)
-    accumulate_images!(work!, vec(out), layout, n, nacc)
+    accumulate_images!(work!, Scatter(VolumeView(vec(out), layout)), n, nacc)
     return nothing
 end
 

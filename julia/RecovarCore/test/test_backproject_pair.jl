@@ -91,7 +91,7 @@ end
 function single_thread(volumes, src, rot, plane, order, layout, r2, partners)
     s = length(volumes) == 1 ? Scatter(VolumeView(view(volumes[1], :, 1), layout)) :
         Scatter(VolumeView(view(volumes[1], :, 1), layout), VolumeView(view(volumes[2], :, 1), layout), nothing)
-    backproject!([s], src, 1, rot, plane, order, 1, r2, partners)
+    backproject!(s, src, 1, rot, plane, order, 1, r2, partners)
     return volumes
 end
 

@@ -216,3 +216,48 @@ end
     @test large <= small + 4096
     @test large <= Threads.nthreads() * sizeof(ComplexF32) * N^3 + 64 * 1024
 end
+
+@testset "row sources: one location per pixel gives the two-pass sums bit for bit ($T, order $o, half image $hi)" for T in (ComplexF32, ComplexF64),
+        o in (0, 1, 3), hi in (false, true)
+    rng = MersenneTwister(17 + o + 2hi)
+    N = 9
+    order = RCF.interpolation_order(o)
+    layout = RCF.FullVolume(N, N, N)
+    plane = RCF.ImagePlane(N, N, hi)
+    limit = o == 3 ? typemax(Int) : (N ÷ 2 - 1)^2
+    R = forward_test_rotations(rng, 1, real(T))
+    geo = RCF.slice_geometry(R, 1, 1, RCF.slice_center(order, layout))
+    row = RCF.forward_row_buffer(order, R, plane)
+    pf = RCF.Prefetcher(zeros(T, 1), :none)
+    vol = RCF.VolumeView(randn(rng, T, N^3), layout)
+    values = randn(rng, T, RCF.npixels(plane))
+    partners = hi && RCF.scatters_partners(order)
+    for r in 0:plane.h-1
+        ky = RCF.row_frequency(plane, r)
+        columns = RCF.kept_range(plane, ky, limit)
+        multipliers = randn(rng, plane.width)
+        p = r * plane.width
+        # the adjoint: scaled into a buffer, then scattered; or scaled as scattered
+        buffer = zeros(T, plane.width)
+        RCF.weigh_row!(buffer, 0, values, p, multipliers, columns)
+        two_pass = zeros(T, N^3)
+        RCF.backproject_row!(RCF.Scatter(RCF.VolumeView(two_pass, layout)), buffer, 0, geo, plane, order, ky, limit,
+                             partners, row, pf)
+        one_pass = zeros(T, N^3)
+        RCF.backproject_row!(RCF.Scatter(RCF.VolumeView(one_pass, layout)), RCF.ScaledRow{T}(values, p, multipliers), p,
+                             geo, plane, order, ky, limit, partners, row, pf)
+        @test one_pass == two_pass
+        hi && continue
+        # AᵀAv: sliced into a buffer, weighted, scattered; or sampled where scattered
+        sliced = zeros(T, plane.width)
+        RCF.slice_row!(sliced, 0, vol, geo, plane, order, ky, limit, row, pf)
+        RCF.weigh_row!(sliced, 0, sliced, 0, multipliers, columns)
+        two_pass = zeros(T, N^3)
+        RCF.backproject_row!(RCF.Scatter(RCF.VolumeView(two_pass, layout)), sliced, 0, geo, plane, order, ky, limit,
+                             false, row, pf)
+        one_pass = zeros(T, N^3)
+        RCF.backproject_row!(RCF.Scatter(RCF.VolumeView(one_pass, layout)), RCF.SampledRow{T}(vol, multipliers), 0,
+                             geo, plane, order, ky, limit, false, row, pf)
+        @test one_pass == two_pass
+    end
+end

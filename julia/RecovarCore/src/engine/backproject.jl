@@ -46,9 +46,10 @@ struct FusedPixels{S<:AbstractVector,C<:AbstractVector{<:Real},W<:AbstractVector
 end
 Base.length(src::FusedPixels) = length(src.values)
 
-# the value(s) pixel k scatters, and those of its conjugate partner
-@inline pixel_value(src::AbstractVector, k::Int) = @inbounds src[k]
-@inline pixel_value(src::FusedPixels, k::Int) = @inbounds (src.multipliers[k] * src.values[k], src.weights[k])
+# the value(s) pixel k, located at `loc`, scatters (`loc` is for sources that sample a
+# volume there, forward.jl's `SampledRow`), and those of its conjugate partner
+@inline pixel_value(src::AbstractVector, k::Int, loc) = @inbounds src[k]
+@inline pixel_value(src::FusedPixels, k::Int, loc) = @inbounds (src.multipliers[k] * src.values[k], src.weights[k])
 @inline partner_value(value) = conj(value)
 @inline partner_value(value::Tuple) = (conj(value[1]), value[2])
 
@@ -121,7 +122,7 @@ Conservative: a true answer may still update nothing.
     return direct | partner
 end
 
-"Prefetches into both volumes of a fused pass (same layout, so the same entries)."
+"Prefetches into two volumes of one layout (so the same entries): a fused pass's data and weights, or AᵀAv's accumulator and sampled volume."
 struct PairPrefetcher{P<:Prefetcher,Q<:Prefetcher}
     data::P
     weights::Q
@@ -175,8 +176,9 @@ function backproject_row!(s::Scatter, src, p::Int, geo::SliceGeometry, plane::Im
     kept = locate_row!(locs, js, s.data, geo, plane, order, ky, limit, conjugate_partners, pf, nothing, p, s.slab)
     for m in 1:kept
         @inbounds j = js[m]
-        value = pixel_value(src, p + j + 1)
-        @inbounds scatter_value!(s, locs[1, m], value)
+        @inbounds loc = locs[1, m]
+        value = pixel_value(src, p + j + 1, loc)
+        @inbounds scatter_value!(s, loc, value)
         if conjugate_partners && has_conjugate_partner(plane, j)
             @inbounds scatter_value!(s, locs[2, m], partner_value(value))
         end
@@ -211,8 +213,9 @@ function backproject_row!(s::Scatter{<:VolumeView{T,FullVolume}}, src, p::Int, g
     end
     for t in 1:count
         j = jlo + t - 1
-        value = pixel_value(src, p + j + 1)
-        scatter_value!(s, cell_location(run, t, acc, geo, run_frequency(plane, j), ky), value)
+        loc = cell_location(run, t, acc, geo, run_frequency(plane, j), ky)
+        value = pixel_value(src, p + j + 1, loc)
+        scatter_value!(s, loc, value)
         if pcount > 0 && j >= plo
             scatter_value!(s, cell_location(partners, jhi - j + 1, acc, geo, -j, py), partner_value(value))
         end
@@ -223,8 +226,9 @@ function backproject_row!(s::Scatter{<:VolumeView{T,FullVolume}}, src, p::Int, g
         kx = column_frequency(plane, j)
         kx * kx + ky * ky <= limit || continue
         g0, g1, g2 = grid_point(geo, kx, ky)
-        value = pixel_value(src, p + j + 1)
-        scatter_value!(s, locate_linear(acc, g0, g1, g2), value)
+        loc = locate_linear(acc, g0, g1, g2)
+        value = pixel_value(src, p + j + 1, loc)
+        scatter_value!(s, loc, value)
         if conjugate_partners && has_conjugate_partner(plane, j)
             px, qy = partner_frequency(plane, kx, ky)
             h0, h1, h2 = grid_point(geo, px, qy)
@@ -288,27 +292,6 @@ function clear_owned!(s::Scatter)
     return s
 end
 
-function backproject_images!(s::Scatter, src, b::Int, n::Int, rotations::AbstractArray{<:Real,3}, plane::ImagePlane,
-                             order, u::Int, max_r2::Float64, conjugate_partners::Bool, images::UnitRange{Int},
-                             kind::Symbol)
-    if !needs_blocking(s) || length(images) <= FLUSH_BLOCK
-        return backproject_image_range!(s, src, b, n, rotations, plane, order, u, max_r2, conjugate_partners,
-                                        images, kind)
-    end
-    # Blocked summation (needs_blocking, FLUSH_BLOCK): a float32 running sum over
-    # 10⁵ images drifts by ~4e-4; summing blocks of FLUSH_BLOCK images first, then adding
-    # each block into the accumulator in order, keeps it ~1e-6 and the result reproducible.
-    block = zeroed_like(s)
-    for start in first(images):FLUSH_BLOCK:last(images)
-        start > first(images) && clear_owned!(block)
-        GC.@preserve block backproject_image_range!(block, src, b, n, rotations, plane, order, u, max_r2,
-                                                    conjugate_partners,
-                                                    start:min(start + FLUSH_BLOCK - 1, last(images)), kind)
-        add_scatter!(s, block)
-    end
-    return nothing
-end
-
 function backproject_image_range!(s::Scatter, src, b::Int, n::Int, rotations::AbstractArray{<:Real,3},
                                   plane::ImagePlane, order, u::Int, max_r2::Float64, conjugate_partners::Bool,
                                   images::UnitRange{Int}, kind::Symbol)
@@ -326,34 +309,23 @@ function backproject_image_range!(s::Scatter, src, b::Int, n::Int, rotations::Ab
 end
 
 """
-    backproject!(accs, slices, b, rotations, plane, order, u, max_r2, conjugate_partners)
+    backproject!(s, slices, b, rotations, plane, order, u, max_r2, conjugate_partners, nacc=1)
 
-Backproject images `slices[:, :, b]` (flat (npix, n, B); a `FusedPixels` for fused
-`Scatter`s) into the accumulators `accs` (one `VolumeView` or `Scatter` per thread, same
-layout, dense data): thread t scatters its block of images into `accs[t]`. The caller sums
-the accumulators.
+`s += Pᵀ slices[:, :, b]` (`slices` flat (npix, n, B); a `FusedPixels` for a fused `Scatter`
+`s`; a `VolumeView` is scattered into as `Scatter(s)`), threaded by `accumulate_images!`
+over `nacc` accumulators.
 """
-function backproject!(accs::Vector{<:Union{VolumeView,Scatter}}, slices, b::Int, rotations::AbstractArray{<:Real,3},
-                      plane::ImagePlane, order, u::Int, max_r2::Float64, conjugate_partners::Bool)
+function backproject!(s::Scatter, slices, b::Int, rotations::AbstractArray{<:Real,3}, plane::ImagePlane, order,
+                      u::Int, max_r2::Float64, conjugate_partners::Bool, nacc::Int=1)
     n = size(rotations, 3)
-    nthreads = length(accs)
     kind = prefetch_kind()
-    scatters = [acc isa Scatter ? acc : Scatter(acc) for acc in accs]
-    GC.@preserve accs begin
-        if nthreads == 1
-            backproject_images!(scatters[1], slices, b, n, rotations, plane, order, u, max_r2, conjugate_partners,
-                                1:n, kind)
-        else
-            # Static blocks (not `ImageBlocks`): which images a thread sums decides the
-            # rounding, and results should not change from one run to the next.
-            Threads.@threads for t in 1:nthreads
-                backproject_images!(scatters[t], slices, b, n, rotations, plane, order, u, max_r2,
-                                    conjugate_partners, chunk_range(t, nthreads, n), kind)
-            end
-        end
+    accumulate_images!(s, n, nacc) do acc, images
+        backproject_image_range!(acc, slices, b, n, rotations, plane, order, u, max_r2, conjugate_partners, images,
+                                 kind)
     end
     return nothing
 end
+backproject!(acc::VolumeView, args...) = backproject!(Scatter(acc), args...)
 
 """
     slab_planes(layout, nslabs, radius) -> Vector{UnitRange{Int}}
@@ -403,7 +375,7 @@ function backproject_slabs!(s::Scatter, src, b::Int, rotations::AbstractArray{<:
     target = blocked ? zeroed_like(s) : s
     GC.@preserve s target for start in 1:FLUSH_BLOCK:n
         images = blocked ? (start:min(start + FLUSH_BLOCK - 1, n)) : (1:n)
-        Threads.@threads for t in 1:length(slabs)
+        static_blocks(length(slabs), length(slabs)) do t, _
             mine = with_slab(target, slabs[t])
             blocked && start > 1 && clear_owned!(mine)
             backproject_image_range!(mine, src, b, n, rotations, plane, order, u, max_r2, conjugate_partners,
@@ -475,11 +447,7 @@ function backproject_into!(s::Scatter, src, b::Int, rotations::AbstractArray{<:R
     mode, nthreads = backprojection_mode(size(rotations, 3), npixels(plane), s.data.layout, order, threading)
     mode === :slabs &&
         return backproject_slabs!(s, src, b, rotations, plane, order, u, max_r2, conjugate_partners, nthreads)
-    copies = [zeroed_like(s) for _ in 2:nthreads]
-    backproject!([s; copies], src, b, rotations, plane, order, u, max_r2, conjugate_partners)
-    for copy in copies
-        foreach(add_into!, volumes(s), volumes(copy))
-    end
+    backproject!(s, src, b, rotations, plane, order, u, max_r2, conjugate_partners, nthreads)
     return nothing
 end
 
@@ -505,19 +473,16 @@ function adjoint_slice_volumes!(out::AbstractMatrix{T}, slices::AbstractVector, 
     if samples_coefficients(order)
         full = FullVolume(layout.n0, layout.n1, layout.n2)
         nacc = backprojection_threads(n, npixels(plane), stored_length(full), order)
-        buffers = [zeros(T, stored_length(full)) for _ in 1:nacc]
-        accs = [VolumeView(buffer, full) for buffer in buffers]
+        scattered = zeros(T, stored_length(full))
         for b in 1:B
-            b > 1 && foreach(buf -> fill_threaded!(buf, zero(T)), buffers)
-            backproject!(accs, slices, b, rotations, plane, order, u, max_r2, conjugate_partners)
-            for t in 2:nacc
-                add_into!(buffers[1], buffers[t])
-            end
-            spline_coefficients!(reshape(buffers[1], layout.n2, layout.n1, layout.n0))
+            b > 1 && fill_threaded!(scattered, zero(T))
+            backproject!(VolumeView(scattered, full), slices, b, rotations, plane, order, u, max_r2,
+                         conjugate_partners, nacc)
+            spline_coefficients!(reshape(scattered, layout.n2, layout.n1, layout.n0))
             if layout isa HalfVolume
-                fold_full_into_half!(VolumeView(view(out, :, b), layout), buffers[1])
+                fold_full_into_half!(VolumeView(view(out, :, b), layout), scattered)
             else
-                add_into!(view(out, :, b), buffers[1])
+                add_into!(view(out, :, b), scattered)
             end
         end
         return out
