@@ -7,6 +7,7 @@ stored, ``[y, x]`` (row = y, column = x).
 """
 from __future__ import annotations
 
+import mmap
 import os
 import warnings
 from pathlib import Path
@@ -15,6 +16,20 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from .errors import JobError
+
+
+def _unmap_read_pages(data: np.ndarray) -> None:
+    """Drop this process's mapping of a memory-mapped stack's pages after they were copied out
+    (madvise DONTNEED on the read-only shared map; the page cache keeps them). Without it every
+    image read stays in the resident set, and the job's peak would grow with the particle count."""
+    m = getattr(data, "_mmap", None)
+    if m is None and isinstance(getattr(data, "base", None), mmap.mmap):
+        m = data.base
+    if isinstance(m, mmap.mmap) and hasattr(m, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+        try:
+            m.madvise(mmap.MADV_DONTNEED)
+        except (OSError, ValueError):
+            pass
 
 
 def _open_mrc(path: Path, what: str, hint: str):
@@ -214,6 +229,7 @@ class StackReader:
             idx = self.image_indices[rows[sel]]
             order = np.argsort(idx, kind="stable")
             out[sel[order]] = self._data[sid][idx[order]]
+            _unmap_read_pages(self._data[sid])
         if not np.all(np.isfinite(out)):
             raise JobError("a particle image contains NaN or Inf values; check the stacks")
         return out

@@ -1,5 +1,6 @@
 """MRC volumes and stacks, stack checks and all-or-nothing outputs (recovar_jl.jobs.mrc)."""
 import mrcfile
+from pathlib import Path
 import numpy as np
 import pytest
 
@@ -94,3 +95,30 @@ def test_atomic_outputs_reports_an_unusable_directory(tmp_path):
     with pytest.raises(JobError, match="--out"):
         with AtomicOutputs(tmp_path / "file" / "sub"):
             pass
+
+
+def _rss_file_kib() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("RssFile:"):
+                return int(line.split()[1])
+    return 0
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
+def test_reading_a_stack_does_not_keep_its_pages_resident(tmp_path):
+    n, box = 256, 128                                   # 16 MiB of images
+    stack = tmp_path / "stack.mrcs"
+    with mrcfile.new(str(stack)) as mrc:
+        mrc.set_data(np.random.default_rng(0).standard_normal((n, box, box)).astype(np.float32))
+    reader = StackReader(tmp_path / "p.star", [stack], np.zeros(n, dtype=int), np.arange(n))
+    try:
+        before = _rss_file_kib()
+        total = 0.0
+        for start in range(0, n, 32):
+            total += float(reader.read(np.arange(start, start + 32)).sum())
+        grown = _rss_file_kib() - before
+    finally:
+        reader.close()
+    assert np.isfinite(total)
+    assert grown < 4 * 1024, f"the stack's pages stayed mapped: RssFile grew by {grown} KiB"
