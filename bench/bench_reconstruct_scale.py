@@ -239,16 +239,16 @@ def main(argv):
         except ValueError:
             parser.error(f"--sizes: expected BOXxN such as 256x20000, got {spec!r}")
         specs.append((box, n))
-    rows = []
+    rows, commit = [], git_commit()
     for box, n in specs:
         rows.append(measure(box, n, args.pad, args.workdir, args.lock))
         print(json.dumps(rows[-1]), flush=True)
-    table = markdown(rows, args.label, git_commit())
+        table = markdown(rows, args.label, commit)   # written after every row: a long run keeps what it measured
+        for path, text in ((args.json, json.dumps({"label": args.label, "commit": commit, "rows": rows}, indent=1)),
+                           (args.markdown, table)):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
     print("\n" + table)
-    for path, text in ((args.json, json.dumps({"label": args.label, "rows": rows}, indent=1)),
-                       (args.markdown, table)):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
     return 0
 
 
