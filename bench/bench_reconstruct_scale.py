@@ -202,7 +202,7 @@ def markdown(rows, label, commit) -> str:
         s = r["stages"]
         floor = max(r["read_cold_s"], s["backprojection"])
         named = [k for k in STAGE_ORDER if k in s] + sorted(set(s) - set(STAGE_ORDER) - {"total"})
-        other = s.get("total", r["wall_s"]) - sum(s[k] for k in named if k not in ("read", "read_wait"))
+        other = s.get("total", r["wall_s"]) - sum(s[k] for k in named if k != "read")   # read: the reader thread
         stage_text = ", ".join(f"{k} {s[k]:.1f}" for k in named) + f", other {other:.1f}"
         resident = r["resident_after_drop"]
         cold_note = "" if resident is None else f", {resident:.0%} resident after drop"
