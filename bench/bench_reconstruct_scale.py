@@ -14,14 +14,15 @@ For each (box, particles), by default box 256 × 20,000 and box 384 × 5,000 (8.
   and warm (a second read);
 * `recovar-jl reconstruct -v --pad PAD` in a subprocess, on the cold stack: wall time,
   images/s, the job's stage times and the child's peak resident memory (/usr/bin/time). The
-  "backprojection" stage is the kernels alone on the same images (the kernel floor); its
-  pixel rate (data and weights, half-grid pixels per second) is compared with box 128's when
-  box 128 is in the run.
+  "backprojection" stage is the fused data + weight kernel alone on the same images (the
+  kernel floor); its pixel rate (half-grid pixels located per second, each scattered into
+  both accumulators) is compared with box 128's when box 128 is in the run.
 
 The load average (/proc/loadavg) is recorded before and after every figure. Every step that
 needs more than 3 GB (simulate at box ≥ 384, reconstruct at box ≥ 256) holds --lock
 (default /tmp/bigmem.lock, the machine's shared lock: do not also wrap this script in
-`flock` on it). Writes a markdown table (--markdown) and the figures as JSON (--json).
+`flock` on it). Sizes: --sizes 256x20000 384x5000, or --boxes 128 256 with --particles N;
+--threads sets the job's Julia threads (RECOVAR_JL_NUM_THREADS). Writes a markdown table (--markdown) and the figures as JSON (--json).
 Not a test: timings depend on the machine and its load.
 """
 import argparse
@@ -177,12 +178,14 @@ def measure(box, n, pad, workdir, lock):
     wall, stages, peak, loads, resident_job, gt = reconstruct(sim_dir, pad, lock)
     p = int(round(pad * box))
     p += p % 2
-    pixels = 2 * n * p * (p // 2 + 1)           # data and weights, half-grid pixels
+    pixels = n * p * (p // 2 + 1)               # half-grid pixels, each into data and weights
+    kernel = stages["backprojection"]
     return dict(box=box, n=n, pad=pad, stack_gb=n * box * box * 4 / 1e9, simulate_s=sim_wall, read_cold_s=cold,
                 read_warm_s=warm, resident_after_drop=resident, resident_before_job=resident_job,
                 load_read=load_read, load_before=loads[0], load_after=loads[1], wall_s=wall, stages=stages,
                 peak_gib=peak, images_per_s=n / wall, truth=gt,
-                kernel_mpix_per_s=pixels / stages["backprojection"] / 1e6)
+                kernel_images_per_s=n / kernel, kernel_mpix_per_s=pixels / kernel / 1e6,
+                threads=os.environ.get("RECOVAR_JL_NUM_THREADS", "default"))
 
 
 def _quality_text(quality) -> str:
@@ -194,7 +197,7 @@ def _quality_text(quality) -> str:
 
 def markdown(rows, label, commit) -> str:
     lines = [f"{label} (commit {commit}; load averages 1/5/15 min before → after each job)", "",
-             "| box × particles (pad) | stack | end-to-end (job) | images/s | read cold / warm | kernels alone | "
+             "| box × particles (pad) | stack | end-to-end (job) | images/s | read cold / warm | kernel alone (images/s) | "
              "end-to-end / larger floor | stage times (s) | kernel Mpix/s | peak RSS | FSC vs truth: 0.5, @0.8 Nyquist "
              "(masked) | load |",
              "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|---|"]
@@ -209,8 +212,8 @@ def markdown(rows, label, commit) -> str:
         lines.append(
             f"| {r['box']} × {r['n']:,} ({r['pad']:g}) | {r['stack_gb']:.2f} GB | {r['wall_s']:.1f} s "
             f"({s.get('total', float('nan')):.1f} s) | {r['images_per_s']:.1f} | "
-            f"{r['read_cold_s']:.2f} / {r['read_warm_s']:.2f} s{cold_note} | {s['backprojection']:.1f} s | "
-            f"{r['wall_s'] / floor:.2f} | {stage_text} | {r['kernel_mpix_per_s']:.1f} | {r['peak_gib']:.2f} GiB | "
+            f"{r['read_cold_s']:.2f} / {r['read_warm_s']:.2f} s{cold_note} | {s['backprojection']:.1f} s "
+            f"({r['n'] / s['backprojection']:.0f}) | {r['wall_s'] / floor:.2f} | {stage_text} | {r['kernel_mpix_per_s']:.1f} | {r['peak_gib']:.2f} GiB | "
             f"{_quality_text(r['truth'])} | {r['load_before']} → {r['load_after']} |")
     by_box = {r["box"]: r["kernel_mpix_per_s"] for r in rows}
     if 128 in by_box:
@@ -224,14 +227,20 @@ def main(argv):
     parser.add_argument("--quick", action="store_true", help="box 64 and 128, 2,000 particles each")
     parser.add_argument("--sizes", nargs="*", default=None, metavar="BOXxN",
                         help="e.g. 128x20000 256x20000 (default: 256x20000 384x5000)")
+    parser.add_argument("--boxes", nargs="*", type=int, default=None, help="boxes, each with --particles particles")
+    parser.add_argument("--particles", type=int, default=20000, help="particles per box with --boxes")
     parser.add_argument("--pad", type=float, default=2.0)
+    parser.add_argument("--threads", type=int, default=None, help="Julia threads of the job (default: its own)")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/recovar_jl_bench_scale"))
     parser.add_argument("--label", default="recovar-jl reconstruct", help="title of the table (e.g. before, after)")
     parser.add_argument("--lock", default="/tmp/bigmem.lock", help="lock file held by the big steps ('' for none)")
     parser.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "reconstruct_scale.json")
     parser.add_argument("--markdown", type=Path, default=REPO / "bench" / "results" / "reconstruct_scale.md")
     args = parser.parse_args(argv)
-    sizes = args.sizes or (["64x2000", "128x2000"] if args.quick else ["256x20000", "384x5000"])
+    if args.threads is not None:
+        os.environ["RECOVAR_JL_NUM_THREADS"] = str(args.threads)
+    sizes = args.sizes or [f"{box}x{args.particles}" for box in args.boxes or ()] or \
+        (["64x2000", "128x2000"] if args.quick else ["256x20000", "384x5000"])
     specs = []
     for spec in sizes:
         try:

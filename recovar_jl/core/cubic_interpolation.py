@@ -63,23 +63,27 @@ def _coordinate_list(coords, ndim, name):
     return arrays, shape, dtype
 
 
-def _fill(fill_value, data_dtype, coord_dtype, wrap):
-    """The fill value as a complex number and the output dtype."""
-    if isinstance(fill_value, (bool, np.bool_)) or not isinstance(fill_value, numbers.Number):
-        arr = np.asarray(fill_value)
+def _fill_number(value, name):
+    """The fill value `value` (argument `name`) as a complex number."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Number):
+        arr = np.asarray(value)
         if arr.shape != () or arr.dtype.kind not in "biufc":
-            raise TypeError(f"fill value must be a number, got {fill_value!r}")
-        fill_value = arr.item()
-    fill = complex(fill_value)
+            raise TypeError(f"{name} must be a number, got {value!r}")
+        value = arr.item()
+    return complex(value)
+
+
+def _output_dtype(fill, data_dtype, coord_dtype, wrap):
+    """The output dtype, complex when a complex fill value `fill` can be read."""
     out_dtype = np.result_type(data_dtype, coord_dtype)
     if not wrap and fill.imag != 0 and out_dtype.kind != "c":
         out_dtype = v.complex_dtype(out_dtype)
-    return fill, out_dtype
+    return out_dtype
 
 
-def _evaluate(coeffs, arrays, shape, coord_dtype, shift, wrap, fill_value):
-    """S(x + shift) at the points given by `arrays` (one per axis)."""
-    fill, out_dtype = _fill(fill_value, coeffs.dtype, coord_dtype, wrap)
+def _evaluate(coeffs, arrays, shape, coord_dtype, shift, wrap, fill):
+    """S(x + shift) at the points given by `arrays` (one per axis); `fill` is complex."""
+    out_dtype = _output_dtype(fill, coeffs.dtype, coord_dtype, wrap)
     m = int(np.prod(shape))
     out = np.empty(m, dtype=out_dtype)
     if m:
@@ -91,11 +95,11 @@ def _evaluate(coeffs, arrays, shape, coord_dtype, shift, wrap, fill_value):
     return out.reshape(shape)
 
 
-def _evaluate_low_order(data, arrays, shape, coord_dtype, order, wrap, fill_value):
+def _evaluate_low_order(data, arrays, shape, coord_dtype, order, wrap, fill):
     """Order 0 (nearest sample, ties to even) or 1 (multilinear) interpolation of `data`
-    itself at the points `arrays`; indices wrap or read `fill_value` outside, as the cubic
-    path. A non-finite coordinate gives NaN."""
-    fill, out_dtype = _fill(fill_value, data.dtype, coord_dtype, wrap)
+    itself at the points `arrays`; indices wrap or read the complex `fill` outside, as the
+    cubic path. A non-finite coordinate gives NaN."""
+    out_dtype = _output_dtype(fill, data.dtype, coord_dtype, wrap)
     points = [a.reshape(-1).astype(coord_dtype) for a in arrays]
     finite = np.logical_and.reduce([np.isfinite(x) for x in points]) if points else np.ones(0, bool)
     points = [np.where(finite, x, 0) for x in points]
@@ -157,7 +161,7 @@ def interpolate_with_spline(spline_coeffs, coords, boundary_mode="wrap", fill_va
     coeffs = _coefficient_array(spline_coeffs, "spline_coeffs")
     wrap = _mode(boundary_mode, "boundary_mode")
     arrays, shape, dtype = _coordinate_list(coords, coeffs.ndim, "coords")
-    return _evaluate(coeffs, arrays, shape, dtype, 1, wrap, fill_value)
+    return _evaluate(coeffs, arrays, shape, dtype, 1, wrap, _fill_number(fill_value, "fill_value"))
 
 
 def map_coordinates_with_cubic_spline(coefficients, coordinates, mode="wrap", cval=0.0):
@@ -178,7 +182,7 @@ def map_coordinates_with_cubic_spline(coefficients, coordinates, mode="wrap", cv
     coeffs = _coefficient_array(coefficients, "coefficients")
     wrap = _mode(mode, "mode")
     arrays, shape, dtype = _coordinate_list(coordinates, coeffs.ndim, "coordinates")
-    return _evaluate(coeffs, arrays, shape, dtype, 0, wrap, cval)
+    return _evaluate(coeffs, arrays, shape, dtype, 0, wrap, _fill_number(cval, "cval"))
 
 
 def map_coordinates(input, coordinates, order, mode="wrap", cval=0.0):
@@ -209,4 +213,4 @@ def map_coordinates(input, coordinates, order, mode="wrap", cval=0.0):
         return map_coordinates_with_cubic_spline(calculate_spline_coefficients(data), coordinates, mode, cval)
     wrap = _mode(mode, "mode")
     arrays, shape, dtype = _coordinate_list(coordinates, data.ndim, "coordinates")
-    return _evaluate_low_order(data, arrays, shape, dtype, int(order), wrap, cval)
+    return _evaluate_low_order(data, arrays, shape, dtype, int(order), wrap, _fill_number(cval, "cval"))

@@ -386,7 +386,12 @@ def multiply_along_axis(A, B, axis):
         raise TypeError(f"axis must be an integer, got {axis!r}")
     if not -A.ndim <= axis < A.ndim:
         raise ValueError(f"axis {axis} out of range for A of shape {A.shape}")
-    return np.swapaxes(np.swapaxes(A, axis, -1) * B, -1, axis)
+    moved = np.swapaxes(A, axis, -1)
+    try:
+        np.broadcast_shapes(moved.shape, B.shape)
+    except ValueError:
+        raise ValueError(f"B of shape {B.shape} cannot scale axis {axis} of A (shape {A.shape})") from None
+    return np.swapaxes(moved * B, -1, axis)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -98,6 +98,27 @@ def fft_lines(x: np.ndarray) -> np.ndarray:
     return np.asarray(ftu.get_dft(x))
 
 
+def _half_grid_arguments(half_spectra: np.ndarray, rotations: np.ndarray, box: int, disc: str) -> tuple:
+    """Validated (order, slices (1, n, npix), rotations, kernel tail arguments) of a half-grid backprojection."""
+    from ..core import slicing
+
+    shape = (box, box, box)
+    order, image_shape, volume_shape, _, _, rot = slicing._common_arguments(
+        disc, (box, box), shape, True, True, rotations, slicing._AUTO)
+    slices = slicing._slices(half_spectra, "slices", image_shape, True, batched=False)
+    if slices.shape[1] != rot.shape[0]:
+        raise ValueError(f"half_spectra hold {slices.shape[1]} images but rotations has {rot.shape[0]}")
+    tail = (*volume_shape, *image_shape, slicing._max_r2(slicing._AUTO, image_shape, order),
+            slicing._upsampling(image_shape, volume_shape))
+    return order, slices, rot, tail
+
+
+def _check_accumulator(volume: np.ndarray, name: str, dtype) -> None:
+    if not isinstance(volume, np.ndarray) or volume.dtype != dtype or not volume.flags.c_contiguous:
+        raise ValueError(f"{name} must be a C-contiguous {np.dtype(dtype)} array, got "
+                         f"{getattr(volume, 'dtype', type(volume).__name__)}")
+
+
 def backproject_half_into(volume: np.ndarray, half_spectra: np.ndarray, rotations: np.ndarray, box: int,
                           disc: str) -> None:
     """``volume += Pᵀ half_spectra`` in place, on the half grid (P, P, P//2+1) of a P³ volume.
@@ -107,17 +128,42 @@ def backproject_half_into(volume: np.ndarray, half_spectra: np.ndarray, rotation
     ones) is the kernel's output. Same validation as the public function.
     """
     from .. import _julia
-    from ..core import slicing
 
-    shape = (box, box, box)
-    order, image_shape, volume_shape, _, _, rot = slicing._common_arguments(
-        disc, (box, box), shape, True, True, rotations, slicing._AUTO)
-    slices = slicing._slices(half_spectra, "slices", image_shape, True, batched=False)
-    if slices.shape[1] != rot.shape[0]:
-        raise ValueError(f"half_spectra hold {slices.shape[1]} images but rotations has {rot.shape[0]}")
-    if slices.dtype != volume.dtype or not volume.flags.c_contiguous:
-        raise ValueError(f"volume must be a C-contiguous {slices.dtype} array, got {volume.dtype}")
+    order, slices, rot, tail = _half_grid_arguments(half_spectra, rotations, box, disc)
+    _check_accumulator(volume, "volume", slices.dtype)
     if slices.shape[1]:
-        _julia.call("adjoint_slice_volume", volume.reshape(1, -1), slices, rot, order, 1, 1, *volume_shape,
-                    *image_shape, slicing._max_r2(slicing._AUTO, image_shape, order),
-                    slicing._upsampling(image_shape, volume_shape))
+        _julia.call("adjoint_slice_volume", volume.reshape(1, -1), slices, rot, order, 1, 1, *tail)
+
+
+def backproject_pair_into(data: np.ndarray, weights: np.ndarray, half_spectra: np.ndarray,
+                          multipliers: np.ndarray, weight_values: np.ndarray, rotations: np.ndarray, box: int,
+                          disc: str) -> None:
+    """``data += Pᵀ(multipliers · half_spectra)`` and ``weights += Pᵀ weight_values`` in one pass.
+
+    The reconstruction's two :func:`backproject_half_into` calls fused (every pixel located
+    once, same sums bit for bit): ``data`` (P, P, P//2+1) complex64 and ``weights`` float32,
+    C-contiguous; ``half_spectra`` (n, P·(P//2+1)) complex64, ``multipliers`` and
+    ``weight_values`` float32 of the same shape (the CTF data multiplier and weight).
+    Nearest and linear only.
+    """
+    from .. import _julia
+
+    order, slices, rot, tail = _half_grid_arguments(half_spectra, rotations, box, disc)
+    if order == 3:
+        raise ValueError("backproject_pair_into: disc must be nearest or linear, got cubic")
+    if slices.dtype != np.complex64:
+        raise ValueError(f"half_spectra must be complex64, got {slices.dtype}")
+    _check_accumulator(data, "data", np.complex64)
+    _check_accumulator(weights, "weights", np.float32)
+    if data.size != weights.size or data.size != box * box * (box // 2 + 1):
+        raise ValueError(f"data and weights must have {box * box * (box // 2 + 1)} entries, got {data.size} "
+                         f"and {weights.size}")
+    values = []
+    for name, arr in (("multipliers", multipliers), ("weight_values", weight_values)):
+        if not isinstance(arr, np.ndarray) or arr.dtype != np.float32 or arr.shape != slices.shape[1:]:
+            raise ValueError(f"{name} must be a float32 array of shape {slices.shape[1:]}, got "
+                             f"{getattr(arr, 'dtype', type(arr).__name__)} {getattr(arr, 'shape', '')}")
+        values.append(np.ascontiguousarray(arr))
+    if slices.shape[1]:
+        _julia.call("backproject_pair", data.reshape(-1), weights.reshape(-1), slices[0], *values, rot, order, 1, 1,
+                    *tail)

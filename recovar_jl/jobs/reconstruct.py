@@ -6,8 +6,8 @@ Per particle (n images of box D, padded to P = pad·D):
 2. move its content by ``+t`` (the re-centring translation; RELION origin / pixel size);
 3. multiply by the RELION-sign CTF c (simulate uses the same), keep |k| ≤ max_r;
 4. backproject ``c·x`` into B and ``c²`` into W (other multipliers with the CTF options of
-   :mod:`.ctf_modes`) (the same ``disc_type`` for both), separately
-   for the two random halves, on the rfft-packed half grid P×P×(P//2+1) of the P³ spectrum
+   :mod:`.ctf_modes`) (the same ``disc_type`` for both; nearest/linear in one fused pass that
+   locates every pixel once), separately for the two random halves, on the rfft-packed half grid P×P×(P//2+1) of the P³ spectrum
    (the map is real; :mod:`.halfgrid`). (cubic: the adjoint's B-spline prefilter is undone
    on the sums afterwards, see :mod:`.gridding`.)
 
@@ -19,10 +19,11 @@ to the central D³. Shell sums and maps are made slab by slab from the half grid
 equals the full-grid computation (shell means and FSC over the full P³ grid) up to float32
 rounding.
 
-Memory (:func:`estimated_peak_bytes`): four half volumes, ``24·P²(P//2+1)`` bytes, plus the
-backprojection kernel's per-thread copy (``8·P²(P//2+1)`` per extra thread) plus one chunk of
-images plus a constant, whatever n is; the final maps need one ``8·D·P·(P//2+1)``-byte
-partial transform instead of the per-thread copy and the chunk.
+Memory (:func:`estimated_peak_bytes`): four half volumes, ``24·P²(P//2+1)`` bytes, plus one
+chunk of images plus a constant, whatever n is; small volumes add the backprojection kernel's
+per-thread copies (``12·P²(P//2+1)`` per extra thread, only when a chunk's work exceeds the
+volume; larger volumes share one accumulator between threads, each updating its slab). The
+final maps need one ``8·D·P·(P//2+1)``-byte partial transform instead of the copies and the chunk.
 """
 from __future__ import annotations
 
@@ -116,23 +117,34 @@ class Backprojector:
         shape (default ``ctf²``, see :mod:`.ctf_modes`); ``halves`` (n,) in {0, 1}.
         """
         p = self.padded_box
+        fused = self.disc != "cubic"    # nearest/linear: c·y and w scattered in one pass
         with self._stage("ctf"):
             spectra = np.asarray(spectra, dtype=np.complex64)
-            ctf = np.broadcast_to(self._keep, spectra.shape) if ctf is None else \
-                np.asarray(ctf, dtype=np.float32) * self._keep     # a new array: the caller's stays
-            data = spectra * ctf
-            weights = np.square(ctf) if weights is None else np.asarray(weights, np.float32) * self._keep
+            if fused:
+                # The kernel clips at the slicers' default radius, which is data_radius: the
+                # pixels outside self._keep are never scattered, so no product with it.
+                ctf = np.ones(spectra.shape, np.float32) if ctf is None else np.asarray(ctf, np.float32)
+                weights = np.square(ctf) if weights is None else np.asarray(weights, np.float32)
+            else:
+                ctf = np.broadcast_to(self._keep, spectra.shape) if ctf is None else \
+                    np.asarray(ctf, dtype=np.float32) * self._keep     # a new array: the caller's stays
+                weights = np.square(ctf) if weights is None else np.asarray(weights, np.float32) * self._keep
+                data = spectra * ctf
         R = np.asarray(rotations, dtype=np.float32)
         halves = np.asarray(halves)
         with self._stage("backprojection"):
             for h in (0, 1):
-                sel = np.flatnonzero(halves == h)
-                if sel.size == 0:
+                sel, count = _rows_of_half(halves, h)
+                if count == 0:
                     continue
                 for R_sym in operator_rotations(R[sel], self.operators):
-                    ops.backproject_half_into(self.data[h], data[sel], R_sym, p, self.disc)
-                    ops.backproject_half_into(self.weights[h], weights[sel], R_sym, p, self.disc)
-                self.counts[h] += int(sel.size)
+                    if fused:
+                        ops.backproject_pair_into(self.data[h], self.weights[h], spectra[sel], ctf[sel], weights[sel],
+                                                  R_sym, p, self.disc)
+                    else:
+                        ops.backproject_half_into(self.data[h], data[sel], R_sym, p, self.disc)
+                        ops.backproject_half_into(self.weights[h], weights[sel], R_sym, p, self.disc)
+                self.counts[h] += count
 
     def add_images(self, images: np.ndarray, rotations: np.ndarray, translations: np.ndarray,
                    ctf_params: np.ndarray, halves: np.ndarray, max_frequency: Optional[np.ndarray] = None) -> None:
@@ -144,6 +156,15 @@ class Backprojector:
         if n == 0:
             return
         p = self.padded_box
+        halves = np.asarray(halves)
+        order = np.argsort(halves, kind="stable")
+        if np.any(order != np.arange(n)):
+            # each half set's images consecutive (same order within it, so the same sums): the
+            # backprojection then reads views of the spectra instead of copies
+            images, rotations, translations, ctf_params, halves = (
+                np.asarray(a)[order] for a in (images, rotations, translations, ctf_params, halves))
+            if max_frequency is not None and np.ndim(max_frequency) == 1:
+                max_frequency = np.asarray(max_frequency)[order]
         with self._stage("fft"):
             padded = np.zeros((n, p, p), dtype=np.float32)
             inner = crop_slices(p, self.box)
@@ -208,6 +229,14 @@ class Backprojector:
                               resolution=crossing_frequency(freqs, curve, FSC_THRESHOLD),
                               voxel_size=self.voxel_size, n_particles=tuple(self.counts),
                               full_unfiltered=maps[3] if unfiltered else None)
+
+
+def _rows_of_half(halves: np.ndarray, h: int) -> tuple:
+    """(rows, count) of the images of half set h: a slice when they are consecutive, else indices."""
+    rows = np.flatnonzero(halves == h)
+    if rows.size and rows[-1] - rows[0] + 1 == rows.size:
+        return slice(int(rows[0]), int(rows[-1]) + 1), int(rows.size)
+    return rows, int(rows.size)
 
 
 class _WienerShells:
@@ -304,13 +333,25 @@ def chunk_size_for(box: int, pad: float = 2.0) -> int:
     return int(min(1024, max(8, CHUNK_BYTES // _chunk_bytes_per_image(int(box), p))))
 
 
+def _kernel_copies(p: int, chunk_size: int, threads: int) -> int:
+    """Accumulator copies the Julia backprojection uses for a chunk (its
+    ``backprojection_threads`` for linear interpolation, the larger work): one per thread only
+    when the chunk's scatter work exceeds the half volume; else one, shared by slab threads."""
+    vh = p * p * (p // 2 + 1)
+    work = chunk_size * p * (p // 2 + 1) * 8
+    return max(1, min(threads, chunk_size, work // vh))
+
+
 def estimated_peak_bytes(box: int, pad: float, chunk_size: int, threads: int) -> int:
     """Peak resident bytes of a reconstruction (nearest/linear), whatever the particle count.
 
     With P = padded box, ``Vh = P²(P//2+1)`` half-grid cells and D = box:
 
     * backprojecting: ``24·Vh`` (accumulators: 2 × complex64 + 2 × float32)
-      ``+ 8·Vh·(threads − 1)`` (the kernel's per-thread copy of the accumulator it fills)
+      ``+ 12·Vh·(copies − 1)`` (the fused kernel's per-thread copies of the data and weight
+      accumulators; ``copies = max(1, min(threads, chunk_size, 8·chunk_size·P(P//2+1) ÷ Vh))``
+      as the kernel picks them: more than one only when a chunk's scatter work exceeds the
+      volume, otherwise the threads share the accumulators, each updating its slab)
       ``+ chunk_size·(8D² + 4P² + 48·P(P//2+1))`` (the chunk's arrays) ``+ BASE_BYTES``;
     * final maps: ``24·Vh + 8·D·P·(P//2+1)`` (one map's partial inverse) ``+ 24·D³`` (the
       three maps and the two half-map spectra of their FSC) ``+`` slab temporaries (≈ 64
@@ -326,7 +367,8 @@ def estimated_peak_bytes(box: int, pad: float, chunk_size: int, threads: int) ->
     p = pad_size(box, pad)
     vh = p * p * (p // 2 + 1)
     accumulators = 24 * vh
-    backprojecting = 8 * vh * (threads - 1) + chunk_size * _chunk_bytes_per_image(box, p)
+    copies = _kernel_copies(p, chunk_size, threads)
+    backprojecting = 12 * vh * (copies - 1) + chunk_size * _chunk_bytes_per_image(box, p)
     final = 8 * box * p * (p // 2 + 1) + 24 * box ** 3 + 64 * SLAB_CELLS
     return accumulators + max(backprojecting, final) + BASE_BYTES
 

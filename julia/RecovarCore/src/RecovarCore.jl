@@ -29,6 +29,7 @@ export Nearest, Linear, Cubic, GridLayout, FullGrid, HalfGrid, ImageGrid,
        volume_dims, image_dims, npose
 
 include("cabi.jl")
+include("engine/threads.jl")   # the thread partitioner, used by every kernel
 include("fftw.jl")
 include("fourier.jl")
 include("ctf.jl")
@@ -37,7 +38,7 @@ include("interp/spline.jl")
 
 # Projection and backprojection, bottom up: volume layouts and voxel access, the image plane
 # and slice geometry, per-order located access (locate, then evaluate or scatter), SIMD and
-# prefetch helpers, thread partitioning, row passes, then the threaded kernels. forward.jl
+# prefetch helpers, row passes, then the threaded kernels. forward.jl
 # builds the fused forward model on the same pieces.
 include("engine/layouts.jl")
 include("engine/plane.jl")
@@ -48,10 +49,10 @@ include("interp/linear.jl")
 include("interp/cubic.jl")
 include("interp/orders.jl")
 include("engine/prefetch.jl")
-include("engine/threads.jl")
 include("engine/rows.jl")
 include("engine/project.jl")
 include("engine/backproject.jl")
+include("engine/accumulate.jl")
 include("cabi/slicing.jl")
 include("forward.jl")
 include("api/grids.jl")
@@ -62,5 +63,7 @@ include("api/fourier.jl")
 include("api/geometry.jl")
 include("api/fsc.jl")
 include("precompile.jl")
+
+__init__() = init_math_pointers()
 
 end

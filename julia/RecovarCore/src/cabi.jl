@@ -1,11 +1,11 @@
-# The C-ABI door into RecovarCore. Python (recovar_jl/_julia.py) calls one @cfunction,
-# `call_kernel`, with a kernel name and an array of `ArgDesc`; every kernel is a plain
+# The C-ABI door into RecovarCore. Python (recovar_jl/_julia/) hands each call to `serve`,
+# which runs `call_kernel` with a kernel name and an array of `ArgDesc`; every kernel is a plain
 # Julia function registered in `KERNELS` that writes its results into arrays it is given.
 
 """
     ArgDesc
 
-One argument as Python hands it over (mirrors `_ArgDesc` in `recovar_jl/_julia.py`).
+One argument as Python hands it over (mirrors `_ArgDesc` in `recovar_jl/_julia/cabi.py`).
 `kind`: 0 array, 1 integer, 2 float, 3 string. Arrays: `eltype` indexes `ELTYPES`, `dims`
 are NumPy's (C order); Julia sees the same memory with the dimensions reversed.
 """
@@ -97,7 +97,7 @@ entry_pointer() = @cfunction(call_kernel, Cint, (Cstring, Ptr{ArgDesc}, Cint, Pt
 """
     JobSlot
 
-The mailbox between Python callers and `serve` (mirrors `_JobSlot` in `_julia.py`).
+The mailbox between Python callers and `serve` (mirrors `_JobSlot` in `recovar_jl/_julia/cabi.py`).
 """
 struct JobSlot
     name::Cstring

@@ -96,6 +96,25 @@ subnormal, < 3e-308) and Inf above 709.78; NaN propagates.
     return ifelse(x > 709.78, Inf, y)
 end
 
+# Base's `sin` and `cos` through C pointers. Julia 1.5 compiles calls from this package's
+# precompiled (cached) code to Base's `sin`/`cos` as boxed `jl_invoke`s: 16–48 bytes of
+# garbage per call, i.e. per image in every per-image kernel (CTFConstants, dose_constants).
+# Through a `@cfunction` pointer, made when the package loads, the same compiled Base
+# methods run without allocating (same values).
+const SIN_POINTER = Ref{Ptr{Cvoid}}(C_NULL)
+const COS_POINTER = Ref{Ptr{Cvoid}}(C_NULL)
+
+function init_math_pointers()
+    SIN_POINTER[] = @cfunction(sin, Float64, (Float64,))
+    COS_POINTER[] = @cfunction(cos, Float64, (Float64,))
+    return nothing
+end
+
+"`sin(x)` (Base's) without allocating from precompiled code."
+sin_unboxed(x::Float64) = ccall(SIN_POINTER[], Float64, (Float64,), x)
+"`cos(x)` (Base's) without allocating from precompiled code."
+cos_unboxed(x::Float64) = ccall(COS_POINTER[], Float64, (Float64,), x)
+
 # ---------------------------------------------------------------------------------------
 # Frequency grids (docs/conventions.md §2–3)
 # ---------------------------------------------------------------------------------------
@@ -194,7 +213,8 @@ function CTFConstants(dfu::Real, dfv::Real, dfang::Real, volt::Real, cs::Real, w
     α = Float64(dfang) * (π / 180)
     mean_defocus = (Float64(dfu) + Float64(dfv)) / 2
     half_astigmatism = (Float64(dfu) - Float64(dfv)) / 2
-    s2α, c2α = sincos(2α)
+    s2α = sin_unboxed(2α)
+    c2α = cos_unboxed(2α)
     one_minus_w2 = 1 - Float64(w)^2
     amplitude = one_minus_w2 >= 0 ? sqrt(one_minus_w2) : NaN
     return CTFConstants(-π * λ * mean_defocus,
@@ -297,7 +317,7 @@ struct DoseConstants
 end
 
 dose_constants(dose::Real, tilt_degrees::Real) =
-    DoseConstants(Float64(dose), cos(Float64(tilt_degrees) * (π / 180)))
+    DoseConstants(Float64(dose), cos_unboxed(Float64(tilt_degrees) * (π / 180)))
 
 @inline dose_factor(d::DoseConstants, exposure_limit::Float64, half_inverse_exposure::Float64) =
     ifelse(d.dose < exposure_limit, exp_fast(-d.dose * half_inverse_exposure), 0.0) * d.cos_tilt
@@ -324,12 +344,6 @@ end
 # ---------------------------------------------------------------------------------------
 # Image-grid kernels
 # ---------------------------------------------------------------------------------------
-
-"Split 1:n into at most `nthreads()` contiguous chunks (each chunk owns its scratch)."
-function image_chunks(n::Integer)
-    k = max(1, min(n, Threads.nthreads()))
-    return [(div((c - 1) * n, k) + 1):div(c * n, k) for c in 1:k]
-end
 
 const DOSE_NONE = 0
 const DOSE_TILT_SERIES = 1
@@ -392,32 +406,74 @@ function ctf_grid!(out::AbstractMatrix{T}, params::AbstractMatrix{<:Real}, image
     return nothing
 end
 
+# ---------------------------------------------------------------------------------------
+# The one CTF evaluator: every CTF value of the package (grids here, rows of the forward
+# model in forward.jl) comes from `ctf_points!` / `fine_ctf_rows!`
+# ---------------------------------------------------------------------------------------
+
+"The y frequency of point p: one value for a whole row, or one per point."
+@inline point_frequency(ky::Float64, p::Int) = ky
+@inline point_frequency(ky::AbstractVector{Float64}, p::Int) = @inbounds ky[p]
+
+"""
+    ctf_points!(dest, c, kx, ky, fast, points)
+    ctf_points!(dest, c, kx, ky, fast, points, dose, limit, half_inverse, table_offset)
+
+`dest[p]` ← the CTF `c` at (kx[p], ky[p]) (1/Å) for p in `points` (a range of indices of
+`kx`), rounded once to `eltype(dest)`; `ky` is a vector, or one Float64 for a row of points.
+With a dose filter, times `dose_factor(dose, limit[q], half_inverse[q])`, q = `table_offset + p`.
+`fast` = `fast_ctf_ok(c, s2_max)` of the points: the vectorised `ctf_value`, else
+`ctf_value_accurate` point by point.
+"""
+function ctf_points!(dest::AbstractVector{T}, c::CTFConstants, kx::AbstractVector{Float64}, ky, fast::Bool,
+                     points::AbstractUnitRange{Int}) where {T}
+    isempty(points) && return dest
+    (checkbounds(Bool, dest, points) && checkbounds(Bool, kx, points)) ||
+        throw(BoundsError(dest, points))
+    if !fast
+        for p in points
+            @inbounds dest[p] = T(ctf_value_accurate(c, kx[p], point_frequency(ky, p)))
+        end
+    elseif c.decay == 0
+        @inbounds @simd for p in points
+            dest[p] = T(ctf_value_undamped(c, kx[p], point_frequency(ky, p)))
+        end
+    else
+        @inbounds @simd for p in points
+            dest[p] = T(ctf_value(c, kx[p], point_frequency(ky, p)))
+        end
+    end
+    return dest
+end
+
+function ctf_points!(dest::AbstractVector{T}, c::CTFConstants, kx::AbstractVector{Float64}, ky, fast::Bool,
+                     points::AbstractUnitRange{Int}, d::DoseConstants, limit::AbstractVector{Float64},
+                     half_inverse::AbstractVector{Float64}, table_offset::Int) where {T}
+    isempty(points) && return dest
+    (checkbounds(Bool, dest, points) && checkbounds(Bool, kx, points) &&
+     checkbounds(Bool, limit, points .+ table_offset) && checkbounds(Bool, half_inverse, points .+ table_offset)) ||
+        throw(BoundsError(dest, points))
+    if fast
+        @inbounds @simd for p in points
+            q = table_offset + p
+            dest[p] = T(ctf_value(c, kx[p], point_frequency(ky, p)) * dose_factor(d, limit[q], half_inverse[q]))
+        end
+    else
+        for p in points
+            q = table_offset + p
+            @inbounds dest[p] = T(ctf_value_accurate(c, kx[p], point_frequency(ky, p)) *
+                                  dose_factor(d, limit[q], half_inverse[q]))
+        end
+    end
+    return dest
+end
+
 "Column i of `out` ← CTF of image i (parameters column i of `params`) at points (kx, ky), threaded."
 function ctf_images!(out::AbstractMatrix, params, kx::Vector{Float64}, ky::Vector{Float64})
     s2_max = max_squared_frequency(kx, ky)
-    Threads.@threads for chunk in image_chunks(size(out, 2))
-        for i in chunk
-            ctf_at_points!(out, i, CTFConstants(params, i), kx, ky, s2_max)
-        end
-    end
-    return out
-end
-
-# Function barrier: the pixel loops vectorise only outside the @threads closure.
-function ctf_at_points!(out::AbstractMatrix{T}, i::Int, c::CTFConstants, kx::Vector{Float64},
-                        ky::Vector{Float64}, s2_max::Float64) where {T}
-    if !fast_ctf_ok(c, s2_max)
-        for p in eachindex(kx)
-            @inbounds out[p, i] = T(ctf_value_accurate(c, kx[p], ky[p]))
-        end
-    elseif c.decay == 0
-        @inbounds @simd for p in eachindex(kx)
-            out[p, i] = T(ctf_value_undamped(c, kx[p], ky[p]))
-        end
-    else
-        @inbounds @simd for p in eachindex(kx)
-            out[p, i] = T(ctf_value(c, kx[p], ky[p]))
-        end
+    foreach_image(size(out, 2)) do i
+        c = CTFConstants(params, i)
+        ctf_points!(view(out, :, i), c, kx, ky, fast_ctf_ok(c, s2_max), eachindex(kx))
     end
     return out
 end
@@ -426,25 +482,9 @@ function dosed_ctf_images!(out::AbstractMatrix, params, kx::Vector{Float64}, ky:
                            doses::Vector{DoseConstants}, limit::Vector{Float64},
                            half_inverse::Vector{Float64})
     s2_max = max_squared_frequency(kx, ky)
-    Threads.@threads for chunk in image_chunks(size(out, 2))
-        for i in chunk
-            dosed_ctf_at_points!(out, i, CTFConstants(params, i), doses[i], kx, ky, limit, half_inverse, s2_max)
-        end
-    end
-    return out
-end
-
-function dosed_ctf_at_points!(out::AbstractMatrix{T}, i::Int, c::CTFConstants, d::DoseConstants,
-                              kx::Vector{Float64}, ky::Vector{Float64}, limit::Vector{Float64},
-                              half_inverse::Vector{Float64}, s2_max::Float64) where {T}
-    if fast_ctf_ok(c, s2_max)
-        @inbounds @simd for p in eachindex(kx)
-            out[p, i] = T(ctf_value(c, kx[p], ky[p]) * dose_factor(d, limit[p], half_inverse[p]))
-        end
-    else
-        for p in eachindex(kx)
-            @inbounds out[p, i] = T(ctf_value_accurate(c, kx[p], ky[p]) * dose_factor(d, limit[p], half_inverse[p]))
-        end
+    foreach_image(size(out, 2)) do i
+        c = CTFConstants(params, i)
+        ctf_points!(view(out, :, i), c, kx, ky, fast_ctf_ok(c, s2_max), eachindex(kx), doses[i], limit, half_inverse, 0)
     end
     return out
 end
@@ -470,35 +510,36 @@ end
 
 function antialiased_ctf_images!(out::AbstractMatrix{T}, params, N::Int, fine_axis::Vector{Float64},
                                  output_columns::Vector{Int}, squared::Bool) where {T}
-    Threads.@threads for chunk in image_chunks(size(out, 2))
+    s2_max = 2 * maximum(abs2, fine_axis)
+    on_demand_blocks(size(out, 2)) do blocks
         fine = Vector{Float64}(undef, 4N * N)
-        for i in chunk
-            fine_ctf_image!(fine, CTFConstants(params, i), fine_axis, squared)
+        for images in blocks, i in images
+            c = CTFConstants(params, i)
+            fine_ctf_rows!(fine, c, fine_axis, 0:2N-1, squared, fast_ctf_ok(c, s2_max))
             downsample_image!(out, i, fine, N, output_columns)
         end
     end
     return out
 end
 
-"The CTF (or its square) of one image on the fine (2N)² grid, C order, into `fine`."
-function fine_ctf_image!(fine::Vector{Float64}, c::CTFConstants, fine_axis::Vector{Float64}, squared::Bool)
+"""
+    fine_ctf_rows!(fine, c, fine_axis, rows, squared, fast)
+
+The CTF `c` (or its square) on rows `rows` (0-based) of the fine grid whose axis is
+`fine_axis` (M = `length(fine_axis)` points, 1/Å): fine pixel (fr, fc) goes to
+`fine[(fr − first(rows))·M + fc + 1]`. `fast` as in `ctf_points!`.
+"""
+function fine_ctf_rows!(fine::Vector{Float64}, c::CTFConstants, fine_axis::Vector{Float64}, rows::UnitRange{Int},
+                        squared::Bool, fast::Bool)
     M = length(fine_axis)
-    fast = fast_ctf_ok(c, 2 * maximum(abs2, fine_axis))
-    for fr in 1:M
-        ky = fine_axis[fr]
-        offset = (fr - 1) * M
-        if !fast
-            for fc in 1:M
-                @inbounds fine[offset + fc] = ctf_value_accurate(c, fine_axis[fc], ky)
-            end
-        else
-            @inbounds @simd for fc in 1:M
-                fine[offset + fc] = ctf_value(c, fine_axis[fc], ky)
-            end
-        end
+    length(fine) >= M * length(rows) || throw(DimensionMismatch("fine_ctf_rows!: buffer too short"))
+    for fr in rows
+        offset = (fr - first(rows)) * M
+        row = view(fine, offset+1:offset+M)
+        ctf_points!(row, c, fine_axis, fine_axis[fr + 1], fast, 1:M)
         if squared
             @inbounds @simd for fc in 1:M
-                fine[offset + fc] = fine[offset + fc]^2
+                row[fc] = row[fc]^2
             end
         end
     end
@@ -533,9 +574,9 @@ function box_downsample!(out::AbstractMatrix{T}, fine::AbstractMatrix{S}, image_
     ncols = length(output_columns)
     size(out) == (ncols * N, n) || throw(DimensionMismatch("box_downsample!: out is $(size(out)), expected ($(ncols * N), $n)"))
     n == 0 && return nothing
-    Threads.@threads for chunk in image_chunks(n)
+    on_demand_blocks(n) do blocks
         scratch = Vector{Float64}(undef, M * M)
-        for i in chunk
+        for images in blocks, i in images
             copy_fine_image!(scratch, fine, i, squared != 0)
             downsample_image!(out, i, scratch, N, output_columns)
         end
@@ -589,10 +630,8 @@ function dose_filters!(out::AbstractMatrix{T}, cumulative_dose::AbstractVector{<
         throw(DimensionMismatch("dose_filters!: out is $(size(out)), expected ($(length(kx)), $n)"))
     n == 0 && return nothing
     limit, half_inverse = exposure_tables(kx, ky, voltage)
-    Threads.@threads for chunk in image_chunks(n)
-        for i in chunk
-            dose_image!(out, i, dose_constants(cumulative_dose[i], tilt_angles[i]), limit, half_inverse)
-        end
+    foreach_image(n) do i
+        dose_image!(out, i, dose_constants(cumulative_dose[i], tilt_angles[i]), limit, half_inverse)
     end
     return nothing
 end

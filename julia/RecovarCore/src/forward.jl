@@ -4,20 +4,22 @@
 #     Aᵀ s = backproject(CTF ⊙ s)
 #     AᵀAv = Aᵀ (A v / σ²)
 #
-# fused per image on the engine's primitives (src/engine/, src/interp/: grid points,
-# prefetch, sample/scatter) and ctf.jl (per-image `CTFConstants`, branch-free `ctf_value`).
-# Each row of pixels is done in passes, as the projection engine does: grid points and
-# prefetches of the cells first, then the CTF of the row (a vectorised loop into a row
-# buffer, from the image's constants — no CTF array), then the interpolation. AᵀAv samples, weights and scatters each pixel without ever
-# holding an image. Backprojections use accumulators per thread (see
-# `accumulate_images!`), so the extra memory depends on the volume size and the thread count,
-# never on the number of images.
+# on the engine's rows (src/engine/): slicing is the forward model with CTF ≡ 1. Per row of
+# pixels, A v is `slice_row!` followed by an in-place multiply by the row's CTF; Aᵀ s
+# multiplies a row of s by the CTF into a row buffer and scatters it with `backproject_row!`;
+# AᵀAv slices a row into that buffer, weights it by CTF²/σ² and scatters it, never holding
+# an image. The CTF of a row comes from ctf.jl's evaluator (`ctf_points!`, `fine_ctf_rows!`)
+# and the image's constants — no CTF array. Sums over images use the engine's accumulator
+# (`accumulate_images!`), so the extra memory depends on the volume size and the thread
+# count, never on the number of images.
 
 # ---- CTF sources ---------------------------------------------------------------------------
 #
-# A CTF source describes the CTF of every image on one image plane (full or half);
-# `image_ctf(source, i)` gives image i's object and `ctf_row!(buffer, ic, r)` writes the CTF
-# of stored row r (0-based) into `buffer[1:width]`, one entry per stored column.
+# A CTF source describes the CTF of every image on one image plane (full or half) and holds
+# the arrays shared by all images; `image_ctf(source, i)` gives image i's constants (an
+# isbits value: passing it around allocates nothing) and `ctf_row!(row, source, ic, r, columns)`
+# writes the CTF of the kept columns of stored row r (0-based) into `row.values`, one entry
+# per stored column.
 
 "No CTF (skip_ctf): every value is 1 (the row buffer starts as ones and stays so)."
 struct NoCTF end
@@ -34,77 +36,65 @@ struct TabulatedCTF{A<:AbstractMatrix{<:Real}}
 end
 
 """
-    FormulaCTF(params, column_freq, row_freq)
+    FormulaCTF(params, column_freq, row_freq, s2_max)
 
 SPA CTF (docs/conventions.md §9) from the parameter matrix `params` (Julia `(K ≥ 9, n)`);
 `column_freq[j + 1]`, `row_freq[r + 1]` are the frequencies (1/Å, recovar's float32 grid)
-of stored column j and row r.
+of stored column j and row r; `s2_max` the largest kx² + ky² of the plane (for `fast_ctf_ok`).
 """
 struct FormulaCTF{P<:AbstractMatrix{<:Real}}
     params::P
     column_freq::Vector{Float64}
     row_freq::Vector{Float64}
+    s2_max::Float64
 end
 
 """
-    AntialiasedCTF(params, fine_axis, columns)
+    AntialiasedCTF(params, fine_axis, columns, s2_max)
 
 SPA_ANTIALIASED (docs/conventions.md §10): the 3×3 zero-padded box mean of the SPA CTF on the (2N)² grid
 with the same voxel size, at fine index (2r, 2c). `fine_axis` holds the 2N fine
-frequencies, `columns[j + 1]` the centered column c of stored column j.
+frequencies, `columns[j + 1]` the centered column c of stored column j; `s2_max` the
+largest squared frequency of the fine grid.
 """
 struct AntialiasedCTF{P<:AbstractMatrix{<:Real}}
     params::P
     fine_axis::Vector{Float64}
     columns::Vector{Int}
+    s2_max::Float64
 end
 
 """
-    DosedCTF(params, column_freq, row_freq, columns, side, dose_mode, dose_per_tilt,
-             angle_per_tilt, limit, half_inverse)
+    DosedCTF(params, column_freq, row_freq, dose_mode, dose_per_tilt, angle_per_tilt,
+             limit, half_inverse, s2_max)
 
-SPA CTF × dose filter (TILT_SERIES, CRYO_ET; docs/conventions.md §10). `limit`, `half_inverse`: the
-exposure tables of the full `side × side` grid (C order, centered indices, the first image's
-voltage); `columns[j + 1]` the centered column of stored column j.
+SPA CTF × dose filter (TILT_SERIES, CRYO_ET; docs/conventions.md §10). `limit`,
+`half_inverse`: the exposure tables of the stored pixels of the plane (flat, pixel
+`1 + j + width·r`; the first image's voltage).
 """
 struct DosedCTF{P<:AbstractMatrix{<:Real}}
     params::P
     column_freq::Vector{Float64}
     row_freq::Vector{Float64}
-    columns::Vector{Int}
-    side::Int
     dose_mode::Int
     dose_per_tilt::Float64
     angle_per_tilt::Float64
     limit::Vector{Float64}
     half_inverse::Vector{Float64}
+    s2_max::Float64
 end
 
-struct NoImageCTF end
-struct TabulatedImageCTF{A<:AbstractMatrix{<:Real}}
-    values::A
-    width::Int
-    image::Int
-end
-struct FormulaImageCTF
+"CTF constants of one image and whether `sincos_fast` is accurate for them (`fast_ctf_ok`)."
+struct ImageCTF
     constants::CTFConstants
-    column_freq::Vector{Float64}
-    row_freq::Vector{Float64}
+    fast::Bool
 end
-struct AntialiasedImageCTF
-    constants::CTFConstants
-    fine_axis::Vector{Float64}
-    columns::Vector{Int}
-end
+
+"`ImageCTF` with the image's dose-filter constants."
 struct DosedImageCTF
     constants::CTFConstants
     dose::DoseConstants
-    column_freq::Vector{Float64}
-    row_freq::Vector{Float64}
-    columns::Vector{Int}
-    side::Int
-    limit::Vector{Float64}
-    half_inverse::Vector{Float64}
+    fast::Bool
 end
 
 "Dose constants of image `i` (TILT_SERIES: row 10 is the tilt number; CRYO_ET: rows 10, 11)."
@@ -117,74 +107,73 @@ function image_dose(params::AbstractMatrix, i::Int, dose_mode::Int, dose_per_til
     return dose_constants(params[10, i], params[11, i])
 end
 
-image_ctf(::NoCTF, i::Int) = NoImageCTF()
-image_ctf(s::TabulatedCTF, i::Int) = TabulatedImageCTF(s.values, s.width, i)
-image_ctf(s::FormulaCTF, i::Int) = FormulaImageCTF(CTFConstants(s.params, i), s.column_freq, s.row_freq)
-image_ctf(s::AntialiasedCTF, i::Int) = AntialiasedImageCTF(CTFConstants(s.params, i), s.fine_axis, s.columns)
-image_ctf(s::DosedCTF, i::Int) =
-    DosedImageCTF(CTFConstants(s.params, i), image_dose(s.params, i, s.dose_mode, s.dose_per_tilt, s.angle_per_tilt),
-                  s.column_freq, s.row_freq, s.columns, s.side, s.limit, s.half_inverse)
+@inline function image_constants(params::AbstractMatrix, i::Int, s2_max::Float64)
+    c = CTFConstants(params, i)
+    return ImageCTF(c, fast_ctf_ok(c, s2_max))
+end
+
+image_ctf(::NoCTF, i::Int) = nothing
+image_ctf(::TabulatedCTF, i::Int) = i
+image_ctf(s::Union{FormulaCTF,AntialiasedCTF}, i::Int) = image_constants(s.params, i, s.s2_max)
+function image_ctf(s::DosedCTF, i::Int)
+    ic = image_constants(s.params, i, s.s2_max)
+    return DosedImageCTF(ic.constants, image_dose(s.params, i, s.dose_mode, s.dose_per_tilt, s.angle_per_tilt),
+                         ic.fast)
+end
 
 """
-    ctf_row!(buffer, ic, r)
+    CTFRow(source, plane)
 
-`buffer[j + 1]` ← the CTF of image `ic` at stored pixel (r, j) for every stored column j.
-The SPA and dose-filtered forms are branch-free loops that vectorise.
+Per-thread scratch for the CTF of one row: `values` (one per stored column; ones, and
+left so, for `NoCTF`), `weights` (the CTF combined with other per-pixel factors, e.g.
+CTF²/σ²) and, for SPA_ANTIALIASED, room for three rows of the fine grid.
 """
-ctf_row!(buffer::Vector{Float64}, ::NoImageCTF, r::Int) = buffer
+struct CTFRow
+    values::Vector{Float64}
+    weights::Vector{Float64}
+    fine::Vector{Float64}
+end
+CTFRow(source, plane::ImagePlane) = CTFRow(ones(plane.width), zeros(plane.width), zeros(fine_rows_length(source)))
+fine_rows_length(source) = 0
+fine_rows_length(s::AntialiasedCTF) = 3 * length(s.fine_axis)
 
-function ctf_row!(buffer::Vector{Float64}, ic::TabulatedImageCTF, r::Int)
-    offset = r * ic.width
-    @inbounds for j in 1:ic.width
-        buffer[j] = Float64(ic.values[offset + j, ic.image])
+"""
+    ctf_row!(row::CTFRow, source, ic, r, columns) -> row.values
+
+`row.values[j + 1]` ← the CTF of the image with constants `ic` (`image_ctf(source, i)`) at
+stored pixel (r, j) for the stored columns j in `columns` (0-based; the kept ones,
+`kept_range`), from ctf.jl's evaluator. Other entries are left as they are.
+"""
+ctf_row!(row::CTFRow, ::NoCTF, ::Nothing, r::Int, columns::UnitRange{Int}) = row.values
+
+function ctf_row!(row::CTFRow, s::TabulatedCTF, image::Int, r::Int, columns::UnitRange{Int})
+    buffer = row.values
+    checkbounds(buffer, columns .+ 1)
+    offset = r * s.width
+    for j in columns
+        @inbounds buffer[j + 1] = Float64(s.values[offset + j + 1, image])
     end
     return buffer
 end
 
-function ctf_row!(buffer::Vector{Float64}, ic::FormulaImageCTF, r::Int)
-    k = ic.constants
-    fx = ic.column_freq
-    @inbounds fy = ic.row_freq[r + 1]
-    if k.decay == 0
-        @inbounds @simd for j in eachindex(fx)
-            buffer[j] = ctf_value_undamped(k, fx[j], fy)
-        end
-    else
-        @inbounds @simd for j in eachindex(fx)
-            buffer[j] = ctf_value(k, fx[j], fy)
-        end
-    end
-    return buffer
-end
+ctf_row!(row::CTFRow, s::FormulaCTF, ic::ImageCTF, r::Int, columns::UnitRange{Int}) =
+    ctf_points!(row.values, ic.constants, s.column_freq, s.row_freq[r + 1], ic.fast, columns .+ 1)
 
-function ctf_row!(buffer::Vector{Float64}, ic::DosedImageCTF, r::Int)
-    k = ic.constants
-    d = ic.dose
-    fx = ic.column_freq
-    @inbounds fy = ic.row_freq[r + 1]
-    base = r * ic.side + 1
-    @inbounds @simd for j in eachindex(fx)
-        q = base + ic.columns[j]
-        buffer[j] = ctf_value(k, fx[j], fy) * dose_factor(d, ic.limit[q], ic.half_inverse[q])
-    end
-    return buffer
-end
+ctf_row!(row::CTFRow, s::DosedCTF, ic::DosedImageCTF, r::Int, columns::UnitRange{Int}) =
+    ctf_points!(row.values, ic.constants, s.column_freq, s.row_freq[r + 1], ic.fast, columns .+ 1, ic.dose, s.limit,
+                s.half_inverse, r * length(s.column_freq))
 
-function ctf_row!(buffer::Vector{Float64}, ic::AntialiasedImageCTF, r::Int)
-    axis = ic.fine_axis
-    @inbounds for j in eachindex(ic.columns)
-        c = ic.columns[j]
-        # fine pixels 2r−1 … 2r+1 × 2c−1 … 2c+1; only the −1 neighbour can leave the grid
-        total = 0.0
-        for fr in max(2r - 1, 0):(2r + 1)
-            ky = axis[fr + 1]
-            for fc in max(2c - 1, 0):(2c + 1)
-                total += ctf_value(ic.constants, axis[fc + 1], ky)
-            end
-        end
-        buffer[j] = total / 9
+function ctf_row!(row::CTFRow, s::AntialiasedCTF, ic::ImageCTF, r::Int, columns::UnitRange{Int})
+    isempty(columns) && return row.values
+    checkbounds(row.values, columns .+ 1)
+    # the fine rows 2r−1 … 2r+1 the box mean of coarse row r reads (only 2r−1 can leave the grid)
+    M = length(s.fine_axis)
+    rows = max(2r - 1, 0):(2r + 1)
+    fine_ctf_rows!(row.fine, ic.constants, s.fine_axis, rows, false, ic.fast)
+    for j in columns
+        @inbounds row.values[j + 1] = box_downsample(row.fine, -first(rows) * M, M ÷ 2, r, s.columns[j + 1])
     end
-    return buffer
+    return row.values
 end
 
 "Number of images a CTF source describes (`nothing`: any)."
@@ -226,16 +215,22 @@ function ctf_source(kind::Integer, data::AbstractArray, plane::ImagePlane, voxel
     size(data, 1) >= needed || throw(DimensionMismatch("CTF parameters need $needed columns, got $(size(data, 1))"))
     side = plane.h
     columns = plane_columns(plane)
-    kind == CTF_SPA_ANTIALIASED && return AntialiasedCTF(data, frequency_axis(2side, voxel_size), columns)
+    if kind == CTF_SPA_ANTIALIASED
+        fine_axis = frequency_axis(2side, voxel_size)
+        return AntialiasedCTF(data, fine_axis, columns, 2 * maximum(abs2, fine_axis))
+    end
     axis = frequency_axis(side, voxel_size)
     column_freq = axis[columns .+ 1]
-    kind == CTF_SPA && return FormulaCTF(data, column_freq, axis)
-    kx, ky = grid_frequencies(side, voxel_size, false)
+    # the stored pixels of the plane, flat (pixel 1 + j + width·r)
+    kx = repeat(column_freq, side)
+    ky = repeat(axis, inner=plane.width)
+    s2_max = max_squared_frequency(kx, ky)
+    kind == CTF_SPA && return FormulaCTF(data, column_freq, axis, s2_max)
     voltage = size(data, 2) > 0 ? data[4, 1] : 300.0
     limit, half_inverse = exposure_tables(kx, ky, voltage)
     mode = kind == CTF_TILT_SERIES ? DOSE_TILT_SERIES : DOSE_CRYO_ET
-    return DosedCTF(data, column_freq, axis, columns, side, mode, Float64(dose_per_tilt), Float64(angle_per_tilt),
-                    limit, half_inverse)
+    return DosedCTF(data, column_freq, axis, mode, Float64(dose_per_tilt), Float64(angle_per_tilt), limit,
+                    half_inverse, s2_max)
 end
 
 function check_ctf_images(source, n::Int)
@@ -244,132 +239,157 @@ function check_ctf_images(source, n::Int)
     return nothing
 end
 
-"""
-    RowScratch{L}(width)
+# ---- rows of the forward model on the engine's rows ----------------------------------------
 
-Per-thread scratch for one row: the interpolation locations of the kept pixels (the orders'
-`locate`; a second row for conjugate partners), their stored columns, and the row's CTF
-(ones until a CTF is written).
 """
-struct RowScratch{L}
-    locs::Matrix{L}
-    j::Vector{Int}
-    ctf::Vector{Float64}
-end
-RowScratch{L}(width::Int) where {L} = RowScratch{L}(Matrix{L}(undef, 2, width), zeros(Int, width), ones(width))
+    kept_range(plane, ky, limit) -> jlo:jhi
 
-function check_scratch(scratch::RowScratch, plane::ImagePlane)
-    (size(scratch.locs, 2) >= plane.width && length(scratch.j) >= plane.width && length(scratch.ctf) >= plane.width) ||
-        throw(DimensionMismatch("row scratch too small"))
-    return nothing
+The stored columns (0-based) of row ky that slicing keeps (`kx² + ky² ≤ limit`):
+`kept_columns`' run, and the even-w half-image Nyquist column j = w/2 when it is kept (it
+then follows the run: the run is 0:w/2−1). Only these pixels carry the CTF; the others
+stay exactly zero.
+"""
+@inline function kept_range(plane::ImagePlane, ky::Int, limit::Int)
+    jlo, jhi = kept_columns(plane, ky, limit)
+    nyquist = plane.half && iseven(plane.w) && (plane.w ÷ 2)^2 + ky * ky <= limit
+    return jlo:(nyquist ? plane.w ÷ 2 : jhi)
 end
 
-"Scratch for one thread: locations of `order` with coordinates of the rotations' precision."
-row_scratch(order, rotations::AbstractArray, plane::ImagePlane) =
-    RowScratch{location_type(order, promote_type(Float32, eltype(rotations)))}(plane.width)
+"""
+    weigh_row!(dest, q, src, p, weights, columns)
 
-# ---- fast path: trilinear rows of full volumes --------------------------------------------
-#
-# For the common case (linear interpolation, full volume) the kept pixels of a row form a
-# run of consecutive plane frequencies kx (src/engine/rows.jl's `kept_columns`), whose cells are
-# located by the vectorised `locate_cells!` (a `CellRun`; `cell_location` falls back
-# to `locate_linear` for cells not entirely in the grid), so results are identical to the
-# general path; the values are then read with `evaluate` / `scatter_at!` at a `CellLocation`.
-
-"Whether the fast path applies: trilinear interpolation of a full volume with Int32 flat indices."
-fast_linear(order, layout::VolumeLayout) = false
-fast_linear(::Linear, l::FullVolume) = cell_runs_apply(l)
-
-# ---- projection: A v -------------------------------------------------------------------------
+`dest[q + j + 1] = convert(T, src[p + j + 1]) · real(T)(weights[j + 1])` for the stored
+columns j in `columns` (0-based, `kept_range`); the other entries of `dest` are left as they are.
+"""
+function weigh_row!(dest::AbstractVector{T}, q::Int, src::AbstractVector, p::Int, weights::Vector{Float64},
+                    columns::UnitRange{Int}) where {T}
+    isempty(columns) && return dest
+    (checkbounds(Bool, dest, q .+ columns .+ 1) && checkbounds(Bool, src, p .+ columns .+ 1) &&
+     checkbounds(Bool, weights, columns .+ 1)) || throw(BoundsError(dest, q .+ columns .+ 1))
+    @inbounds @simd for j in columns
+        dest[q + j + 1] = convert(T, src[p + j + 1]) * real(T)(weights[j + 1])
+    end
+    return dest
+end
 
 """
-    project_image!(out, offset, vol, geo, plane, order, max_r2, ic, scratch, pf)
+    project_image!(out, offset, vol, geo, plane, order, limit, source, ic, row, ctf, pf)
 
-`out[offset + p]` = CTF(p) × the `order` interpolation of `vol` at pixel p's grid point, or
-zero for pixels with `kx² + ky² > max_r2`. Per row: locations and prefetches, the row's
-CTF, then the values.
+`out[offset + p]` = CTF(p) × the `order` interpolation of `vol` at pixel p's grid point
+(A v for one image), zero for pixels with `kx² + ky² > limit`: per row, the engine's
+`slice_row!`, then the kept pixels multiplied in place by the row's CTF.
 """
-function project_image!(out::AbstractVector{To}, offset::Int, vol::VolumeView, geo::SliceGeometry,
-                        plane::ImagePlane, order, max_r2::Float64, ic, scratch::RowScratch,
+@inline function project_image!(out::AbstractVector{To}, offset::Int, vol::VolumeView, geo::SliceGeometry,
+                        plane::ImagePlane, order, limit::Int, source, ic, row::RowBuffer, ctf::CTFRow,
                         pf::Prefetcher) where {To}
     (offset >= 0 && offset + npixels(plane) <= length(out)) || throw(BoundsError(out, offset + npixels(plane)))
-    check_scratch(scratch, plane)
-    locs = scratch.locs
-    js = scratch.j
-    cbuf = scratch.ctf
-    Tr = real(To)
-    p = offset
     for r in 0:plane.h-1
         ky = row_frequency(plane, r)
-        kept = locate_row!(locs, js, vol, geo, plane, order, ky, max_r2, false, pf, out, p)
-        kept > 0 && ctf_row!(cbuf, ic, r)
-        for m in 1:kept
-            @inbounds j = js[m]
-            @inbounds value = evaluate(vol, locs[1, m])
-            @inbounds out[p + j + 1] = convert(To, value * Tr(cbuf[j + 1]))
-        end
-        p += plane.width
+        p = offset + r * plane.width
+        slice_row!(out, p, vol, geo, plane, order, ky, limit, row, pf)
+        source isa NoCTF && continue
+        columns = kept_range(plane, ky, limit)
+        weigh_row!(out, p, out, p, ctf_row!(ctf, source, ic, r, columns), columns)
     end
     return nothing
 end
 
 """
-    project_image_fast!(out, offset, vol, geo, plane, max_r2, ic, scratch, run, pf)
+    backproject_ctf_image!(acc, slices, offset, geo, plane, order, limit, conjugate_partners,
+                           source, ic, row, ctf, weighted, pf)
 
-`project_image!` for trilinear interpolation of a full volume: the kept run of each row is
-located by the vectorised `locate_cells!` (same results).
+Scatter `CTF(p)·slices[offset + p]` of one image into `acc` (the adjoint of
+`project_image!`): per row, the kept pixels times the CTF into the row buffer `weighted`,
+then the engine's `backproject_row!` (with `conjugate_partners`, half images also scatter
+the conjugate at the partner frequency: the adjoint of slicing `half_image_to_full_image`).
 """
-function project_image_fast!(out::AbstractVector{To}, offset::Int, vol::VolumeView{T,FullVolume},
-                             geo::SliceGeometry{Tc}, plane::ImagePlane, max_r2::Float64, ic, scratch::RowScratch,
-                             run::CellRun{Tc}, pf::Prefetcher) where {To,T,Tc}
-    (offset >= 0 && offset + npixels(plane) <= length(out)) || throw(BoundsError(out, offset + npixels(plane)))
-    check_scratch(scratch, plane)
-    cbuf = scratch.ctf
-    Tr = real(To)
-    limit = clip_limit(max_r2)
-    nyquist = plane.half && iseven(plane.w)
-    p = offset
+@inline function backproject_ctf_image!(acc::VolumeView{T}, slices::AbstractVector, offset::Int, geo::SliceGeometry,
+                                plane::ImagePlane, order, limit::Int, conjugate_partners::Bool, source, ic,
+                                row::RowBuffer, ctf::CTFRow, weighted::Vector{T}, pf::Prefetcher) where {T}
+    (offset >= 0 && offset + npixels(plane) <= length(slices)) || throw(BoundsError(slices, offset + npixels(plane)))
+    length(weighted) >= plane.width || throw(DimensionMismatch("row buffer too small"))
     for r in 0:plane.h-1
         ky = row_frequency(plane, r)
-        jlo, jhi, count = row_run(plane, ky, limit)
-        lo = run_frequency(plane, jlo)
-        zero_outside_run!(out, p, plane, jlo, jhi)
-        nyquist_kept = nyquist && (plane.w ÷ 2)^2 + ky * ky <= max_r2
-        (count > 0 || nyquist_kept) && ctf_row!(cbuf, ic, r)
-        if count > 0
-            locate_cells!(run, geo, vol.layout, ky, lo, count)
-            prefetch_cells(pf, vol, run, 1, count)
-            for t in 1:count
-                j = jlo + t - 1
-                @inbounds out[p + j + 1] = convert(To, run_value(run, t, vol, geo, lo + t - 1, ky) * Tr(cbuf[j + 1]))
-            end
-        end
-        if nyquist_kept
-            j = plane.w ÷ 2
-            g0, g1, g2 = grid_point(geo, -j, ky)
-            @inbounds out[p + j + 1] = convert(To, sample_linear(vol, g0, g1, g2) * Tr(cbuf[j + 1]))
-        end
-        p += plane.width
+        columns = kept_range(plane, ky, limit)
+        weigh_row!(weighted, 0, slices, offset + r * plane.width, ctf_row!(ctf, source, ic, r, columns), columns)
+        backproject_row!(acc, weighted, 0, geo, plane, order, ky, limit, conjugate_partners, row, pf)
     end
     return nothing
 end
+
+"""
+    NoiseVariance(values, pixel_stride, image_stride)
+
+σ² of pixel p (1-based) of image i: `values[1 + (p−1)·pixel_stride + (i−1)·image_stride]`
+— a scalar, a per-pixel row, a per-image column or a full (npix, n) array (NumPy
+broadcasting against (n, npix)).
+"""
+struct NoiseVariance{A<:AbstractVector{<:Real}}
+    values::A
+    pixel_stride::Int
+    image_stride::Int
+end
+
+@inline noise_at(nv::NoiseVariance, p::Int, i::Int) =
+    @inbounds nv.values[1 + (p - 1) * nv.pixel_stride + (i - 1) * nv.image_stride]
+
+"""
+    normal_image!(acc, vol, geo, plane, order, limit, source, ic, noise, i, row, ctf, sliced, pf_vol, pf_acc)
+
+Adds `Aᵢᵀ (Aᵢ v / σ²)` of image i to `acc` (same layout as `vol`): per row, the engine's
+`slice_row!` of `vol` into the row buffer `sliced`, the kept pixels times CTF²/σ², then
+`backproject_row!` into `acc` (the transpose of the same interpolation). No image is held.
+"""
+@inline function normal_image!(acc::VolumeView{T}, vol::VolumeView, geo::SliceGeometry, plane::ImagePlane, order,
+                       limit::Int, source, ic, noise::NoiseVariance, i::Int, row::RowBuffer, ctf::CTFRow,
+                       sliced::Vector{T}, pf_vol::Prefetcher, pf_acc::Prefetcher) where {T}
+    acc.layout == vol.layout || throw(ArgumentError("accumulator and volume layouts differ"))
+    plane.half && throw(ArgumentError("AᵀAv takes full images"))
+    length(sliced) >= plane.width || throw(DimensionMismatch("row buffer too small"))
+    for r in 0:plane.h-1
+        ky = row_frequency(plane, r)
+        slice_row!(sliced, 0, vol, geo, plane, order, ky, limit, row, pf_vol)
+        columns = kept_range(plane, ky, limit)
+        weights = noise_weights!(ctf.weights, ctf_row!(ctf, source, ic, r, columns), noise, r * plane.width, i, columns)
+        weigh_row!(sliced, 0, sliced, 0, weights, columns)
+        backproject_row!(acc, sliced, 0, geo, plane, order, ky, limit, false, row, pf_acc)
+    end
+    return nothing
+end
+
+"`weights[j + 1]` ← CTF²/σ² of pixel `p0 + j + 1` of image i for j in `columns`, from the row's CTF `values`."
+function noise_weights!(weights::Vector{Float64}, values::Vector{Float64}, noise::NoiseVariance, p0::Int, i::Int,
+                        columns::UnitRange{Int})
+    (checkbounds(Bool, weights, columns .+ 1) && checkbounds(Bool, values, columns .+ 1)) ||
+        throw(BoundsError(weights, columns .+ 1))
+    for j in columns
+        @inbounds weights[j + 1] = values[j + 1] * values[j + 1] / Float64(noise_at(noise, p0 + j + 1, i))
+    end
+    return weights
+end
+
+# ---- threaded image loops --------------------------------------------------------------------
+
+"Row scratch of the engine for `order`, coordinates of the rotations' precision."
+forward_row_buffer(order, rotations::AbstractArray, plane::ImagePlane) =
+    row_buffer(order, promote_type(Float32, eltype(rotations)), plane.width)
 
 function project_images!(out::AbstractVector, vol::VolumeView, rotations::AbstractArray{<:Real,3},
-                         plane::ImagePlane, order, u::Int, max_r2::Float64, source, images::UnitRange{Int},
-                         mode::Symbol)
-    npix = npixels(plane)
+                         plane::ImagePlane, order, u::Int, limit::Int, source, blocks::ImageBlocks, mode::Symbol)
     center = slice_center(order, vol.layout)
-    scratch = row_scratch(order, rotations, plane)
-    pf = Prefetcher(vol.data, mode)
-    fast = fast_linear(order, vol.layout)
-    run = CellRun{promote_type(Float32, eltype(rotations))}(plane.width)
-    for i in images
+    row = forward_row_buffer(order, rotations, plane)
+    ctf = CTFRow(source, plane)
+    # function barrier: the prefetcher's type depends on `mode`
+    project_blocks!(out, vol, rotations, plane, order, u, limit, source, blocks, center, row, ctf,
+                    Prefetcher(vol.data, mode))
+    return nothing
+end
+
+function project_blocks!(out, vol, rotations, plane, order, u, limit, source, blocks, center, row, ctf, pf)
+    npix = npixels(plane)
+    for images in blocks, i in images
         geo = slice_geometry(rotations, i, u, center)
-        if fast
-            project_image_fast!(out, (i - 1) * npix, vol, geo, plane, max_r2, image_ctf(source, i), scratch, run, pf)
-        else
-            project_image!(out, (i - 1) * npix, vol, geo, plane, order, max_r2, image_ctf(source, i), scratch, pf)
-        end
+        project_image!(out, (i - 1) * npix, vol, geo, plane, order, limit, source, image_ctf(source, i), row, ctf, pf)
     end
     return nothing
 end
@@ -377,7 +397,8 @@ end
 """
     forward_project!(out, vol, rotations, plane, order, u, max_r2, source)
 
-`out` (flat Julia (npix, n)) ← A v for every rotation, threaded over blocks of images.
+`out` (flat Julia (npix, n)) ← A v for every rotation; threads take blocks of images on
+demand (`on_demand_blocks`).
 """
 function forward_project!(out::AbstractVector, vol::VolumeView, rotations::AbstractArray{<:Real,3},
                           plane::ImagePlane, order, u::Int, max_r2::Float64, source)
@@ -387,160 +408,36 @@ function forward_project!(out::AbstractVector, vol::VolumeView, rotations::Abstr
     check_ctf_images(source, n)
     n == 0 && return out
     mode = prefetch_kind()
-    nchunks = min(Threads.nthreads(), n)
-    GC.@preserve vol begin
-        if nchunks == 1
-            project_images!(out, vol, rotations, plane, order, u, max_r2, source, 1:n, mode)
-        else
-            Threads.@threads for chunk in 1:nchunks
-                project_images!(out, vol, rotations, plane, order, u, max_r2, source,
-                                chunk_range(chunk, nchunks, n), mode)
-            end
-        end
-    end
-    return out
-end
-
-# ---- accumulation ----------------------------------------------------------------------------
-
-"""
-    accumulate_images!(work!, out, layout, n, nacc)
-
-`out += Σ_i contribution of image i`, where `work!(acc::VolumeView, images::UnitRange)`
-scatters the given images into `acc` (a volume of `layout`). The images are split into
-`nacc` contiguous chunks, one per thread, each scattering into its own accumulator (chunk 1
-straight into `out` when no blocking is needed). For 32-bit element types with more than
-`FLUSH_BLOCK` images per thread, each thread scatters blocks of `FLUSH_BLOCK` images into
-its accumulator and adds it into `out` (under a lock) after every block: blocked summation,
-so the result does not drift with the number of images. Extra memory: at most `nacc`
-volumes — independent of `n`.
-"""
-function accumulate_images!(work!, out::AbstractVector{T}, layout::VolumeLayout, n::Int, nacc::Int) where {T}
-    n == 0 && return out
-    if !needs_blocking(T) || cld(n, nacc) <= FLUSH_BLOCK
-        if nacc == 1
-            work!(VolumeView(out, layout), 1:n)
-            return out
-        end
-        buffers = [zeros(T, length(out)) for _ in 2:nacc]
-        Threads.@threads for chunk in 1:nacc
-            target = chunk == 1 ? out : buffers[chunk-1]
-            work!(VolumeView(target, layout), chunk_range(chunk, nacc, n))
-        end
-        for buffer in buffers
-            add_into!(out, buffer)
-        end
-        return out
-    end
-    out_lock = ReentrantLock()
-    Threads.@threads for chunk in 1:nacc
-        part = zeros(T, length(out))
-        images = chunk_range(chunk, nacc, n)
-        for start in first(images):FLUSH_BLOCK:last(images)
-            start > first(images) && fill!(part, zero(T))
-            work!(VolumeView(part, layout), start:min(start + FLUSH_BLOCK - 1, last(images)))
-            lock(out_lock)
-            try
-                add_block!(out, part)
-            finally
-                unlock(out_lock)
-            end
-        end
-    end
-    return out
-end
-
-# ---- backprojection: Aᵀ s --------------------------------------------------------------------
-
-"""
-    backproject_ctf_image!(acc, slices, offset, geo, plane, order, max_r2, conjugate_partners,
-                           ic, scratch, pf)
-
-Scatter `CTF(p)·slices[offset + p]` of one image into `acc` (the adjoint of
-`project_image!`); half images with `conjugate_partners` also scatter the conjugate at the
-partner frequency (adjoint of slicing `half_image_to_full_image`).
-"""
-function backproject_ctf_image!(acc::VolumeView{T}, slices::AbstractVector, offset::Int, geo::SliceGeometry,
-                                plane::ImagePlane, order, max_r2::Float64, conjugate_partners::Bool, ic,
-                                scratch::RowScratch, pf::Prefetcher) where {T}
-    (offset >= 0 && offset + npixels(plane) <= length(slices)) || throw(BoundsError(slices, offset + npixels(plane)))
-    check_scratch(scratch, plane)
-    locs = scratch.locs
-    js = scratch.j
-    cbuf = scratch.ctf
-    Tr = real(T)
-    p = offset
-    for r in 0:plane.h-1
-        ky = row_frequency(plane, r)
-        kept = locate_row!(locs, js, acc, geo, plane, order, ky, max_r2, conjugate_partners, pf, nothing, p)
-        kept > 0 && ctf_row!(cbuf, ic, r)
-        for m in 1:kept
-            @inbounds j = js[m]
-            @inbounds value = convert(T, slices[p + j + 1]) * Tr(cbuf[j + 1])
-            @inbounds scatter_at!(acc, locs[1, m], value)
-            if conjugate_partners && has_conjugate_partner(plane, j)
-                @inbounds scatter_at!(acc, locs[2, m], conj(value))
-            end
-        end
-        p += plane.width
-    end
-    return nothing
-end
-
-"""
-    backproject_ctf_image_fast!(acc, slices, offset, geo, plane, max_r2, ic, scratch, run, pf)
-
-`backproject_ctf_image!` for trilinear scatter into a full volume from full images (runs
-located by `locate_cells!`; same results).
-"""
-function backproject_ctf_image_fast!(acc::VolumeView{T,FullVolume}, slices::AbstractVector, offset::Int,
-                                     geo::SliceGeometry{Tc}, plane::ImagePlane, max_r2::Float64, ic,
-                                     scratch::RowScratch, run::CellRun{Tc}, pf::Prefetcher) where {T,Tc}
-    plane.half && throw(ArgumentError("the fast backprojection takes full images"))
-    (offset >= 0 && offset + npixels(plane) <= length(slices)) || throw(BoundsError(slices, offset + npixels(plane)))
-    check_scratch(scratch, plane)
-    cbuf = scratch.ctf
-    Tr = real(T)
     limit = clip_limit(max_r2)
-    p = offset
-    for r in 0:plane.h-1
-        ky = row_frequency(plane, r)
-        jlo, jhi = kept_columns(plane, ky, limit)
-        count = jhi - jlo + 1
-        lo = run_frequency(plane, jlo)
-        if count > 0
-            locate_cells!(run, geo, acc.layout, ky, lo, count)
-            prefetch_cells(pf, acc, run, 1, count)
-            ctf_row!(cbuf, ic, r)
-            for t in 1:count
-                j = jlo + t - 1
-                @inbounds value = convert(T, slices[p + j + 1]) * Tr(cbuf[j + 1])
-                scatter_at!(acc, cell_location(run, t, acc, geo, lo + t - 1, ky), value)
-            end
+    out isa DenseVector && sizeof(out) >= TOUCH_BYTES && touch_pages!(out)
+    GC.@preserve vol begin
+        on_demand_blocks(n) do blocks
+            project_images!(out, vol, rotations, plane, order, u, limit, source, blocks, mode)
         end
-        p += plane.width
     end
+    return out
+end
+
+function backproject_ctf_images!(acc::VolumeView{T}, slices::AbstractVector, rotations::AbstractArray{<:Real,3},
+                                 plane::ImagePlane, order, u::Int, limit::Int, conjugate_partners::Bool,
+                                 source, images::UnitRange{Int}, mode::Symbol) where {T}
+    center = slice_center(order, acc.layout)
+    row = forward_row_buffer(order, rotations, plane)
+    ctf = CTFRow(source, plane)
+    weighted = zeros(T, plane.width)
+    GC.@preserve acc backproject_ctf_range!(acc, slices, rotations, plane, order, u, limit, conjugate_partners,
+                                            source, images, center, row, ctf, weighted, Prefetcher(acc.data, mode))
     return nothing
 end
 
-function backproject_ctf_images!(acc::VolumeView, slices::AbstractVector, rotations::AbstractArray{<:Real,3},
-                                 plane::ImagePlane, order, u::Int, max_r2::Float64, conjugate_partners::Bool,
-                                 source, images::UnitRange{Int}, mode::Symbol)
+# function barrier: the prefetcher's type depends on `mode`
+function backproject_ctf_range!(acc, slices, rotations, plane, order, u, limit, conjugate_partners, source, images,
+                                center, row, ctf, weighted, pf)
     npix = npixels(plane)
-    center = slice_center(order, acc.layout)
-    scratch = row_scratch(order, rotations, plane)
-    pf = Prefetcher(acc.data, mode)
-    fast = fast_linear(order, acc.layout) && !plane.half
-    run = CellRun{promote_type(Float32, eltype(rotations))}(plane.width)
-    GC.@preserve acc for i in images
+    for i in images
         geo = slice_geometry(rotations, i, u, center)
-        if fast
-            backproject_ctf_image_fast!(acc, slices, (i - 1) * npix, geo, plane, max_r2, image_ctf(source, i),
-                                        scratch, run, pf)
-        else
-            backproject_ctf_image!(acc, slices, (i - 1) * npix, geo, plane, order, max_r2, conjugate_partners,
-                                   image_ctf(source, i), scratch, pf)
-        end
+        backproject_ctf_image!(acc, slices, (i - 1) * npix, geo, plane, order, limit, conjugate_partners, source,
+                               image_ctf(source, i), row, ctf, weighted, pf)
     end
     return nothing
 end
@@ -567,7 +464,8 @@ function backproject_ctf!(out::AbstractVector{T}, slices::AbstractVector, rotati
     check_ctf_images(source, n)
     n == 0 && return out
     mode = prefetch_kind()
-    work! = (acc, images) -> backproject_ctf_images!(acc, slices, rotations, plane, order, u, max_r2,
+    limit = clip_limit(max_r2)
+    work! = (acc, images) -> backproject_ctf_images!(acc, slices, rotations, plane, order, u, limit,
                                                      conjugate_partners, source, images, mode)
     if !samples_coefficients(order) || (!apply_coefficients && layout isa FullVolume)
         # scatter straight into `out` (it already holds the accumulator)
@@ -590,125 +488,25 @@ function backproject_ctf!(out::AbstractVector{T}, slices::AbstractVector, rotati
     return out
 end
 
-# ---- normal operator: AᵀAv -------------------------------------------------------------------
-
-"""
-    NoiseVariance(values, pixel_stride, image_stride)
-
-σ² of pixel p (1-based) of image i: `values[1 + (p−1)·pixel_stride + (i−1)·image_stride]`
-— a scalar, a per-pixel row, a per-image column or a full (npix, n) array (NumPy
-broadcasting against (n, npix)).
-"""
-struct NoiseVariance{A<:AbstractVector{<:Real}}
-    values::A
-    pixel_stride::Int
-    image_stride::Int
-end
-
-@inline noise_at(nv::NoiseVariance, p::Int, i::Int) =
-    @inbounds nv.values[1 + (p - 1) * nv.pixel_stride + (i - 1) * nv.image_stride]
-
-"""
-    normal_image!(acc, vol, geo, plane, order, max_r2, ic, noise, i, scratch, pf_vol, pf_acc)
-
-Adds `Aᵢᵀ (Aᵢ v / σ²)` of image i to `acc` (same layout as `vol`), pixel by pixel: locate
-the pixel's grid point once, evaluate `vol` there, multiply by CTF²/σ², scatter into `acc`
-at the same location (the transpose of the same interpolation). No image is held; per row
-only the locations and the CTF.
-"""
-function normal_image!(acc::VolumeView{T}, vol::VolumeView, geo::SliceGeometry, plane::ImagePlane, order,
-                       max_r2::Float64, ic, noise::NoiseVariance, i::Int, scratch::RowScratch,
-                       pf_vol::Prefetcher, pf_acc::Prefetcher) where {T}
-    acc.layout == vol.layout || throw(ArgumentError("accumulator and volume layouts differ"))
-    check_scratch(scratch, plane)
-    locs = scratch.locs
-    js = scratch.j
-    cbuf = scratch.ctf
-    Tr = real(T)
-    for r in 0:plane.h-1
-        ky = row_frequency(plane, r)
-        kept = 0
-        for j in 0:plane.width-1
-            kx = column_frequency(plane, j)
-            kx * kx + ky * ky <= max_r2 || continue
-            g0, g1, g2 = grid_point(geo, kx, ky)
-            loc = locate(order, vol, g0, g1, g2)
-            prefetch_location(pf_vol, vol, loc)
-            prefetch_location(pf_acc, acc, loc)
-            kept += 1
-            @inbounds locs[1, kept] = loc
-            @inbounds js[kept] = j
-        end
-        kept > 0 && ctf_row!(cbuf, ic, r)
-        p0 = r * plane.width + 1
-        for m in 1:kept
-            @inbounds j = js[m]
-            @inbounds c = cbuf[j + 1]
-            weight = Tr(c * c / Float64(noise_at(noise, p0 + j, i)))
-            @inbounds loc = locs[1, m]
-            value = convert(T, evaluate(vol, loc)) * weight
-            scatter_at!(acc, loc, value)
-        end
-    end
-    return nothing
-end
-
-"""
-    normal_image_fast!(acc, vol, geo, plane, max_r2, ic, noise, i, scratch, run, pf_vol, pf_acc)
-
-`normal_image!` for trilinear interpolation of full volumes (runs located by
-`locate_cells!`; same results).
-"""
-function normal_image_fast!(acc::VolumeView{T,FullVolume}, vol::VolumeView{S,FullVolume}, geo::SliceGeometry{Tc},
-                            plane::ImagePlane, max_r2::Float64, ic, noise::NoiseVariance, i::Int,
-                            scratch::RowScratch, run::CellRun{Tc}, pf_vol::Prefetcher,
-                            pf_acc::Prefetcher) where {T,S,Tc}
-    acc.layout == vol.layout || throw(ArgumentError("accumulator and volume layouts differ"))
-    plane.half && throw(ArgumentError("AᵀAv takes full images"))
-    check_scratch(scratch, plane)
-    cbuf = scratch.ctf
-    Tr = real(T)
-    limit = clip_limit(max_r2)
-    for r in 0:plane.h-1
-        ky = row_frequency(plane, r)
-        jlo, jhi = kept_columns(plane, ky, limit)
-        count = jhi - jlo + 1
-        lo = run_frequency(plane, jlo)
-        count > 0 || continue
-        locate_cells!(run, geo, vol.layout, ky, lo, count)
-        prefetch_cells(pf_vol, vol, run, 1, count)
-        prefetch_cells(pf_acc, acc, run, 1, count)
-        ctf_row!(cbuf, ic, r)
-        p0 = r * plane.width + 1
-        for t in 1:count
-            j = jlo + t - 1
-            @inbounds c = cbuf[j + 1]
-            weight = Tr(c * c / Float64(noise_at(noise, p0 + j, i)))
-            loc = cell_location(run, t, vol, geo, lo + t - 1, ky)
-            scatter_at!(acc, loc, convert(T, evaluate(vol, loc)) * weight)
-        end
-    end
-    return nothing
-end
-
-function normal_images!(acc::VolumeView, vol::VolumeView, rotations::AbstractArray{<:Real,3}, plane::ImagePlane,
-                        order, u::Int, max_r2::Float64, source, noise::NoiseVariance, images::UnitRange{Int},
-                        mode::Symbol)
+function normal_images!(acc::VolumeView{T}, vol::VolumeView, rotations::AbstractArray{<:Real,3}, plane::ImagePlane,
+                        order, u::Int, limit::Int, source, noise::NoiseVariance, images::UnitRange{Int},
+                        mode::Symbol) where {T}
     center = slice_center(order, vol.layout)
-    scratch = row_scratch(order, rotations, plane)
-    pf_vol = Prefetcher(vol.data, mode)
-    pf_acc = Prefetcher(acc.data, mode)
-    fast = fast_linear(order, vol.layout)
-    run = CellRun{promote_type(Float32, eltype(rotations))}(plane.width)
-    GC.@preserve vol acc for i in images
+    row = forward_row_buffer(order, rotations, plane)
+    ctf = CTFRow(source, plane)
+    sliced = zeros(T, plane.width)
+    GC.@preserve vol acc normal_range!(acc, vol, rotations, plane, order, u, limit, source, noise, images, center,
+                                       row, ctf, sliced, Prefetcher(vol.data, mode), Prefetcher(acc.data, mode))
+    return nothing
+end
+
+# function barrier: the prefetchers' types depend on `mode`
+function normal_range!(acc, vol, rotations, plane, order, u, limit, source, noise, images, center, row, ctf, sliced,
+                       pf_vol, pf_acc)
+    for i in images
         geo = slice_geometry(rotations, i, u, center)
-        if fast
-            normal_image_fast!(acc, vol, geo, plane, max_r2, image_ctf(source, i), noise, i, scratch, run, pf_vol,
-                               pf_acc)
-        else
-            normal_image!(acc, vol, geo, plane, order, max_r2, image_ctf(source, i), noise, i, scratch, pf_vol,
-                          pf_acc)
-        end
+        normal_image!(acc, vol, geo, plane, order, limit, source, image_ctf(source, i), noise, i, row, ctf, sliced,
+                      pf_vol, pf_acc)
     end
     return nothing
 end
@@ -821,7 +619,8 @@ function compute_AtAv_kernel!(out::AbstractArray, volume::AbstractArray, rotatio
     nacc = backprojection_threads(n, npix, stored_length(layout), interp)
     ui = Int(u)
     mode = prefetch_kind()
-    work! = (acc, images) -> normal_images!(acc, vol, rotations, plane, interp, ui, r2, source, nv, images, mode)
+    limit = clip_limit(r2)
+    work! = (acc, images) -> normal_images!(acc, vol, rotations, plane, interp, ui, limit, source, nv, images, mode)
     accumulate_images!(work!, vec(out), layout, n, nacc)
     return nothing
 end

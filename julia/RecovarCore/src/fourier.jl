@@ -90,16 +90,13 @@ function check_range(name::AbstractString, nd::Integer, first_dim::Integer, last
     last_dim - first_dim < 3 || throw(ArgumentError("$name: at most 3 transformed dims, got $first_dim:$last_dim"))
 end
 
-# Run f(lo, hi) on contiguous parts of 1:n, one part per Julia thread. Each part allocates
-# its own buffers, so nothing is indexed by threadid (safe with any scheduler).
+# Run f(lo, hi) on contiguous parts of 1:n, one part per Julia thread (`static_blocks`).
+# Each part allocates its own buffers, so nothing is indexed by threadid (safe with any scheduler).
 function threaded_parts(f, n::Integer)
-    parts = min(Threads.nthreads(), n)
-    if parts <= 1
-        n > 0 && f(1, n)
-        return
-    end
-    Threads.@threads for t in 1:parts
-        f(div((t - 1) * n, parts) + 1, div(t * n, parts))
+    parts = min(Threads.nthreads(), Int(n))
+    parts >= 1 || return
+    static_blocks(Int(n), parts) do _, items
+        f(first(items), last(items))
     end
 end
 

@@ -63,10 +63,8 @@ function gridpoint_coords!(out::AbstractArray{T,3}, rotations::AbstractArray{T,3
     kx_u = T.(kx .* u)
     ky_u = T.(ky .* u)
     center = T(volume_side ÷ 2)
-    Threads.@threads for chunk in image_chunks(n)
-        for i in chunk
-            image_gridpoint_coords!(out, rotations, i, kx_u, ky_u, center)
-        end
+    foreach_image(n) do i
+        image_gridpoint_coords!(out, rotations, i, kx_u, ky_u, center)
     end
     return nothing
 end
@@ -110,10 +108,8 @@ function nearest_gridpoint_indices!(out::AbstractMatrix{Int32}, rotations::Abstr
     ky_u = T.(ky .* u)
     center = T(n0 ÷ 2)
     dims = (Int(n0), Int(n1), Int(n2))
-    Threads.@threads for chunk in image_chunks(n)
-        for i in chunk
-            image_nearest_indices!(out, rotations, i, kx_u, ky_u, center, dims)
-        end
+    foreach_image(n) do i
+        image_nearest_indices!(out, rotations, i, kx_u, ky_u, center, dims)
     end
     return nothing
 end
@@ -188,10 +184,10 @@ function translate_images!(out::AbstractArray{Complex{R},3}, images::AbstractMat
         throw(DimensionMismatch("translate_images!: images have $(size(images, 1)) pixels, expected $npix"))
     size(out) == (npix, ntrans, n) ||
         throw(DimensionMismatch("translate_images!: out is $(size(out)), expected ($npix, $ntrans, $n)"))
-    Threads.@threads for chunk in image_chunks(n)
+    on_demand_blocks(n) do blocks
         column_phase = Vector{ComplexF64}(undef, length(columns))
         row_phase = Vector{ComplexF64}(undef, N)
-        for i in chunk, t in 1:ntrans
+        for block in blocks, i in block, t in 1:ntrans
             t0 = Float64(translations[1, t, i])
             t1 = Float64(translations[2, t, i])
             for j in eachindex(columns)
@@ -234,10 +230,8 @@ function translate_lattice!(out::AbstractMatrix{Complex{R}}, images::AbstractMat
     size(translations) == (d, n) ||
         throw(DimensionMismatch("translate_lattice!: translations are $(size(translations)), expected ($d, $n)"))
     size(out) == (p, n) || throw(DimensionMismatch("translate_lattice!: out is $(size(out)), expected ($p, $n)"))
-    Threads.@threads for chunk in image_chunks(n)
-        for i in chunk
-            translate_on_lattice!(out, images, translations, lattice, i)
-        end
+    foreach_image(n) do i
+        translate_on_lattice!(out, images, translations, lattice, i)
     end
     return nothing
 end

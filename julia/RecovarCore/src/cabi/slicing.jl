@@ -91,6 +91,34 @@ function adjoint_slice_volume_kernel!(out::AbstractArray, slices::AbstractArray,
 end
 
 """
+    backproject_pair_kernel!(data, weights, slices, multipliers, weight_values, rotations, order,
+                             half_volume, half_image, n0, n1, n2, h, w, max_r2, u)
+
+Kernel "backproject_pair", the fused pass of a reconstruction: `data` (NumPy V|Vh, complex)
+`+=` the backprojection of `multipliers · slices` and `weights` (same shape, real) `+=` that
+of `weight_values`, every pixel located once. `slices` (n, npix|nhalf) complex,
+`multipliers` and `weight_values` real of the same shape, `rotations` (n, 3, 3); `order`
+0 or 1; the other arguments as in `slice_volume_kernel!`. Equals two
+"adjoint_slice_volume" calls bit for bit.
+"""
+function backproject_pair_kernel!(data::AbstractArray, weights::AbstractArray, slices::AbstractArray,
+                                  multipliers::AbstractArray, weight_values::AbstractArray, rotations::AbstractArray,
+                                  order::Integer, half_volume::Integer, half_image::Integer,
+                                  n0::Integer, n1::Integer, n2::Integer, h::Integer, w::Integer,
+                                  max_r2::Real, u::Integer)
+    interp, layout, plane = slicing_arguments(rotations, order, half_volume, half_image, n0, n1, n2, h, w)
+    interp isa Cubic && throw(ArgumentError("backproject_pair supports orders 0 and 1, got 3"))
+    eltype(data) <: Complex || throw(ArgumentError("data must be complex, got $(eltype(data))"))
+    for (name, a) in (("weights", weights), ("multipliers", multipliers), ("weight_values", weight_values))
+        eltype(a) <: Real || throw(ArgumentError("$name must be real, got $(eltype(a))"))
+    end
+    backproject_pair!(reshape(data, :, 1), reshape(weights, :, 1), vec(slices), vec(multipliers), vec(weight_values),
+                      rotations, plane, interp, layout, Int(u), clip_radius2(interp, max_r2),
+                      plane.half && scatters_partners(interp))
+    return nothing
+end
+
+"""
     precompile_slicing()
 
 `precompile` statements for the common signatures: complex64 volumes and images with
@@ -112,6 +140,9 @@ function precompile_slicing()
                                                 Bool))
         end
     end
+    precompile(backproject_pair_kernel!, (Array{ComplexF32,1}, Array{Float32,1}, Array{ComplexF32,2},
+                                          Array{Float32,2}, Array{Float32,2}, Array{Float32,3}, Int, Int, Int, Int,
+                                          Int, Int, Int, Int, Float64, Int))
     precompile(calculate_spline_coefficients_kernel!, (Array{ComplexF32,3},))
     precompile(calculate_spline_coefficients_kernel!, (Array{ComplexF64,3},))
     return nothing
@@ -119,3 +150,4 @@ end
 
 register_kernel("slice_volume", slice_volume_kernel!)
 register_kernel("adjoint_slice_volume", adjoint_slice_volume_kernel!)
+register_kernel("backproject_pair", backproject_pair_kernel!)

@@ -47,15 +47,41 @@ function slice_row!(out::AbstractVector{To}, p::Int, vol::VolumeView{T,FullVolum
         prefetch_cells(pf, vol, run, 1, count)
     end
     zero_outside_run!(out, p, plane, jlo, jhi)
-    if plane.half && iseven(plane.w)   # the half-image Nyquist column, outside the run
-        j = plane.w ÷ 2
-        if j * j + ky * ky <= limit
-            g0, g1, g2 = grid_point(geo, -j, ky)
-            @inbounds out[p + j + 1] = convert(To, sample_linear(vol, g0, g1, g2))
-        end
-    end
+    slice_nyquist_column!(out, p, vol, geo, plane, order, ky, limit)
     for t in 1:count
         @inbounds out[p + jlo + t] = convert(To, run_value(run, t, vol, geo, lo + t - 1, ky))
+    end
+    return nothing
+end
+
+# Nearest interpolation: the kept pixels of a row form a run of consecutive kx, located in
+# one vectorised loop (`locate_voxels!`), then one gather per pixel; same results as the
+# general row.
+function slice_row!(out::AbstractVector{To}, p::Int, vol::VolumeView, geo::SliceGeometry, plane::ImagePlane,
+                    order::Nearest, ky::Int, limit::Int, row::RowBuffer, pf::Prefetcher) where {To}
+    voxel_runs_apply(vol.layout) || return general_slice_row!(out, p, vol, geo, plane, order, ky, limit, row, pf)
+    jlo, jhi, count = row_run(plane, ky, limit)
+    ks = row.run.k
+    if count > 0
+        locate_voxels!(ks, geo, vol.layout, ky, run_frequency(plane, jlo), count)
+        prefetch_voxels(pf, ks, count)
+    end
+    zero_outside_run!(out, p, plane, jlo, jhi)
+    slice_nyquist_column!(out, p, vol, geo, plane, order, ky, limit)
+    for t in 1:count
+        @inbounds out[p + jlo + t] = convert(To, voxel_value(vol, ks[t]))
+    end
+    return nothing
+end
+
+# the even-w half-image Nyquist column j = w/2 (kx = −w/2), which is outside the row's run
+@inline function slice_nyquist_column!(out::AbstractVector{To}, p::Int, vol::VolumeView, geo::SliceGeometry,
+                                       plane::ImagePlane, order, ky::Int, limit::Int) where {To}
+    (plane.half && iseven(plane.w)) || return nothing
+    j = plane.w ÷ 2
+    if j * j + ky * ky <= limit
+        g0, g1, g2 = grid_point(geo, -j, ky)
+        @inbounds out[p + j + 1] = convert(To, sample(order, vol, g0, g1, g2))
     end
     return nothing
 end
@@ -91,7 +117,7 @@ const TOUCH_BYTES = 1 << 24
 
 Project every volume of `vols` (a vector of `VolumeView`s of one layout) with every
 rotation: `out` is the flat (npix, n, B) result (NumPy (B, n, npix)). Threads take
-contiguous blocks of images.
+contiguous blocks of images on demand (`on_demand_blocks`).
 """
 function slice_volumes!(out::AbstractVector, vols::Vector{V}, rotations::AbstractArray{<:Real,3},
                         plane::ImagePlane, order, u::Int, max_r2::Float64) where {V<:VolumeView}
@@ -100,19 +126,11 @@ function slice_volumes!(out::AbstractVector, vols::Vector{V}, rotations::Abstrac
         throw(DimensionMismatch("output has $(length(out)) entries, expected $(npixels(plane) * n * length(vols))"))
     (n == 0 || isempty(vols)) && return out
     kind = prefetch_kind()
-    nthreads = min(Threads.nthreads(), n)
     out isa DenseVector && sizeof(out) >= TOUCH_BYTES && touch_pages!(out)
     GC.@preserve vols begin
-        if nthreads == 1
-            slice_images!(out, vols, rotations, plane, order, u, max_r2, 1:n, kind)
-        else
-            blocks = ImageBlocks(n, nthreads)
-            Threads.@threads for t in 1:nthreads
-                while true
-                    images = next_block!(blocks)
-                    isempty(images) && break
-                    slice_images!(out, vols, rotations, plane, order, u, max_r2, images, kind)
-                end
+        on_demand_blocks(n) do blocks
+            for images in blocks
+                slice_images!(out, vols, rotations, plane, order, u, max_r2, images, kind)
             end
         end
     end

@@ -1,5 +1,13 @@
-# Work distribution over threads: blocks handed out on demand (`ImageBlocks`), contiguous
-# static blocks (`chunk_range`), and threaded element-wise helpers on long vectors.
+# The one thread partitioner: every loop over images (or over long vectors) splits its work
+# here, in one of two ways.
+#
+# * `static_blocks`: contiguous blocks (`chunk_range`), block b always gets the same items.
+#   For sums (backprojection accumulators): which images a thread adds decides the rounding,
+#   so results are the same in every run.
+# * `on_demand_blocks` / `foreach_image`: blocks handed out to whichever thread asks next
+#   (`ImageBlocks`), so a thread slowed down by other work on the machine does not hold up
+#   the others. For independent items (projections, CTF images), whose results do not
+#   depend on the hand-out.
 
 "Contiguous block `chunk` of `1:n` split into `nchunks` nearly equal blocks."
 @inline function chunk_range(chunk::Int, nchunks::Int, n::Int)
@@ -10,13 +18,28 @@
 end
 
 """
+    static_blocks(work!, n, nblocks)
+
+`work!(b, items)` for b in 1:`nblocks` (≥ 1), items = `chunk_range(b, nblocks, n)`, one
+thread task per block (no task when `nblocks == 1`).
+"""
+function static_blocks(work!, n::Int, nblocks::Int)
+    nblocks >= 1 || throw(ArgumentError("static_blocks: need at least one block, got $nblocks"))
+    if nblocks == 1
+        work!(1, 1:n)
+        return nothing
+    end
+    Threads.@threads for b in 1:nblocks
+        work!(b, chunk_range(b, nblocks, n))
+    end
+    return nothing
+end
+
+"""
     ImageBlocks(n, nthreads)
 
-Images 1:n handed out in blocks (about 8 per thread) to whichever thread asks next
-(`next_block!`), so a thread slowed down by other work on the machine does not hold up the
-others. Used for projection, where each image is computed on its own (results do not
-depend on the hand-out); backprojection keeps static blocks so that its sums are rounded
-the same way in every run.
+Items 1:n handed out in blocks (about 8 per thread) to whichever thread asks next
+(`next_block!`, or iterate it: `for images in blocks`).
 """
 struct ImageBlocks
     n::Int
@@ -31,13 +54,51 @@ function next_block!(blocks::ImageBlocks)
     return first:min(first + blocks.size - 1, blocks.n)
 end
 
+function Base.iterate(blocks::ImageBlocks, state=nothing)
+    images = next_block!(blocks)
+    return isempty(images) ? nothing : (images, nothing)
+end
+Base.IteratorSize(::Type{ImageBlocks}) = Base.SizeUnknown()
+Base.eltype(::Type{ImageBlocks}) = UnitRange{Int}
+
+"""
+    on_demand_blocks(work!, n)
+
+`work!(blocks::ImageBlocks)` once on each of `min(nthreads(), n)` threads; each call takes
+blocks of 1:n (`for images in blocks`) until none is left, so every item is handed out
+exactly once. Per-thread scratch goes before that loop.
+"""
+function on_demand_blocks(work!, n::Int)
+    nthreads = min(Threads.nthreads(), n)
+    nthreads >= 1 || return nothing
+    blocks = ImageBlocks(n, nthreads)
+    if nthreads == 1
+        work!(blocks)
+        return nothing
+    end
+    Threads.@threads for t in 1:nthreads
+        work!(blocks)
+    end
+    return nothing
+end
+
+"`f(i)` for every i in 1:n, threads taking blocks on demand (`on_demand_blocks`)."
+function foreach_image(f, n::Int)
+    on_demand_blocks(n) do blocks
+        for images in blocks, i in images
+            f(i)
+        end
+    end
+    return nothing
+end
+
+"Number of blocks for an element-wise loop over `m` entries (one per 64 Ki entries, ≤ nthreads)."
+element_blocks(m::Int) = max(1, min(Threads.nthreads(), m ÷ 65536))
+
 # dest .+= src, threaded over blocks
 function add_into!(dest::AbstractVector, src::AbstractVector)
     length(dest) == length(src) || throw(DimensionMismatch("add_into!: lengths differ"))
-    m = length(dest)
-    nchunks = max(1, min(Threads.nthreads(), m ÷ 65536))
-    Threads.@threads for chunk in 1:nchunks
-        range = chunk_range(chunk, nchunks, m)
+    static_blocks(length(dest), element_blocks(length(dest))) do _, range
         @inbounds @simd for k in range
             dest[k] += src[k]
         end
@@ -46,10 +107,7 @@ function add_into!(dest::AbstractVector, src::AbstractVector)
 end
 
 function fill_threaded!(dest::AbstractVector, value)
-    m = length(dest)
-    nchunks = max(1, min(Threads.nthreads(), m ÷ 65536))
-    Threads.@threads for chunk in 1:nchunks
-        range = chunk_range(chunk, nchunks, m)
+    static_blocks(length(dest), element_blocks(length(dest))) do _, range
         @inbounds @simd for k in range
             dest[k] = value
         end
@@ -69,9 +127,7 @@ entirely.
 function touch_pages!(dest::DenseVector{T}) where {T}
     m = length(dest)
     step = max(1, 4096 ÷ sizeof(T))
-    nchunks = max(1, min(Threads.nthreads(), m ÷ (64 * step)))
-    Threads.@threads for chunk in 1:nchunks
-        range = chunk_range(chunk, nchunks, m)
+    static_blocks(m, max(1, min(Threads.nthreads(), m ÷ (64 * step)))) do _, range
         @inbounds for k in first(range):step:last(range)
             dest[k] = zero(T)
         end

@@ -79,10 +79,9 @@ function prefilter_axis!(lines::AbstractArray{T,3}, ::Type{R}) where {T,R}
     terms = spline_start_terms(R, n)
     causal_scale = inv(1 - z^n)
     anti_scale = -z * causal_scale
-    nchunks = max(1, min(Threads.nthreads(), post))
-    Threads.@threads for chunk in 1:nchunks
+    static_blocks(post, max(1, min(Threads.nthreads(), post))) do _, columns
         start = zeros(T, pre)
-        for c in chunk_range(chunk, nchunks, post)
+        for c in columns
             prefilter_lines!(lines, c, start, z, terms, causal_scale, anti_scale)
         end
     end
@@ -145,9 +144,8 @@ function interpolate_spline!(out::AbstractVector, coeffs::AbstractArray{T,N}, co
     size(coords, 1) == N || throw(DimensionMismatch("coords must have $N rows, got $(size(coords, 1))"))
     m = size(coords, 2)
     length(out) == m || throw(DimensionMismatch("out has $(length(out)) entries for $m points"))
-    nchunks = max(1, min(Threads.nthreads(), m ÷ 256))
-    Threads.@threads for chunk in 1:nchunks
-        interpolate_points!(out, coeffs, coords, wrap, fill_value, chunk_range(chunk, nchunks, m))
+    static_blocks(m, max(1, min(Threads.nthreads(), m ÷ 256))) do _, points
+        interpolate_points!(out, coeffs, coords, wrap, fill_value, points)
     end
     return out
 end

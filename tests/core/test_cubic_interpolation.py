@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 from conftest import assert_close, load_fixture
+from generators import centered_dft, crandn
 
 from recovar_jl.core.cubic_interpolation import (calculate_spline_coefficients, interpolate_with_spline,
                                                  map_coordinates, map_coordinates_with_cubic_spline)
@@ -53,7 +54,7 @@ def test_evaluation_matches_recovar_fixture(fix, name, dtype):
 @pytest.mark.parametrize("shape", [(9,), (6, 5), (4, 5, 3), (1, 3), (2,)])
 def test_coefficients_solve_the_periodic_141_system(shape):
     rng = np.random.default_rng(len(shape))
-    x = rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
+    x = crandn(rng, *shape)
     C = calculate_spline_coefficients(x)
     assert_close(apply_141(C), x, rtol=1e-12)
     # the DFT formula of docs/conventions.md §6
@@ -74,7 +75,7 @@ def test_real_input_gives_real_coefficients_of_the_same_dtype():
 def test_coefficients_preserve_hermitian_symmetry_of_centered_spectra():
     N = 8
     vol = np.random.default_rng(1).standard_normal((N, N, N))
-    spectrum = np.fft.fftshift(np.fft.fftn(np.fft.fftshift(vol)))
+    spectrum = centered_dft(vol)
     C = calculate_spline_coefficients(spectrum)
     # Hermitian: C[c + k] = conj(C[c - k]) on the interior (indices 1..N-1 for even N)
     inner = C[1:, 1:, 1:]
@@ -137,6 +138,13 @@ def test_bad_arguments():
         interpolate_with_spline(C, [np.zeros(3), np.zeros(3, complex)])
     with pytest.raises(TypeError, match="data"):
         calculate_spline_coefficients(np.array(["a", "b"]))
+    # the fill value is named as each function calls it
+    with pytest.raises(TypeError, match="cval"):
+        map_coordinates_with_cubic_spline(C, np.zeros((2, 3)), "constant", None)
+    with pytest.raises(TypeError, match="cval"):
+        map_coordinates(C, np.zeros((2, 3)), 1, "constant", "x")
+    with pytest.raises(TypeError, match="fill_value"):
+        interpolate_with_spline(C, [np.zeros(3), np.zeros(3)], "constant", [1.0, 2.0])
 
 
 @pytest.mark.parametrize("order", [0, 1])

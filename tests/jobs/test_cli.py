@@ -13,7 +13,7 @@ from recovar_jl.jobs.mrc import StackWriter, write_volume
 from recovar_jl.jobs.phantom import gaussian_atom_phantom
 from recovar_jl.jobs.star import read_particles, write_star
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(args, capsys):

@@ -1,9 +1,13 @@
 """recovar_jl.core.geometry: parity with recovar 1.0.5, slice geometry, translations, bad input."""
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from conftest import assert_close, load_fixture
-from generators import centered_dft, centered_idft, packed_pixel_indices, random_rotations
+from generators import centered_dft, centered_idft, crandn, packed_pixel_indices, random_rotations
+from hardening import (LAYOUTS, Refused, as_user_input, computes_in, hardening, outcome, random_values, rel_error,
+                       rotations)
 from recovar_jl.core import geometry
 
 FIX = load_fixture("geometry")
@@ -310,7 +314,7 @@ def test_batch_trans_translate_images_half_image_equals_packed_full_result():
 
     rng = np.random.default_rng(5)
     n_side = 8
-    images = (rng.standard_normal((3, n_side * n_side)) + 1j * rng.standard_normal((3, n_side * n_side))).astype(np.complex64)
+    images = crandn(rng, 3, n_side * n_side, dtype=np.complex64)
     shifts = rng.uniform(-3, 3, (3, 4, 2)).astype(np.float32)
     packed_columns = [4, 5, 6, 7, 0]  # docs/conventions.md §2, n = 8
     full = geometry.batch_trans_translate_images(images, shifts, (n_side, n_side))
@@ -318,3 +322,59 @@ def test_batch_trans_translate_images_half_image_equals_packed_full_result():
     half = geometry.batch_trans_translate_images(half_images, shifts, (n_side, n_side), half_image=True)
     expected = full.reshape(3, 4, n_side, n_side)[:, :, :, packed_columns].reshape(3, 4, -1)
     np.testing.assert_allclose(half, expected, rtol=1e-6, atol=1e-6)
+
+
+# --- property-based hardening (hypothesis): closed forms, any dtype and layout --------------------
+# Translations = the phase ramp formula; nearest grid indices = the rounded grid coordinates.
+
+@hardening(30)
+@given(st.data())
+def test_translate_images_is_the_phase_ramp_for_any_dtype_and_layout(data):
+    N = data.draw(st.integers(1, 8))
+    n = data.draw(st.integers(0, 3))
+    half = data.draw(st.booleans())
+    idtype = data.draw(st.sampled_from(["complex64", "complex128", "float32", "float64", "int32", "bool", "object"]))
+    tdtype = data.draw(st.sampled_from(["float32", "float64", "int64", "float16", "complex64"]))
+    seed = data.draw(st.integers(0, 2**31 - 1))
+    W = N // 2 + 1 if half else N
+    images, idtype, img_seen = as_user_input(random_values(seed, (n, N * W)), idtype,
+                                             data.draw(st.sampled_from(LAYOUTS)))
+    shifts, tdtype, t_seen = as_user_input(np.random.default_rng(seed).uniform(-4, 4, (n, 2)), tdtype,
+                                           data.draw(st.sampled_from(LAYOUTS)))
+    empty_list = n == 0 and (isinstance(images, list) or isinstance(shifts, list))
+    try:
+        out = outcome(geometry.translate_images, images, shifts, (N, N), half_image=half,
+                      names=("image", "translation"))
+    except Refused as exc:
+        assert idtype == "object" or tdtype.startswith("complex") or empty_list, str(exc)
+        return
+    assert idtype != "object" and not tdtype.startswith("complex")
+    cols = np.arange(N) - N // 2
+    if half:
+        cols = cols[[(N // 2 + j) % N for j in range(N // 2 + 1)]]
+    rows = np.arange(N) - N // 2
+    kx = np.tile(cols, N)
+    ky = np.repeat(rows, len(cols))
+    t = t_seen.astype(np.float64)
+    phase = np.exp(-2j * np.pi * (kx[None] * t[:, :1] + ky[None] * t[:, 1:2]) / N)
+    expected = img_seen.astype(np.complex128) * phase
+    wide = computes_in(idtype) in (np.float64, np.complex128) or computes_in(tdtype) == np.float64
+    assert out.dtype == (np.complex128 if wide else np.complex64)
+    # the lattice k/N is float32 (as recovar's grids): phases carry float32 rounding in any dtype
+    assert rel_error(out, expected) <= 2e-5
+
+
+@hardening(30)
+@given(st.data())
+def test_nearest_gridpoint_indices_round_the_gridpoint_coordinates(data):
+    N = data.draw(st.integers(1, 7))
+    n = data.draw(st.integers(0, 3))
+    R = data.draw(rotations(n)).astype(np.float32)
+    coords = geometry.batch_get_gridpoint_coords(R, (N, N), (N, N, N))
+    idx = geometry.batch_get_nearest_gridpoint_indices(R, (N, N), (N, N, N))
+    assert coords.shape == (n, N * N, 3) and idx.shape == (n, N * N) and idx.dtype == np.int32
+    # round half away from zero, then clip into the grid (the clipping ravel)
+    rounded = np.clip(np.sign(coords) * np.floor(np.abs(coords) + 0.5), 0, N - 1).astype(np.int64)
+    tie = np.any(np.abs(np.abs(coords - np.trunc(coords)) - 0.5) < 1e-4, axis=-1)
+    flat = np.ravel_multi_index(np.moveaxis(rounded, -1, 0), (N, N, N))
+    np.testing.assert_array_equal(idx[~tie], flat[~tie])

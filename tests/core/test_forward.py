@@ -1,9 +1,13 @@
 """recovar_jl.core.forward: forward model, adjoint, AᵀAv (docs/conventions.md §11), batch translations."""
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from conftest import assert_close, load_fixture
 from generators import crandn, ctf_rows, expand_half, packed_columns, random_rotations
+from hardening import (LAYOUTS, NUMERICS_BOX, NUMERICS_IMAGES, NUMERICS_TOLERANCE, Refused, as_user_input, hardening,
+                       max_relative_error, outcome, random_values, rel_error, rotations)
 from recovar_jl.core import forward, slicing
 from recovar_jl.core.configs import ForwardModelConfig
 from recovar_jl.core.ctf import CTFEvaluator, CTFMode
@@ -443,3 +447,101 @@ def test_f_adj_is_unaffected_by_later_changes_to_the_callers_arrays(problem):
     rot[:] = np.eye(3)
     params[:, 0] += 1000.0
     assert np.array_equal(f_adj(p["slices"])[0], before)
+
+
+# --- property-based hardening (hypothesis): compositions with slicing and the CTF -----------------
+# forward_model = CTF ⊙ slice_volume and adjoint_forward_model = adjoint_slice_volume(CTF ⊙ ·)
+# for any dtype and layout; compute_AtAv = Aᵀ(A v / σ²).
+
+DISC = ["nearest", "linear_interp", "cubic"]
+
+
+@hardening(20)
+@given(st.data())
+def test_forward_model_is_ctf_times_slice_for_any_dtype_and_layout(data):
+    N = data.draw(st.integers(1, 7), label="N")
+    n = data.draw(st.integers(0, 3), label="n")
+    disc = data.draw(st.sampled_from(DISC), label="disc_type")
+    half_image = data.draw(st.booleans(), label="half_image")
+    skip_ctf = data.draw(st.booleans(), label="skip_ctf")
+    # few distinct dtypes: each (dtype, order, layout) is one Julia compilation
+    vdtype = data.draw(st.sampled_from(["complex64", "float64", "float16", "int32"]))
+    lay = data.draw(st.sampled_from(LAYOUTS), label="layout")
+    seed = data.draw(st.integers(0, 2**31 - 1))
+    R = data.draw(rotations(n)).astype(np.float32)
+    params = ctf_rows(seed, n).astype(np.float32)
+    vol, vdtype, seen = as_user_input(random_values(seed, N ** 3), vdtype, lay)
+    cfg = config_for(N, disc, voxel_size=1.7)
+    try:
+        out = outcome(forward.forward_model, cfg, vol, params, R, skip_ctf=skip_ctf, half_image=half_image,
+                      names=("volume",))
+    except Refused as exc:
+        raise AssertionError(f"numeric volume refused: {exc}")
+    canonical = np.asarray(seen).astype(np.complex128 if seen.dtype.kind == "c" else np.float64)
+    sl = slicing.slice_volume(canonical, R.astype(np.float64), (N, N), (N, N, N), disc, half_image=half_image)
+    expected = sl if skip_ctf else sl * CTFEvaluator()(params.astype(np.float64), (N, N), 1.7,
+                                                       half_image=half_image)
+    assert out.shape == expected.shape
+    assert rel_error(out, expected) <= 1e-4
+
+
+@hardening(15)
+@given(st.data())
+def test_adjoint_forward_model_is_backprojection_of_ctf_weighted_images(data):
+    N = data.draw(st.integers(1, 6))
+    n = data.draw(st.integers(0, 3))
+    disc = data.draw(st.sampled_from(["nearest", "linear_interp"]))
+    sdtype = data.draw(st.sampled_from(["float32", "complex64", "float64", "bool", "int64"]))
+    lay = data.draw(st.sampled_from(LAYOUTS))
+    seed = data.draw(st.integers(0, 2**31 - 1))
+    R = data.draw(rotations(n)).astype(np.float32)
+    params = ctf_rows(seed, n).astype(np.float32)
+    slices, sdtype, seen = as_user_input(random_values(seed, (n, N * N)), sdtype, lay)
+    try:
+        out = outcome(forward.adjoint_forward_model, config_for(N, disc, voxel_size=1.7), slices, params, R,
+                      names=("slices",))
+    except Refused as exc:
+        assert lay == "list" and n == 0, str(exc)
+        return
+    weights = CTFEvaluator()(params, (N, N), 1.7).astype(np.float64)
+    expected = slicing.adjoint_slice_volume(seen.astype(np.complex128).reshape(n, N * N) * weights, R, (N, N),
+                                            (N, N, N), disc)
+    assert out.shape == (N ** 3,)
+    assert rel_error(out, expected) <= 1e-4
+
+
+@hardening(12)
+@given(st.data())
+def test_compute_AtAv_is_adjoint_of_forward_over_noise(data):
+    N = data.draw(st.integers(2, 6))
+    n = data.draw(st.integers(1, 3))
+    disc = data.draw(st.sampled_from(["nearest", "linear_interp"]))
+    noise_kind = data.draw(st.sampled_from(["scalar", "per-image", "per-pixel", "full"]))
+    seed = data.draw(st.integers(0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    R = data.draw(rotations(n))
+    params = ctf_rows(seed, n)
+    vol = random_values(seed, N ** 3)
+    noise = {"scalar": 2.5, "per-image": rng.uniform(1, 3, (n, 1)), "per-pixel": rng.uniform(1, 3, (1, N * N)),
+             "full": rng.uniform(1, 3, (n, N * N))}[noise_kind]
+    cfg = config_for(N, disc, voxel_size=1.7)
+    (AtAv,) = forward.compute_AtAv(cfg, vol, params, R, noise)
+    Av = forward.forward_model(cfg, vol, params, R)
+    expected = forward.adjoint_forward_model(cfg, Av / noise, params, R)
+    assert rel_error(AtAv, expected) <= 1e-9
+
+
+# --- numerical guard: float32 accumulation of 10⁵ images (tests/hardening.py) ---------------------
+
+def test_float32_adjoint_forward_model_of_1e5_images_matches_float64():
+    N = NUMERICS_BOX
+    config = ForwardModelConfig(image_shape=(N, N), volume_shape=(N, N, N), grid_size=N, voxel_size=2.0,
+                                padding=0, disc_type="linear_interp", ctf=CTFEvaluator())
+    rotations = np.repeat(np.eye(3, dtype=np.float32)[None], NUMERICS_IMAGES, 0)
+    slices = np.full((NUMERICS_IMAGES, N * N), np.float32(0.3))
+    ctf_params = np.zeros((NUMERICS_IMAGES, 9), np.float32)
+    single = forward.adjoint_forward_model(config, slices, ctf_params, rotations, skip_ctf=True)
+    double = forward.adjoint_forward_model(config, slices.astype(np.float64), ctf_params, rotations, skip_ctf=True)
+    assert single.dtype == np.float32 and double.dtype == np.float64
+    overall, per_voxel = max_relative_error(single, double)
+    assert overall <= NUMERICS_TOLERANCE and per_voxel <= NUMERICS_TOLERANCE, (overall, per_voxel)

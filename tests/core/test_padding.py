@@ -1,8 +1,11 @@
 """recovar_jl.core.padding: parity with recovar 1.0.5, padding identities, edge cases."""
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from conftest import assert_close, load_fixture
+from hardening import LAYOUTS, Refused, as_user_input, hardening, outcome, random_values, rel_error
 from recovar_jl.core import fourier_transform_utils as ftu
 from recovar_jl.core import padding
 
@@ -127,3 +130,27 @@ def test_bad_input_raises_errors_naming_the_argument():
         padding.unpad_volume_fourier_domain(np.zeros(60, np.complex64), (4, 4, 4), 2)
     with pytest.raises(ValueError, match="image_shape"):
         padding.pad_images_fourier_domain(np.zeros((2, 16), np.complex64), (4, 0), 2)
+
+
+# --- property-based hardening (hypothesis): any dtype and layout, against NumPy -------------------
+
+@hardening(30)
+@given(st.data())
+def test_padding_round_trips_and_matches_numpy(data):
+    n = data.draw(st.integers(0, 3))
+    N = data.draw(st.integers(1, 7))
+    p = data.draw(st.integers(0, 5))
+    dtype = data.draw(st.sampled_from(["float32", "float64", "complex64", "float16", "int64", "bool"]))
+    lay = data.draw(st.sampled_from(LAYOUTS))
+    x, dtype, seen = as_user_input(random_values(3, (n, N, N)), dtype, lay)
+    try:
+        padded = outcome(padding.pad_images_spatial_domain, x, p, names=("images",))
+    except Refused as exc:
+        assert lay == "list" and n == 0, str(exc)
+        return
+    expected = np.zeros((n, N + p, N + p), dtype=np.complex128)
+    expected[:, p // 2:p // 2 + N, p // 2:p // 2 + N] = seen
+    assert padded.shape == expected.shape
+    assert rel_error(padded, expected) <= 1e-6
+    if p % 2 == 0:
+        assert rel_error(padding.unpad_images_spatial_domain(padded, p), seen) <= 1e-6

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SETUP_FIX = "make setup"
 FFTW_SO = "libfftw3f.so.3"
 
@@ -24,10 +24,10 @@ import recovar_jl, recovar_jl.core
 from recovar_jl import _julia
 for mod in pkgutil.iter_modules(recovar_jl.core.__path__):
     importlib.import_module("recovar_jl.core." + mod.name)
-print("IMPORTED", _julia._runtime is None)
+print("IMPORTED", _julia.runtime._runtime is None)
 if len(sys.argv) > 1:                      # point the bridge at another RecovarCore copy
     from pathlib import Path
-    _julia.package_julia_dir = lambda: Path(sys.argv[1])
+    _julia.locate.package_julia_dir = lambda: Path(sys.argv[1])
 messages = []
 for _ in range(2):
     try:

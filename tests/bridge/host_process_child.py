@@ -1,4 +1,4 @@
-"""Child process for tests/test_host_process.py: records process state before and after Julia.
+"""Child process for tests/bridge/test_host_process.py: records process state before and after Julia.
 
     python host_process_child.py RESULT_PATH [--thread]
 

@@ -25,7 +25,7 @@ from recovar_jl.jobs.simulate import (
     Projector, data_radius, frequency_mask_half, padded_half_spectrum, random_parameters, simulate_chunks,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # ---- reference: the phantom before issue #16 (atoms × window voxels in memory) ---------------

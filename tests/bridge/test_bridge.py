@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import recovar_jl
+from generators import centered_dft, crandn
 from recovar_jl import _julia
 
 
@@ -34,15 +35,9 @@ def test_bridge_refuses_non_contiguous_and_unsupported_arrays():
         _julia.call("noop", object())
 
 
-def _centered_fft_numpy(x):
-    axes = (-2, -1)
-    return np.fft.fftshift(np.fft.fftn(np.fft.fftshift(x, axes=axes), axes=axes), axes=axes)
-
-
 def test_calls_from_four_python_threads_at_once_give_correct_results():
     rng = np.random.default_rng(0)
-    inputs = [(rng.standard_normal((5, 16, 16)) + 1j * rng.standard_normal((5, 16, 16))).astype(np.complex64)
-              for _ in range(4)]
+    inputs = [crandn(rng, 5, 16, 16, dtype=np.complex64) for _ in range(4)]
     results = [None] * 4
     errors = []
 
@@ -62,7 +57,7 @@ def test_calls_from_four_python_threads_at_once_give_correct_results():
         t.join()
     assert not errors
     for x, y in zip(inputs, results):
-        np.testing.assert_allclose(y, _centered_fft_numpy(x), rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(y, centered_dft(x, (-2, -1)), rtol=1e-4, atol=1e-4)
 
 
 def test_runtime_info_reports_julia_threads_fftw_and_package_path():
@@ -77,7 +72,7 @@ def test_import_does_not_start_julia():
     import subprocess
     import sys
 
-    code = "import recovar_jl, recovar_jl.core, sys; from recovar_jl import _julia; sys.exit(0 if _julia._runtime is None else 1)"
+    code = "import recovar_jl, recovar_jl.core, sys; from recovar_jl import _julia; sys.exit(0 if _julia.runtime._runtime is None else 1)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 

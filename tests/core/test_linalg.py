@@ -230,7 +230,7 @@ def test_rfft2_weights_give_only_the_real_part_of_the_full_product(rng):
     full = np.vdot(ftu.get_dft2(a), ftu.get_dft2(b))
     weighted = np.vdot(w * ha, w * hb)
     assert weighted.real == pytest.approx(full.real, rel=1e-10)
-    c = rng.standard_normal(shape) + 1j * rng.standard_normal(shape)   # complex signal: not Hermitian
+    c = generators.crandn(rng, *shape)   # complex signal: not Hermitian
     hc = ftu.full_image_to_half_image(ftu.get_dft2(c), shape).ravel()
     assert abs(np.vdot(w * hc, w * hb).imag - np.vdot(ftu.get_dft2(c), ftu.get_dft2(b)).imag) > 1e-6
 
@@ -321,6 +321,16 @@ def test_bad_input_raises_errors_naming_the_argument():
         la.randomized_svd(np.zeros((4, 3)), n_pcs=0)
     with pytest.raises(ValueError, match="axis"):
         la.multiply_along_axis(np.zeros((2, 3)), np.zeros(3), 2)
+    with pytest.raises(ValueError, match="B of shape"):   # NumPy's own message named neither A nor B
+        la.multiply_along_axis(np.zeros((4, 4)), np.zeros(0), 0)
+
+
+def test_multiply_along_axis_scales_each_slice_and_broadcasts_a_length_one_B(rng):
+    A = rng.standard_normal((3, 4, 5))
+    B = rng.standard_normal(4)
+    np.testing.assert_array_equal(la.multiply_along_axis(A, B, 1), A * B[None, :, None])
+    np.testing.assert_array_equal(la.multiply_along_axis(A, np.array([2.0]), -1), 2.0 * A)
+    assert la.multiply_along_axis(np.zeros((0, 4)), np.ones(4), 1).shape == (0, 4)
 
 
 def test_batch_linear_solver_names_a_singular_A():

@@ -97,10 +97,14 @@ def test_chunk_size_shrinks_with_the_box_and_stays_in_range():
     assert chunk_size_for(512, 2.0) < chunk_size_for(512, 1.0)
 
 
-def test_estimated_peak_grows_with_the_volume_and_threads_not_with_anything_else():
+def test_estimated_peak_grows_with_the_volume_and_threads_only_while_copies_pay():
     a = estimated_peak_bytes(256, 2.0, 64, 1)
-    assert estimated_peak_bytes(256, 2.0, 64, 2) > a
+    # box 256: the threads share the accumulators (slabs), no per-thread copies
+    assert estimated_peak_bytes(256, 2.0, 64, 2) == a
     assert estimated_peak_bytes(400, 2.0, 64, 1) > a
+    # box 128 with a large chunk: one copy of data + weights (12 bytes/cell) per extra thread
+    small = 256 * 256 * 129
+    assert estimated_peak_bytes(128, 2.0, 1024, 2) - estimated_peak_bytes(128, 2.0, 1024, 1) == 12 * small
     p = 512
     half_cells = p * p * (p // 2 + 1)
     assert a > 24 * half_cells  # the four accumulators at least
