@@ -8,7 +8,7 @@ import pytest
 from recovar_jl.jobs.simulate import random_parameters
 from recovar_jl.jobs.star import particles_tables, read_particles, stack_image_names, write_star
 
-COMPARE = Path(__file__).resolve().parent.parent / "bench" / "peers" / "compare.py"
+COMPARE = Path(__file__).resolve().parents[2] / "bench" / "peers" / "compare.py"
 
 
 @pytest.fixture(scope="module")
