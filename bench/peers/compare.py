@@ -54,8 +54,10 @@ ASPIRE_PYTHON = HERE / ".venv-aspire" / "bin" / "python"
 # running children
 # --------------------------------------------------------------------------------------------
 def run_measured(command, log_path: Path, cwd=None) -> dict:
-    """Run ``command``; return wall seconds and the child's peak RSS (GB). Raises on failure."""
+    """Run ``command``; return wall seconds, the child's peak RSS (GB) and the load averages
+    (1/5/15 min) before and after it. Raises on failure."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()
     t0 = time.perf_counter()
     with open(log_path, "ab") as log:
         log.write(("$ " + " ".join(shlex.quote(str(c)) for c in command) + "\n").encode())
@@ -66,12 +68,12 @@ def run_measured(command, log_path: Path, cwd=None) -> dict:
     seconds = time.perf_counter() - t0
     if child.returncode != 0:
         raise RuntimeError(f"{command[0]} failed with exit code {child.returncode}; see {log_path}")
-    return {"seconds": seconds, "peak_gb": usage.ru_maxrss / 2 ** 20}
+    return {"seconds": seconds, "peak_gb": usage.ru_maxrss / 2 ** 20, "load": [load_before, os.getloadavg()]}
 
 
 def combine(steps) -> dict:
     return {"seconds": sum(s["seconds"] for s in steps), "peak_gb": max(s["peak_gb"] for s in steps),
-            "steps": steps}
+            "load": [steps[0]["load"][0], steps[-1]["load"][1]], "steps": steps}
 
 
 def run_recovar(star: Path, out: Path, extra_args) -> tuple:
@@ -188,6 +190,34 @@ def simulated_data(work: Path, box: int, n_images: int, voxel_size: float, snr: 
     return data
 
 
+def first_particles(data: Path, n: int, work: Path) -> Path:
+    """WORK/data-firstN: DATA's STAR file cut to its first ``n`` particle rows, beside links to
+    DATA's stacks and truth, so that every tool reads the same images from the same files."""
+    subset = work / f"data-first{n}"
+    subset.mkdir(parents=True, exist_ok=True)
+    lines, kept = [], 0
+    for line in (data / "particles.star").read_text().splitlines(keepends=True):
+        if "@" in line:                      # a particle row: INDEX@STACK
+            if kept == n:
+                continue
+            kept += 1
+        lines.append(line)
+    if kept < n:
+        raise SystemExit(f"--first: {data / 'particles.star'} has only {kept} particles, asked for {n}")
+    (subset / "particles.star").write_text("".join(lines))
+    for item in data.iterdir():
+        if item.suffix in (".mrcs", ".mrc") and not (subset / item.name).exists():
+            (subset / item.name).symlink_to(item)
+    return subset
+
+
+def _fmt_load(load) -> str:
+    """Load averages (1/5/15 min) before → after a run; '–' for records made without them."""
+    if not load:
+        return "–"
+    return " → ".join(" ".join(f"{x:.1f}" for x in avg) for avg in load)
+
+
 def _fmt_res(value) -> str:
     return "beyond Nyquist" if value is None else f"{value:.2f} Å"
 
@@ -197,14 +227,14 @@ def markdown(results: list, header: dict) -> str:
              f"soft spherical mask {header['mask_inner']:.1f}–{header['mask_outer']:.1f} px; "
              f"FSC at 0.8 Nyquist = shell {header['shell']} ({header['shell_angstrom']:.2f} Å)", "",
              "| tool | wall time | peak memory | FSC=0.5 vs truth | FSC @0.8 Nyquist | masked FSC=0.5 | "
-             "masked FSC @0.8 Nyquist | frame correction |",
-             "|---|---|---|---|---|---|---|---|"]
+             "masked FSC @0.8 Nyquist | frame correction | load before → after |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         q = r["quality"]
         lines.append(f"| {r['label']} | {r['seconds']:.1f} s | {r['peak_gb']:.2f} GB | "
                      f"{_fmt_res(q['unmasked']['fsc05_angstrom'])} | {q['unmasked']['fsc_at_0.8_nyquist']:.3f} | "
                      f"{_fmt_res(q['masked']['fsc05_angstrom'])} | {q['masked']['fsc_at_0.8_nyquist']:.3f} | "
-                     f"{r['frame']} |")
+                     f"{r['frame']} | {_fmt_load(r.get('load'))} |")
     return "\n".join(lines) + "\n"
 
 
@@ -213,6 +243,8 @@ def main(argv=None) -> int:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--work", type=Path, required=True, help="folder for data, maps, logs and results")
     p.add_argument("--data", type=Path, help="existing folder with particles.star and ground_truth.mrc")
+    p.add_argument("--first", type=int, default=None, metavar="N",
+                   help="only the first N particles of the data (a cut STAR file in WORK, the same stacks)")
     p.add_argument("--box", type=int, default=64, help="box of the simulated data")
     p.add_argument("--n-images", type=int, default=10000)
     p.add_argument("--voxel-size", type=float, default=3.0)
@@ -237,6 +269,10 @@ def main(argv=None) -> int:
     work = args.work.resolve()
     data = args.data.resolve() if args.data else simulated_data(work, args.box, args.n_images, args.voxel_size,
                                                                  args.snr, args.seed)
+    if args.first is not None:
+        if args.first < 1:
+            p.error(f"--first must be at least 1, got {args.first}")
+        data = first_particles(data, args.first, work)
     star = data / "particles.star"
     truth, voxel_size = read_volume(data / "ground_truth.mrc")
     mask, inner, outer = truth_mask(truth)
