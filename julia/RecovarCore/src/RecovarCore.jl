@@ -25,7 +25,7 @@ import Random
 export Nearest, Linear, Cubic, GridLayout, FullGrid, HalfGrid, ImageGrid,
        ProjectionPlan, CTFParams, CTFMode, SPA, SPAAntialiased, TiltSeries, CryoET, ctf,
        ForwardModel, normal, centered_fft, centered_ifft, centered_rfft, centered_irfft,
-       zero_pad, crop, translate, random_rotations, slice_points, fsc, resolution,
+       zero_pad, crop, translate, padded_spectra, random_rotations, slice_points, fsc, resolution,
        volume_dims, image_dims, npose
 
 include("cabi.jl")
@@ -34,6 +34,7 @@ include("fftw.jl")
 include("fourier.jl")
 include("ctf.jl")
 include("geometry.jl")
+include("image_spectra.jl")   # the reconstruct job's padded, translated image spectra
 include("interp/spline.jl")
 
 # Projection and backprojection, bottom up: volume layouts and voxel access, the image plane

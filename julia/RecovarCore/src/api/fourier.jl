@@ -128,3 +128,25 @@ function translate(images::AbstractArray{<:Number,3}, shifts::AbstractMatrix{<:R
                       is_half(layout) ? 1 : 0)
     return reshape(out, width, side, n)
 end
+
+"""
+    padded_spectra(images, shifts, padded_side; mask=nothing)
+
+Centred half spectra of the real images `images` (`(side, side, n)`, x then y) zero-padded
+to `padded_side`² (image at offset `padded_side÷2 − side÷2`, its index `side÷2 + 1` at
+`padded_side÷2 + 1`), multiplied by `mask` (`(side, side)`) first and shifted by
+`shifts[:, i]` pixels: `(padded_side÷2 + 1, padded_side, n)` complex, in one pass per image.
+Equals `translate(centered_rfft(zero_pad(images .* mask, padded_side − side, 1:2), 1:2),
+shifts, HalfGrid())` up to rounding when `padded_side − side` is even.
+
+# Example
+```julia
+spectra = padded_spectra(rand(Float32, 64, 64, 10), zeros(2, 10), 128)   # (65, 128, 10)
+```
+"""
+function padded_spectra(images::AbstractArray{<:Real,3}, shifts::AbstractMatrix{<:Real}, padded_side::Integer;
+                        mask::Union{Nothing,AbstractMatrix{<:Real}}=nothing)
+    T = complex_float(eltype(images))
+    out = Array{Complex{T}}(undef, padded_side ÷ 2 + 1, padded_side, size(images, 3))
+    return padded_spectra!(out, images, mask, shifts)
+end
