@@ -6,6 +6,8 @@ spectra ``(n, P·(P//2+1))`` (rfft-packed, docs/conventions.md §2), volumes ``(
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 
 
@@ -57,6 +59,44 @@ def translate_half(half_spectra: np.ndarray, translations: np.ndarray, box: int)
     from ..core.geometry import translate_images
 
     return np.asarray(translate_images(half_spectra, translations, (box, box), half_image=True))
+
+
+def padded_spectra(images: np.ndarray, translations: np.ndarray, p: int,
+                   mask: Optional[np.ndarray] = None) -> np.ndarray:
+    """Real images (n, D, D) → centred, translated half spectra (n, P·(P//2+1)) complex64 of
+    the images (times ``mask`` (D, D), if given) zero-padded to P×P, in one Julia pass.
+
+    The image sits at offset P//2 − D//2 on both axes (``gridding.crop_slices``);
+    ``translations`` (n, 2) pixels as :func:`translate_half`. Equals
+    ``translate_half(rfft_images(padded), translations, p)`` up to float32 rounding.
+    """
+    from .. import _julia
+
+    images = np.asarray(images)
+    if images.ndim != 3 or images.shape[1] != images.shape[2] or images.shape[1] < 1:
+        raise ValueError(f"images must have shape (n, D, D), got {images.shape}")
+    if not np.issubdtype(images.dtype, np.floating) and not np.issubdtype(images.dtype, np.integer):
+        raise ValueError(f"images must be real, got dtype {images.dtype}")
+    n, d = images.shape[0], images.shape[1]
+    if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < d:
+        raise ValueError(f"p must be an integer ≥ the image side {d}, got {p!r}")
+    translations = np.asarray(translations)
+    if translations.shape != (n, 2) or not np.issubdtype(translations.dtype, np.number) \
+            or np.iscomplexobj(translations):
+        raise ValueError(f"translations must be a real array of shape ({n}, 2), got "
+                         f"{translations.dtype} {translations.shape}")
+    if mask is None:
+        mask = np.zeros((0, 0), np.float32)
+    else:
+        mask = np.asarray(mask)
+        if mask.shape != (d, d) or np.iscomplexobj(mask):
+            raise ValueError(f"mask must be a real array of shape ({d}, {d}), got {mask.dtype} {mask.shape}")
+        mask = np.ascontiguousarray(mask, dtype=np.float32)
+    out = np.empty((n, int(p) * (int(p) // 2 + 1)), np.complex64)
+    if n:
+        _julia.call("padded_spectra", out, np.ascontiguousarray(images, dtype=np.float32), mask,
+                    np.ascontiguousarray(translations, dtype=np.float32), int(p))
+    return out
 
 
 def cubic_coefficients(spectrum: np.ndarray) -> np.ndarray:

@@ -168,14 +168,7 @@ class Backprojector:
             if max_frequency is not None and np.ndim(max_frequency) == 1:
                 max_frequency = np.asarray(max_frequency)[order]
         with self._stage("fft"):
-            padded = np.zeros((n, p, p), dtype=np.float32)
-            inner = crop_slices(p, self.box)
-            padded[:, inner, inner] = images
-            if self._image_mask is not None:
-                padded[:, inner, inner] *= self._image_mask
-            spectra = ops.rfft_images(padded)
-            del padded
-            spectra = ops.translate_half(spectra, np.asarray(translations, dtype=np.float32), p)
+            spectra = ops.padded_spectra(images, np.asarray(translations, dtype=np.float32), p, self._image_mask)
         with self._stage("ctf"):
             data, weights = self.ctf_modes.multipliers(ctf_params, p, self.voxel_size, max_frequency)
         self.add_spectra(spectra, rotations, data, halves, weights)
