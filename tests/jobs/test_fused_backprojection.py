@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from recovar_jl.jobs import ops
-from recovar_jl.jobs.gridding import crop_slices
 from recovar_jl.jobs.reconstruct import Backprojector
 from recovar_jl.jobs.symmetry import operator_rotations
 from recovar_jl.jobs.simulate import random_parameters, random_rotations
@@ -64,12 +63,10 @@ def test_pair_rejects_bad_arguments(rng):
 
 def _former_add_images(bp, images, rotations, translations, ctf_params, halves):
     """The Backprojector's former chunk step: NumPy products with the keep mask, a copy of each
-    half set's rows, two backprojections per half set and symmetry operator."""
+    half set's rows, two backprojections per half set and symmetry operator (the FFT stage is
+    today's, compared with its former composition in test_padded_spectra.py)."""
     p = bp.padded_box
-    padded = np.zeros((images.shape[0], p, p), np.float32)
-    inner = crop_slices(p, bp.box)
-    padded[:, inner, inner] = images
-    spectra = ops.translate_half(ops.rfft_images(padded), translations.astype(np.float32), p)
+    spectra = ops.padded_spectra(images, translations.astype(np.float32), p)
     ctf, weights = bp.ctf_modes.multipliers(ctf_params, p, bp.voxel_size)
     ctf = ctf * bp._keep
     data = spectra * ctf
