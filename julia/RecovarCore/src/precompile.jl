@@ -15,6 +15,7 @@ precompile(dose_filters!, (Matrix{Float32}, Vector{Float64}, Vector{Float64}, In
 precompile(gridpoint_coords!, (Array{Float32,3}, Array{Float32,3}, Int, Int, Int))
 precompile(nearest_gridpoint_indices!, (Matrix{Int32}, Array{Float32,3}, Int, Int, Int, Int, Int))
 precompile(translate_images!, (Array{ComplexF32,3}, Matrix{ComplexF32}, Array{Float32,3}, Int, Int))
+precompile(padded_spectra_kernel!, (Matrix{ComplexF32}, Array{Float32,3}, Matrix{Float32}, Matrix{Float32}, Int))
 precompile(translate_images!, (Array{ComplexF32,3}, Matrix{Float32}, Array{Float32,3}, Int, Int))
 precompile(forward_model_kernel!, (Matrix{ComplexF32}, Vector{ComplexF32}, Array{Float32,3}, Int, Matrix{Float64}, Float64, Float64, Float64, Int, Int, Int, Int, Int, Int, Int, Int, Float64, Int))
 precompile(adjoint_forward_model_kernel!, (Vector{ComplexF32}, Matrix{ComplexF32}, Array{Float32,3}, Int, Matrix{Float64}, Float64, Float64, Float64, Int, Int, Int, Int, Int, Int, Int, Int, Float64, Int, Int))
