@@ -12,7 +12,10 @@ P = pad·box, with the particle mask and random translations:
   FFTW's own threads), in a Julia subprocess with the same number of threads.
 
 Wall and CPU seconds (process time, all threads) are medians of --repeats calls after a
-warm-up, per chunk and per image; the load average is printed with them. Not a test.
+warm-up, per chunk and per image; the two paths are called in turn (composed, one pass,
+composed, …) so that both see the same load, and the load average is printed with them.
+--images 34 --repeats 59 is the reconstruct job's FFT stage at box 256 on 2,000 particles (its
+chunks of 34). Not a test.
 """
 import argparse
 import os
@@ -48,16 +51,19 @@ def load() -> str:
     return open("/proc/loadavg").read().split()[0]
 
 
-def median_wall_cpu(run, repeats: int) -> tuple:
-    run()
-    walls, cpus = [], []
+def interleaved_medians(runs, repeats: int) -> list:
+    """Median (wall, CPU) seconds of each of `runs`, called in turn `repeats` times after one
+    warm-up call each, so that every path sees the same load."""
+    for run in runs:
+        run()
+    samples = [[] for _ in runs]
     for _ in range(repeats):
-        c0, t0 = time.process_time(), time.perf_counter()
-        result = run()
-        walls.append(time.perf_counter() - t0)
-        cpus.append(time.process_time() - c0)
-        del result
-    return statistics.median(walls), statistics.median(cpus)
+        for run, times in zip(runs, samples):
+            c0, t0 = time.process_time(), time.perf_counter()
+            result = run()
+            times.append((time.perf_counter() - t0, time.process_time() - c0))
+            del result
+    return [tuple(statistics.median(t[k] for t in times) for k in (0, 1)) for times in samples]
 
 
 def composed(images, translations, p, mask):
@@ -106,12 +112,12 @@ def main() -> None:
     print(f"box {d}, P {p}, {n} images; one pass vs composed: relative difference "
           f"{np.linalg.norm(b - a) / np.linalg.norm(a):.2e}")
     del a, b
-    rows = [("composed", lambda: composed(images, translations, p, mask)),
-            ("one pass", lambda: ops.padded_spectra(images, translations, p, mask))]
+    names = ("composed", "one pass")
+    runs = (lambda: composed(images, translations, p, mask), lambda: ops.padded_spectra(images, translations, p, mask))
+    before = load()
+    results = interleaved_medians(runs, args.repeats)
     print(f"{'path':<10} {'wall s':>8} {'CPU s':>8} {'ms/image':>9} {'load':>6}")
-    for name, run in rows:
-        before = load()
-        wall, cpu = median_wall_cpu(run, args.repeats)
+    for name, (wall, cpu) in zip(names, results):
         print(f"{name:<10} {wall:8.3f} {cpu:8.3f} {1e3 * wall / n:9.3f} {before:>6}")
     before = load()
     wall, cpu = floor(p, n, args.repeats)

@@ -62,13 +62,15 @@ def translate_half(half_spectra: np.ndarray, translations: np.ndarray, box: int)
 
 
 def padded_spectra(images: np.ndarray, translations: np.ndarray, p: int,
-                   mask: Optional[np.ndarray] = None) -> np.ndarray:
+                   mask: Optional[np.ndarray] = None, out: Optional[np.ndarray] = None) -> np.ndarray:
     """Real images (n, D, D) → centred, translated half spectra (n, P·(P//2+1)) complex64 of
     the images (times ``mask`` (D, D), if given) zero-padded to P×P, in one Julia pass.
 
     The image sits at offset P//2 − D//2 on both axes (``gridding.crop_slices``);
     ``translations`` (n, 2) pixels as :func:`translate_half`. Equals
     ``translate_half(rfft_images(padded), translations, p)`` up to float32 rounding.
+    ``out``: a C-contiguous complex64 (n, P·(P//2+1)) array to write into and return (a
+    buffer reused across chunks is not faulted in again; a new one is).
     """
     from .. import _julia
 
@@ -92,7 +94,13 @@ def padded_spectra(images: np.ndarray, translations: np.ndarray, p: int,
         if mask.shape != (d, d) or np.iscomplexobj(mask):
             raise ValueError(f"mask must be a real array of shape ({d}, {d}), got {mask.dtype} {mask.shape}")
         mask = np.ascontiguousarray(mask, dtype=np.float32)
-    out = np.empty((n, int(p) * (int(p) // 2 + 1)), np.complex64)
+    shape = (n, int(p) * (int(p) // 2 + 1))
+    if out is None:
+        out = np.empty(shape, np.complex64)
+    elif not isinstance(out, np.ndarray) or out.dtype != np.complex64 or out.shape != shape \
+            or not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError(f"out must be a writeable C-contiguous complex64 array of shape {shape}, got "
+                         f"{getattr(out, 'dtype', type(out).__name__)} {getattr(out, 'shape', '')}")
     if n:
         _julia.call("padded_spectra", out, np.ascontiguousarray(images, dtype=np.float32), mask,
                     np.ascontiguousarray(translations, dtype=np.float32), int(p))

@@ -1,6 +1,8 @@
 """The reconstruct job's FFT stage in one pass (ops.padded_spectra, Julia kernel
 "padded_spectra") against the composition it replaces: pad (and mask) in NumPy, centred
 rfft, translate."""
+import pickle
+
 import numpy as np
 import pytest
 
@@ -12,14 +14,18 @@ from recovar_jl.jobs.phantom import gaussian_atom_phantom
 from recovar_jl.jobs.simulate import random_parameters, simulate_chunks
 
 
-def composed_spectra(images, translations, p, mask=None):
-    """The former "fft" stage of Backprojector.add_images."""
+def composed_spectra(images, translations, p, mask=None, out=None):
+    """The former "fft" stage of Backprojector.add_images (``out``: as ops.padded_spectra)."""
     padded = np.zeros((images.shape[0], p, p), np.float32)
     inner = crop_slices(p, images.shape[1])
     padded[:, inner, inner] = images
     if mask is not None:
         padded[:, inner, inner] *= mask
-    return ops.translate_half(ops.rfft_images(padded), np.asarray(translations, np.float32), p)
+    spectra = ops.translate_half(ops.rfft_images(padded), np.asarray(translations, np.float32), p)
+    if out is None:
+        return spectra
+    out[:] = spectra
+    return out
 
 
 def relative_error(a, b):
@@ -51,6 +57,19 @@ def test_padded_spectra_empty_batch_and_float64_input():
     assert np.array_equal(ops.padded_spectra(images, t, 16), ops.padded_spectra(images.astype(np.float32), t, 16))
 
 
+def test_padded_spectra_writes_into_out():
+    rng = np.random.default_rng(4)
+    images = rng.standard_normal((3, 8, 8)).astype(np.float32)
+    t = rng.standard_normal((3, 2))
+    out = np.full((3, 16 * 9), 7 + 7j, np.complex64)
+    assert ops.padded_spectra(images, t, 16, out=out) is out
+    assert np.array_equal(out, ops.padded_spectra(images, t, 16))
+    for bad in (np.zeros((3, 16 * 9), np.complex128), np.zeros((2, 16 * 9), np.complex64),
+                np.zeros((16 * 9, 3), np.complex64).T):
+        with pytest.raises(ValueError, match="out"):
+            ops.padded_spectra(images, t, 16, out=bad)
+
+
 @pytest.mark.parametrize("args,name", [
     ((np.zeros((2, 8, 7), np.float32), np.zeros((2, 2)), 16), "images"),
     ((np.zeros((8, 8), np.float32), np.zeros((2, 2)), 16), "images"),
@@ -77,13 +96,20 @@ def test_backprojector_sums_equal_those_of_the_composed_stage(disc, monkeypatch)
     for stage in (ops.padded_spectra, composed_spectra):
         monkeypatch.setattr(ops, "padded_spectra", stage)
         bp = Backprojector(box, 2.0, disc=disc, particle_diameter=2.0 * 12)
-        bp.add_images(images, params.rotations, params.translations, params.ctf_params, halves)
+        for rows in (slice(0, 15), slice(15, 25)):   # a smaller chunk reuses the spectra buffer
+            bp.add_images(images[rows], params.rotations[rows], params.translations[rows], params.ctf_params[rows],
+                          halves[rows])
         sums.append(bp)
     new, old = sums
     assert new._image_mask is not None and new.counts == old.counts
     for h in (0, 1):
         assert relative_error(new.data[h], old.data[h]) < 1e-6
         assert np.array_equal(new.weights[h], old.weights[h])   # the CTF² weights do not see the spectra
+    # the reused spectra buffer is scratch: never pickled, dropped with the sums
+    assert new._spectra_buffer is not None
+    assert pickle.loads(pickle.dumps(new))._spectra_buffer is None
+    new.release()
+    assert new._spectra_buffer is None
 
 
 def test_reconstructed_maps_and_resolution_are_those_of_the_composed_stage(monkeypatch):
