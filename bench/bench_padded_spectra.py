@@ -7,7 +7,8 @@ P = pad·box, with the particle mask and random translations:
 
 * composed: the path the job used before ops.padded_spectra: np.zeros (n, P, P), copy and
   mask the images into the centre, ops.rfft_images (centred rfft), ops.translate_half;
-* one pass: ops.padded_spectra (julia/RecovarCore/src/image_spectra.jl);
+* one pass: ops.padded_spectra (julia/RecovarCore/src/image_spectra.jl) into a new array;
+* reused out: the same into one buffer reused by every call, as Backprojector.add_images does;
 * floor: one plain FFTW real-to-complex P×P transform per image (RecovarCore.rfft_batched!,
   FFTW's own threads), in a Julia subprocess with the same number of threads.
 
@@ -112,8 +113,10 @@ def main() -> None:
     print(f"box {d}, P {p}, {n} images; one pass vs composed: relative difference "
           f"{np.linalg.norm(b - a) / np.linalg.norm(a):.2e}")
     del a, b
-    names = ("composed", "one pass")
-    runs = (lambda: composed(images, translations, p, mask), lambda: ops.padded_spectra(images, translations, p, mask))
+    names = ("composed", "one pass", "reused out")
+    buffer = np.empty((n, p * (p // 2 + 1)), np.complex64)
+    runs = (lambda: composed(images, translations, p, mask), lambda: ops.padded_spectra(images, translations, p, mask),
+            lambda: ops.padded_spectra(images, translations, p, mask, out=buffer))
     before = load()
     results = interleaved_medians(runs, args.repeats)
     print(f"{'path':<10} {'wall s':>8} {'CPU s':>8} {'ms/image':>9} {'load':>6}")
