@@ -41,8 +41,15 @@ end
     return (k.data_sign * d, w)
 end
 
-"Whether a pixel at frequency (kx, ky) (1/Å, recovar's float32 grid) lies beyond `limit` (1/Å): |k| in float32, as NumPy's `hypot` on the float32 grid."
-@inline beyond_limit(kx::Float64, ky::Float64, limit::Float64) = Float64(hypot(Float32(kx), Float32(ky))) > limit
+"""
+Whether a pixel at frequency (kx, ky) (1/Å, recovar's float32 grid) lies beyond `limit`
+(1/Å): |k| rounded to float32, as NumPy's `hypot` on the float32 grid (the squares of
+float32 values are exact in float64).
+"""
+@inline function beyond_limit(kx::Float64, ky::Float64, limit::Float64)
+    x, y = Float64(Float32(kx)), Float64(Float32(ky))
+    return Float64(Float32(sqrt(muladd(x, x, y * y)))) > limit
+end
 
 "Per-thread multipliers of the row being scattered: pixel k of the source ↔ entry `k − start`."
 mutable struct MultiplierRow
@@ -92,15 +99,35 @@ function load_row!(src::CTFPixels, offset::Int, r::Int, plane::ImagePlane, ky::I
     isempty(columns) && return nothing
     i = offset ÷ npixels(plane) + 1
     values = ctf_row!(row.ctf, src.source, image_ctf(src.source, i), r, columns)
+    multipliers!(row.data, row.weight, values, src.correction, columns)
     frequency_limit = Float64(src.limits[i])
-    y = src.row_freq[r + 1]
+    isfinite(frequency_limit) &&
+        clear_beyond_limit!(row.data, row.weight, src.column_freq, src.row_freq[r + 1], frequency_limit, columns)
+    return nothing
+end
+
+# (data, weight)[j + 1] ← the multipliers of the CTF values[j + 1], j in columns
+function multipliers!(data::Vector{Float32}, weight::Vector{Float32}, values::Vector{Float64},
+                      correction::CTFCorrection, columns::UnitRange{Int})
+    checkbounds(values, columns .+ 1)
+    checkbounds(data, columns .+ 1)
+    checkbounds(weight, columns .+ 1)
+    @inbounds for j in columns
+        d, w = ctf_multipliers(correction, Float32(values[j + 1]))
+        data[j + 1] = d
+        weight[j + 1] = w
+    end
+    return nothing
+end
+
+# zero both multipliers of the columns of the row at frequency y beyond `limit`
+function clear_beyond_limit!(data::Vector{Float32}, weight::Vector{Float32}, column_freq::Vector{Float64}, y::Float64,
+                             limit::Float64, columns::UnitRange{Int})
     for j in columns
-        @inbounds d, w = ctf_multipliers(src.correction, Float32(values[j + 1]))
-        if @inbounds beyond_limit(src.column_freq[j + 1], y, frequency_limit)
-            d = w = 0.0f0
+        if beyond_limit(column_freq[j + 1], y, limit)
+            data[j + 1] = 0.0f0
+            weight[j + 1] = 0.0f0
         end
-        @inbounds row.data[j + 1] = d
-        @inbounds row.weight[j + 1] = w
     end
     return nothing
 end
