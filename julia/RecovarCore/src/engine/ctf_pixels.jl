@@ -159,3 +159,21 @@ function backproject_pair_ctf!(data::AbstractMatrix, weights::AbstractMatrix{<:R
                       threading=threading)
     return nothing
 end
+
+"`precompile` statements for the reconstruction's in-kernel CTF pass (as Python calls it), from `precompile.jl`."
+function precompile_pair_ctf()
+    column = SubArray{ComplexF32,1,Matrix{ComplexF32},Tuple{Base.Slice{Base.OneTo{Int}},Int},true}
+    for source in (FormulaCTF{Matrix{Float32}}, TabulatedCTF{Matrix{Float32}}, NoCTF), order in (Nearest, Linear)
+        pixels = CTFPixels{Vector{ComplexF32},source,Vector{Float64}}
+        precompile(backproject_pair_ctf!, (Matrix{ComplexF32}, Matrix{Float32}, Vector{ComplexF32}, source,
+                                           CTFCorrection, Vector{Float64}, Float64, Array{Float32,3}, ImagePlane,
+                                           order, HalfVolume, Int, Float64, Bool))
+        for S in (Scatter{VolumeView{ComplexF32,HalfVolume,column},
+                          VolumeView{Float32,HalfVolume,SubArray{Float32,1,Matrix{Float32},Tuple{Base.Slice{Base.OneTo{Int}},Int},true}},
+                          T} for T in (Nothing, Slab))
+            precompile(backproject_image_range!, (S, pixels, Int, Int, Array{Float32,3}, ImagePlane, order, Int,
+                                                  Float64, Bool, UnitRange{Int}, Symbol))
+        end
+    end
+    return nothing
+end
