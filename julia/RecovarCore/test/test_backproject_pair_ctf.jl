@@ -5,17 +5,10 @@
 using RecovarCore: backproject_pair_kernel!, backproject_pair_ctf_kernel!, backproject_pair_ctf!, backproject_pair!, ctf_grid!,
                    grid_frequencies, ctf_source, CTFCorrection, ImagePlane, HalfVolume, Nearest, Linear,
                    stored_length
-using LinearAlgebra: qr, det
 
-function random_poses(rng, n)
-    out = zeros(Float32, 3, 3, n)
-    for i in 1:n
-        Q = Matrix(qr(randn(rng, 3, 3)).Q)
-        det(Q) < 0 && (Q[:, 1] .*= -1)
-        out[:, :, i] = permutedims(Q)
-    end
-    return out
-end
+"Julia (3, 3, n) Float32 NumPy-style rotations (poses[b, a, i] = R_i[a, b])."
+random_poses(rng, n) =
+    reshape(Float32[R[b, a] for R in RecovarCore.random_rotations(rng, n, Float64) for b in 1:3 for a in 1:3], 3, 3, n)
 
 "Julia (9, n) Float32 SPA parameters: defocus 0.8–2.5 µm, 300 kV, Cs 2.7 mm, W 0.1, B 0 or 40 Å²."
 function random_ctf_params(rng, n)
