@@ -18,10 +18,15 @@ phase shift, the phase of RELION's ``sin(χ) + W·cos(χ)`` form). ``--invert-co
 negates m_data. A frequency limit (``--maxres``, or the Nyquist frequency of an optics group
 whose images were Fourier-padded to the reconstruction's pixel size) zeroes both multipliers
 beyond it, so frequencies a particle does not measure get no weight.
+
+:meth:`CtfModes.multipliers` builds these arrays (the reference, and the cubic path);
+:meth:`CtfModes.kernel_ctf` describes the same table for the fused backprojection, which
+evaluates c per row in the kernel (:func:`.ops.backproject_pair_ctf_into`) instead of reading
+two (n, P·(P//2+1)) arrays; with ``--ctf-intact-first-peak`` it passes the array of c.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional, Tuple
 
 import numpy as np
@@ -29,6 +34,9 @@ import numpy as np
 from . import ops
 
 CORRECTIONS = ("full", "none", "phase-flip", "phase-flipped")
+
+#: CTF kinds of :class:`KernelCTF` (the Julia kernel's ``ctf_source`` kinds).
+KERNEL_NO_CTF, KERNEL_TABULATED, KERNEL_SPA = 0, 1, 2
 
 
 def electron_wavelength(voltage_kv: np.ndarray) -> np.ndarray:
@@ -104,10 +112,7 @@ class CtfModes:
             data = np.ones(shape, dtype=np.float32)
             weight = np.ones(shape, dtype=np.float32)
         else:
-            c = np.asarray(ops.ctf_half(np.asarray(ctf_params, dtype=np.float32), box, voxel_size), dtype=np.float32)
-            if self.intact_first_peak:
-                # |phase| < π/2: the first lobe only, also for overfocus where the phase falls.
-                c[np.abs(first_peak_phase(ctf_params, box, voxel_size)) < 0.5 * np.pi] = 1.0
+            c = self._relion_ctf(ctf_params, box, voxel_size)
             if self.correction == "full":
                 data, weight = c, c * c
             elif self.correction == "phase-flip":
@@ -126,9 +131,80 @@ class CtfModes:
             weight = np.where(outside, np.float32(0), weight)
         return np.ascontiguousarray(data, dtype=np.float32), np.ascontiguousarray(weight, dtype=np.float32)
 
+    def kernel_ctf(self, ctf_params: np.ndarray, box: int, voxel_size: float,
+                   max_frequency: Optional[np.ndarray] = None) -> "KernelCTF":
+        """The same multipliers as :meth:`multipliers` (same arguments), as the fused
+        backprojection computes them: the CTF rows (or, intact until the first peak, the array
+        of c), the correction, the signs and the per-image limits."""
+        params = np.ascontiguousarray(ctf_params, dtype=np.float32)
+        if params.ndim != 2 or params.shape[1] < 9:
+            raise ValueError(f"ctf_params must be an (n, 9) array of CTF rows, got shape {params.shape}")
+        n = params.shape[0]
+        limit = self._limit(n, max_frequency)
+        limits = np.full(n, np.inf) if limit is None else np.array(limit, dtype=np.float64)
+        if self.intact_first_peak:
+            kind, values, ctf_sign = KERNEL_TABULATED, self._relion_ctf(params, box, voxel_size), 1.0
+        else:
+            # ops.ctf_half: RELION's c is the negative of recovar_jl.core.ctf's
+            kind, values, ctf_sign = (KERNEL_NO_CTF if self.correction == "none" else KERNEL_SPA), params, -1.0
+        return KernelCTF(kind=kind, values=values, limits=limits, correction=CORRECTIONS.index(self.correction),
+                         ctf_sign=ctf_sign, data_sign=-1.0 if self.invert_contrast else 1.0,
+                         voxel_size=float(voxel_size))
+
+    def _relion_ctf(self, ctf_params: np.ndarray, box: int, voxel_size: float) -> np.ndarray:
+        """RELION-sign c (n, box·(box//2+1)) float32, set to 1 up to the first peak if asked."""
+        c = np.asarray(ops.ctf_half(np.asarray(ctf_params, dtype=np.float32), box, voxel_size), dtype=np.float32)
+        if self.intact_first_peak:
+            # |phase| < π/2: the first lobe only, also for overfocus where the phase falls.
+            c[np.abs(first_peak_phase(ctf_params, box, voxel_size)) < 0.5 * np.pi] = 1.0
+        return c
+
     def _limit(self, n: int, max_frequency: Optional[np.ndarray]) -> Optional[np.ndarray]:
         limit = None if max_frequency is None else np.broadcast_to(np.asarray(max_frequency, np.float64), (n,))
         if self.maxres is not None:
             cap = np.full(n, 1.0 / self.maxres)
             limit = cap if limit is None else np.minimum(limit, cap)
         return limit
+
+
+@dataclass(frozen=True)
+class KernelCTF:
+    """The CTF of n images as :func:`.ops.backproject_pair_ctf_into` evaluates it.
+
+    kind: :data:`KERNEL_NO_CTF` (c = 1), :data:`KERNEL_SPA` (``values`` the (n, 9) float32 CTF
+    rows) or :data:`KERNEL_TABULATED` (``values`` (n, P·(P//2+1)) float32 c);
+    ``limits`` (n,) float64 frequency limits in 1/Å (inf: none); ``correction`` the index of
+    the mode in :data:`CORRECTIONS`; ``ctf_sign`` ±1 multiplies the values into RELION's c,
+    ``data_sign`` ±1 the data multiplier (−1: inverted contrast); ``voxel_size`` Å.
+    """
+
+    kind: int
+    values: np.ndarray
+    limits: np.ndarray
+    correction: int
+    ctf_sign: float
+    data_sign: float
+    voxel_size: float
+
+    def __post_init__(self):
+        if self.kind not in (KERNEL_NO_CTF, KERNEL_TABULATED, KERNEL_SPA):
+            raise ValueError(f"kind must be 0, 1 or 2, got {self.kind}")
+        if self.correction not in range(len(CORRECTIONS)):
+            raise ValueError(f"correction must be an index into {CORRECTIONS}, got {self.correction}")
+        for name in ("ctf_sign", "data_sign"):
+            if getattr(self, name) not in (1.0, -1.0):
+                raise ValueError(f"{name} must be 1 or -1, got {getattr(self, name)}")
+        for name, dtype, ndim in (("values", np.float32, 2), ("limits", np.float64, 1)):
+            arr = getattr(self, name)
+            if not isinstance(arr, np.ndarray) or arr.dtype != dtype or arr.ndim != ndim:
+                raise ValueError(f"{name} must be a {ndim}-D {np.dtype(dtype)} array, got "
+                                 f"{getattr(arr, 'dtype', type(arr).__name__)} {getattr(arr, 'shape', '')}")
+        if self.values.shape[0] != self.limits.shape[0]:
+            raise ValueError(f"values describe {self.values.shape[0]} images but limits {self.limits.shape[0]}")
+
+    def __len__(self) -> int:
+        return self.values.shape[0]
+
+    def rows(self, sel) -> "KernelCTF":
+        """The images ``sel`` (a slice or index array)."""
+        return replace(self, values=self.values[sel], limits=self.limits[sel])

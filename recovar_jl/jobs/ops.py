@@ -196,16 +196,7 @@ def backproject_pair_into(data: np.ndarray, weights: np.ndarray, half_spectra: n
     """
     from .. import _julia
 
-    order, slices, rot, tail = _half_grid_arguments(half_spectra, rotations, box, disc)
-    if order == 3:
-        raise ValueError("backproject_pair_into: disc must be nearest or linear, got cubic")
-    if slices.dtype != np.complex64:
-        raise ValueError(f"half_spectra must be complex64, got {slices.dtype}")
-    _check_accumulator(data, "data", np.complex64)
-    _check_accumulator(weights, "weights", np.float32)
-    if data.size != weights.size or data.size != box * box * (box // 2 + 1):
-        raise ValueError(f"data and weights must have {box * box * (box // 2 + 1)} entries, got {data.size} "
-                         f"and {weights.size}")
+    slices, rot, tail = _pair_arguments(data, weights, half_spectra, rotations, box, disc, "backproject_pair_into")
     values = []
     for name, arr in (("multipliers", multipliers), ("weight_values", weight_values)):
         if not isinstance(arr, np.ndarray) or arr.dtype != np.float32 or arr.shape != slices.shape[1:]:
@@ -213,5 +204,43 @@ def backproject_pair_into(data: np.ndarray, weights: np.ndarray, half_spectra: n
                              f"{getattr(arr, 'dtype', type(arr).__name__)} {getattr(arr, 'shape', '')}")
         values.append(np.ascontiguousarray(arr))
     if slices.shape[1]:
-        _julia.call("backproject_pair", data.reshape(-1), weights.reshape(-1), slices[0], *values, rot, order, 1, 1,
-                    *tail)
+        _julia.call("backproject_pair", data.reshape(-1), weights.reshape(-1), slices[0], *values, rot, *tail)
+
+
+def backproject_pair_ctf_into(data: np.ndarray, weights: np.ndarray, half_spectra: np.ndarray, ctf,
+                              rotations: np.ndarray, box: int, disc: str) -> None:
+    """:func:`backproject_pair_into` with the multipliers computed in the kernel from ``ctf``
+    (a :class:`.ctf_modes.KernelCTF` of the n images): per kept row the CTF evaluator, then
+    the correction mode, signs and frequency limit. Same sums as :func:`backproject_pair_into`
+    on the arrays :meth:`.ctf_modes.CtfModes.multipliers` gives (float32 rounding)."""
+    from .. import _julia
+    from .ctf_modes import KERNEL_TABULATED, KernelCTF
+
+    slices, rot, tail = _pair_arguments(data, weights, half_spectra, rotations, box, disc,
+                                        "backproject_pair_ctf_into")
+    if not isinstance(ctf, KernelCTF):
+        raise ValueError(f"ctf must be a KernelCTF, got {type(ctf).__name__}")
+    if len(ctf) != slices.shape[1]:
+        raise ValueError(f"ctf describes {len(ctf)} images but half_spectra hold {slices.shape[1]}")
+    if ctf.kind == KERNEL_TABULATED and ctf.values.shape[1:] != slices.shape[2:]:
+        raise ValueError(f"ctf values must have {slices.shape[2]} pixels per image, got {ctf.values.shape[1]}")
+    if slices.shape[1]:
+        _julia.call("backproject_pair_ctf", data.reshape(-1), weights.reshape(-1), slices[0],
+                    np.ascontiguousarray(ctf.values), np.ascontiguousarray(ctf.limits), rot, *tail, ctf.kind,
+                    ctf.voxel_size, ctf.correction, ctf.ctf_sign, ctf.data_sign)
+
+
+def _pair_arguments(data: np.ndarray, weights: np.ndarray, half_spectra: np.ndarray, rotations: np.ndarray,
+                    box: int, disc: str, caller: str) -> tuple:
+    """Validated (slices (1, n, npix), rotations, kernel tail arguments from the order on) of a fused pass."""
+    order, slices, rot, tail = _half_grid_arguments(half_spectra, rotations, box, disc)
+    if order == 3:
+        raise ValueError(f"{caller}: disc must be nearest or linear, got cubic")
+    if slices.dtype != np.complex64:
+        raise ValueError(f"half_spectra must be complex64, got {slices.dtype}")
+    _check_accumulator(data, "data", np.complex64)
+    _check_accumulator(weights, "weights", np.float32)
+    if data.size != weights.size or data.size != box * box * (box // 2 + 1):
+        raise ValueError(f"data and weights must have {box * box * (box // 2 + 1)} entries, got {data.size} "
+                         f"and {weights.size}")
+    return slices, rot, (order, 1, 1, *tail)

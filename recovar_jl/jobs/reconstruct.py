@@ -37,7 +37,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from . import ops
-from .ctf_modes import CtfModes
+from .ctf_modes import CtfModes, KernelCTF
 from .fsc import crossing_frequency, shell_frequencies
 from .gridding import apodization_1d, crop_slices, disc_type, pad_size
 from .halfgrid import (SLAB_CELLS, cropped_real_map, fsc_half, fsc_real, half_shape, multiplicity,
@@ -130,18 +130,23 @@ class Backprojector:
         """Backproject centred half spectra (n, P·(P//2+1)) already re-centred.
 
         ``ctf`` (n, P·(P//2+1)) real data multiplier, or None for 1; ``weights`` the same
-        shape (default ``ctf²``, see :mod:`.ctf_modes`); ``halves`` (n,) in {0, 1}.
+        shape (default ``ctf²``, see :mod:`.ctf_modes`); ``halves`` (n,) in {0, 1}. With
+        nearest/linear interpolation ``ctf`` may instead be a :class:`.ctf_modes.KernelCTF`
+        (no ``weights``): the kernel then computes both multipliers per row.
         """
         p = self.padded_box
         fused = self.disc != "cubic"    # nearest/linear: c·y and w scattered in one pass
+        in_kernel = isinstance(ctf, KernelCTF)
+        if in_kernel and (not fused or weights is not None):
+            raise ValueError("a KernelCTF ctf needs nearest or linear interpolation and no weights")
         with self._stage("ctf"):
             spectra = np.asarray(spectra, dtype=np.complex64)
-            if fused:
+            if fused and not in_kernel:
                 # The kernel clips at the slicers' default radius, which is data_radius: the
                 # pixels outside self._keep are never scattered, so no product with it.
                 ctf = np.ones(spectra.shape, np.float32) if ctf is None else np.asarray(ctf, np.float32)
                 weights = np.square(ctf) if weights is None else np.asarray(weights, np.float32)
-            else:
+            elif not fused:
                 ctf = np.broadcast_to(self._keep, spectra.shape) if ctf is None else \
                     np.asarray(ctf, dtype=np.float32) * self._keep     # a new array: the caller's stays
                 weights = np.square(ctf) if weights is None else np.asarray(weights, np.float32) * self._keep
@@ -154,7 +159,10 @@ class Backprojector:
                 if count == 0:
                     continue
                 for R_sym in operator_rotations(R[sel], self.operators):
-                    if fused:
+                    if in_kernel:
+                        ops.backproject_pair_ctf_into(self.data[h], self.weights[h], spectra[sel], ctf.rows(sel),
+                                                      R_sym, p, self.disc)
+                    elif fused:
                         ops.backproject_pair_into(self.data[h], self.weights[h], spectra[sel], ctf[sel], weights[sel],
                                                   R_sym, p, self.disc)
                     else:
@@ -185,7 +193,10 @@ class Backprojector:
             spectra = ops.padded_spectra(images, np.asarray(translations, dtype=np.float32), p, self._image_mask,
                                          out=self._spectra_rows(n))
         with self._stage("ctf"):
-            data, weights = self.ctf_modes.multipliers(ctf_params, p, self.voxel_size, max_frequency)
+            if self.disc == "cubic":
+                data, weights = self.ctf_modes.multipliers(ctf_params, p, self.voxel_size, max_frequency)
+            else:
+                data, weights = self.ctf_modes.kernel_ctf(ctf_params, p, self.voxel_size, max_frequency), None
         self.add_spectra(spectra, rotations, data, halves, weights)
 
     def release(self) -> None:

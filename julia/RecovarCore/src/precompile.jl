@@ -23,3 +23,4 @@ precompile(compute_AtAv_kernel!, (Vector{ComplexF32}, Vector{ComplexF32}, Array{
 precompile(forward_project!, (Vector{ComplexF32}, VolumeView{ComplexF32,FullVolume,Vector{ComplexF32}}, Array{Float32,3}, ImagePlane, Linear, Int, Float64, FormulaCTF{Matrix{Float64}}))
 precompile(backproject_ctf!, (Vector{ComplexF32}, Vector{ComplexF32}, Array{Float32,3}, ImagePlane, Linear, FullVolume, Int, Float64, Bool, FormulaCTF{Matrix{Float64}}, Bool))
 precompile_slicing()
+precompile_pair_ctf()

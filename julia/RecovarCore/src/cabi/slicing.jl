@@ -106,15 +106,53 @@ function backproject_pair_kernel!(data::AbstractArray, weights::AbstractArray, s
                                   order::Integer, half_volume::Integer, half_image::Integer,
                                   n0::Integer, n1::Integer, n2::Integer, h::Integer, w::Integer,
                                   max_r2::Real, u::Integer)
-    interp, layout, plane = slicing_arguments(rotations, order, half_volume, half_image, n0, n1, n2, h, w)
-    interp isa Cubic && throw(ArgumentError("backproject_pair supports orders 0 and 1, got 3"))
-    eltype(data) <: Complex || throw(ArgumentError("data must be complex, got $(eltype(data))"))
-    for (name, a) in (("weights", weights), ("multipliers", multipliers), ("weight_values", weight_values))
+    interp, layout, plane, r2 = pair_arguments(data, weights, rotations, order, half_volume, half_image,
+                                               n0, n1, n2, h, w, max_r2)
+    for (name, a) in (("multipliers", multipliers), ("weight_values", weight_values))
         eltype(a) <: Real || throw(ArgumentError("$name must be real, got $(eltype(a))"))
     end
     backproject_pair!(reshape(data, :, 1), reshape(weights, :, 1), vec(slices), vec(multipliers), vec(weight_values),
-                      rotations, plane, interp, layout, Int(u), clip_radius2(interp, max_r2),
-                      plane.half && scatters_partners(interp))
+                      rotations, plane, interp, layout, Int(u), r2, plane.half && scatters_partners(interp))
+    return nothing
+end
+
+# the checked slicing arguments (and clip radius) of a fused pair kernel
+function pair_arguments(data::AbstractArray, weights::AbstractArray, rotations::AbstractArray, order::Integer,
+                        half_volume::Integer, half_image::Integer, n0::Integer, n1::Integer, n2::Integer,
+                        h::Integer, w::Integer, max_r2::Real)
+    interp, layout, plane = slicing_arguments(rotations, order, half_volume, half_image, n0, n1, n2, h, w)
+    interp isa Cubic && throw(ArgumentError("backproject_pair supports orders 0 and 1, got 3"))
+    eltype(data) <: Complex || throw(ArgumentError("data must be complex, got $(eltype(data))"))
+    eltype(weights) <: Real || throw(ArgumentError("weights must be real, got $(eltype(weights))"))
+    return interp, layout, plane, clip_radius2(interp, max_r2)
+end
+
+"""
+    backproject_pair_ctf_kernel!(data, weights, slices, ctf, limits, rotations, order, half_volume, half_image,
+                                 n0, n1, n2, h, w, max_r2, u, ctf_kind, voxel_size, correction, ctf_sign,
+                                 data_sign)
+
+Kernel "backproject_pair_ctf": "backproject_pair" with the multipliers computed in the
+kernel (ctf_pixels.jl): `ctf` the CTF data of kind `ctf_kind` (`ctf_source`: 0 none, 1
+tabulated (n, nhalf) values, 2 SPA (n, ≥ 9) parameters), `limits` (n,) float64 frequency
+limits (1/Å, Inf: none), `voxel_size` Å; `correction`, `ctf_sign`, `data_sign` a
+`CTFCorrection`. The other arguments as in `backproject_pair_kernel!`.
+"""
+function backproject_pair_ctf_kernel!(data::AbstractArray, weights::AbstractArray, slices::AbstractArray,
+                                      ctf::AbstractArray, limits::AbstractArray, rotations::AbstractArray,
+                                      order::Integer, half_volume::Integer, half_image::Integer,
+                                      n0::Integer, n1::Integer, n2::Integer, h::Integer, w::Integer,
+                                      max_r2::Real, u::Integer, ctf_kind::Integer, voxel_size::Real,
+                                      correction::Integer, ctf_sign::Real, data_sign::Real)
+    interp, layout, plane, r2 = pair_arguments(data, weights, rotations, order, half_volume, half_image,
+                                               n0, n1, n2, h, w, max_r2)
+    ctf_kind in (CTF_NONE, CTF_TABULATED, CTF_SPA) ||
+        throw(ArgumentError("backproject_pair_ctf supports CTF kinds 0 (none), 1 (tabulated) and 2 (SPA), got $ctf_kind"))
+    eltype(limits) <: Real || throw(ArgumentError("limits must be real, got $(eltype(limits))"))
+    source = ctf_source(ctf_kind, ctf, plane, voxel_size, 0.0, 0.0)
+    backproject_pair_ctf!(reshape(data, :, 1), reshape(weights, :, 1), vec(slices), source,
+                          CTFCorrection(correction, ctf_sign, data_sign), vec(limits), voxel_size, rotations, plane,
+                          interp, layout, Int(u), r2, plane.half && scatters_partners(interp))
     return nothing
 end
 
@@ -143,6 +181,11 @@ function precompile_slicing()
     precompile(backproject_pair_kernel!, (Array{ComplexF32,1}, Array{Float32,1}, Array{ComplexF32,2},
                                           Array{Float32,2}, Array{Float32,2}, Array{Float32,3}, Int, Int, Int, Int,
                                           Int, Int, Int, Int, Float64, Int))
+    for C in (Array{Float32,1}, Array{Float32,2})
+        precompile(backproject_pair_ctf_kernel!, (Array{ComplexF32,1}, Array{Float32,1}, Array{ComplexF32,2}, C,
+                                                  Array{Float64,1}, Array{Float32,3}, Int, Int, Int, Int, Int, Int,
+                                                  Int, Int, Float64, Int, Int, Float64, Int, Float64, Float64))
+    end
     precompile(calculate_spline_coefficients_kernel!, (Array{ComplexF32,3},))
     precompile(calculate_spline_coefficients_kernel!, (Array{ComplexF64,3},))
     return nothing
@@ -151,3 +194,4 @@ end
 register_kernel("slice_volume", slice_volume_kernel!)
 register_kernel("adjoint_slice_volume", adjoint_slice_volume_kernel!)
 register_kernel("backproject_pair", backproject_pair_kernel!)
+register_kernel("backproject_pair_ctf", backproject_pair_ctf_kernel!)

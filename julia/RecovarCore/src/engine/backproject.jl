@@ -51,6 +51,12 @@ Base.length(src::FusedPixels) = length(src.values)
 @inline pixel_value(src::AbstractVector, k::Int, loc) = @inbounds src[k]
 @inline pixel_value(src::FusedPixels, k::Int, loc) = @inbounds (src.multipliers[k] * src.values[k], src.weights[k])
 @inline partner_value(value) = conj(value)
+
+# Sources whose per-pixel values are computed per row (ctf_pixels.jl's `CTFPixels`): each
+# thread works on its own copy, and the values of row r of the image at `offset` are loaded
+# before the row is scattered. Arrays need neither.
+thread_source(src) = src
+load_row!(src, offset::Int, r::Int, plane::ImagePlane, ky::Int, limit::Int) = nothing
 @inline partner_value(value::Tuple) = (conj(value[1]), value[2])
 
 "Add the pixel value(s) at a location: the data (and the weights of a fused pass), within the slab."
@@ -162,8 +168,9 @@ function backproject_image!(s::Scatter, src, offset::Int, geo::SliceGeometry, pl
      length(row.partners.k) >= plane.width) || throw(DimensionMismatch("row buffer too small"))
     limit = clip_limit(max_r2)
     for r in 0:plane.h-1
-        backproject_row!(s, src, offset + r * plane.width, geo, plane, order, row_frequency(plane, r), limit,
-                         conjugate_partners, row, pf)
+        ky = row_frequency(plane, r)
+        load_row!(src, offset, r, plane, ky, limit)
+        backproject_row!(s, src, offset + r * plane.width, geo, plane, order, ky, limit, conjugate_partners, row, pf)
     end
     return nothing
 end
@@ -300,6 +307,7 @@ function backproject_image_range!(s::Scatter, src, b::Int, n::Int, rotations::Ab
     Tc = promote_type(Float32, eltype(rotations))
     row = row_buffer(order, Tc, plane.width)
     pf = scatter_prefetcher(s, kind)
+    src = thread_source(src)
     for i in images
         geo = slice_geometry(rotations, i, u, center)
         backproject_image!(s, src, ((b - 1) * n + (i - 1)) * npix, geo, plane, order, max_r2,
@@ -509,18 +517,29 @@ function backproject_pair!(data::AbstractMatrix, weights::AbstractMatrix{<:Real}
                            rotations::AbstractArray{<:Real,3}, plane::ImagePlane, order::Union{Nearest,Linear},
                            layout::VolumeLayout, u::Int, max_r2::Float64, conjugate_partners::Bool;
                            threading::Symbol=:auto)
+    for (name, values) in (("multipliers", multipliers), ("weight_values", weight_values))
+        length(values) == length(slices) ||
+            throw(DimensionMismatch("$name have $(length(values)) entries, expected $(length(slices))"))
+    end
+    backproject_pair!(data, weights, FusedPixels(slices, multipliers, weight_values), rotations, plane, order,
+                      layout, u, max_r2, conjugate_partners; threading=threading)
+    return nothing
+end
+
+# the fused pass on per-pixel inputs `pixels` (a `FusedPixels`, or ctf_pixels.jl's `CTFPixels`)
+function backproject_pair!(data::AbstractMatrix, weights::AbstractMatrix{<:Real}, pixels,
+                           rotations::AbstractArray{<:Real,3}, plane::ImagePlane, order::Union{Nearest,Linear},
+                           layout::VolumeLayout, u::Int, max_r2::Float64, conjugate_partners::Bool;
+                           threading::Symbol=:auto)
     n = size(rotations, 3)
     for (name, volume) in (("data", data), ("weights", weights))
         size(volume) == (stored_length(layout), 1) ||
             throw(DimensionMismatch("$name has size $(size(volume)), layout needs ($(stored_length(layout)), 1)"))
     end
-    for (name, values) in (("slices", slices), ("multipliers", multipliers), ("weight_values", weight_values))
-        length(values) == npixels(plane) * n ||
-            throw(DimensionMismatch("$name have $(length(values)) entries, expected $(npixels(plane) * n)"))
-    end
+    length(pixels) == npixels(plane) * n ||
+        throw(DimensionMismatch("slices have $(length(pixels)) entries, expected $(npixels(plane) * n)"))
     n == 0 && return nothing
     s = Scatter(VolumeView(view(data, :, 1), layout), VolumeView(view(weights, :, 1), layout), nothing)
-    backproject_into!(s, FusedPixels(slices, multipliers, weight_values), 1, rotations, plane, order, u, max_r2,
-                      conjugate_partners, threading)
+    backproject_into!(s, pixels, 1, rotations, plane, order, u, max_r2, conjugate_partners, threading)
     return nothing
 end
