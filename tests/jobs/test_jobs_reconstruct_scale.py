@@ -85,7 +85,7 @@ def test_stage_timings_cover_the_stages():
     bp = Backprojector(16, 4.0)
     bp.add_images(ref["images"], ref["rotations"], ref["translations"], ref["ctf_params"], ref["halves"])
     bp.reconstruct()
-    assert set(bp.timings) == {"fft", "ctf", "backprojection", "reduction", "final_transforms"}
+    assert set(bp.timings) == {"fft", "ctf", "backprojection", "reduction", "final_transforms", "fsc"}
     assert all(t >= 0 for t in bp.timings.values()) and bp.timings["backprojection"] > 0
 
 
@@ -201,8 +201,8 @@ def test_reconstruct_job_reports_stage_times_and_a_chunk_size_from_the_box(tmp_p
     simulate_job(gaussian_atom_phantom(16), 4.0, tmp_path / "sim", 60, 1.0, seed=1, quiet=True)
     result = reconstruct_job(tmp_path / "sim" / "particles.star", tmp_path / "rec", quiet=True, verbose=True)
     assert result["chunk_size"] == chunk_size_for(16, 2.0)
-    assert {"read", "read_wait", "fft", "ctf", "backprojection", "reduction", "final_transforms",
-            "total"} <= set(result["timings"])
+    assert {"read", "read_wait", "fft", "ctf", "backprojection", "reduction", "final_transforms", "fsc",
+            "wiener_filter", "checks", "postprocess", "write", "total"} <= set(result["timings"])
     assert "stage times (s): read" in capsys.readouterr().out
 
 
