@@ -75,12 +75,23 @@ def radial_wiener(half1: np.ndarray, half2: np.ndarray, full: np.ndarray, n_band
     kr = np.sqrt(ky[:, None, None] ** 2 + ky[None, :, None] ** 2 + kx[None, None, :] ** 2).astype(np.float32)
     spectra = [sfft.rfftn(np.asarray(v, dtype=np.float32), workers=-1) for v in (half1, half2, full)]
     out = np.zeros((n, n, n), dtype=np.float32)
+    banded = np.empty_like(spectra[0])          # reused: one band of one spectrum
+    term = np.empty((n, n, n), dtype=np.float32)
+
+    def band_map(spectrum: np.ndarray, band: np.ndarray) -> np.ndarray:
+        np.multiply(spectrum, band, out=banded)
+        return sfft.irfftn(banded, s=(n, n, n), workers=-1, overwrite_x=True)
+
     for band in band_weights(kr, n / 2, n_bands):
-        a1, a2, af = (sfft.irfftn(s * band, s=(n, n, n), workers=-1) for s in spectra)
-        signal = np.maximum(_smooth(radial_mean(a1 * a2), smoothing), 0.0)
-        noise = _smooth(radial_mean((a1 - a2) ** 2), smoothing) / 4.0
+        a1, a2 = band_map(spectra[0], band), band_map(spectra[1], band)
+        signal = np.maximum(_smooth(radial_mean(np.multiply(a1, a2, out=term)), smoothing), 0.0)
+        np.subtract(a1, a2, out=term)
+        noise = _smooth(radial_mean(np.square(term, out=term)), smoothing) / 4.0
+        del a1, a2
         weight = np.where(signal + noise > 0, signal / np.where(signal + noise > 0, signal + noise, 1.0), 1.0)
-        out += weight.astype(np.float32)[rbin].reshape(n, n, n) * af
+        np.take(weight.astype(np.float32), rbin, out=term.reshape(-1))
+        term *= band_map(spectra[2], band)
+        out += term
     return out
 
 
