@@ -166,7 +166,7 @@ def cropped_real_map(spectrum_slab: Callable[[slice], np.ndarray], p: int, d: in
     partial = np.empty((d, p, p // 2 + 1), dtype=np.complex64)
     # the next slab is filtered by a second thread while this one is transformed
     for rows, block in Prefetcher(spectrum_slab, list(slabs(p))):
-        block = sfft.ifft(np.asarray(block, dtype=np.complex64), axis=0, overwrite_x=True, workers=-1)
+        block = sfft.ifft(np.asarray(block, dtype=np.complex64), axis=0, workers=-1)   # may be a view: kept
         partial[:, rows, :] = block[keep]
         del block
     out = np.empty((d, d, d), dtype=np.float32)
