@@ -41,7 +41,8 @@ REPO = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "recovar_jl.cli"]
 VOXEL_SIZE = 3.0      # Å; with SNR and seed, the defaults of bench/peers/compare.py
 SNR = 1.0
-STAGE_ORDER = ("read", "read_wait", "fft", "ctf", "backprojection", "reduction", "final_transforms")
+STAGE_ORDER = ("read", "read_wait", "fft", "ctf", "backprojection", "reduction", "final_transforms", "fsc",
+               "wiener_filter", "checks", "postprocess", "write")
 
 
 def load_average() -> str:

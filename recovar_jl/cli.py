@@ -191,7 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--chunk", type=_positive_int, default=None,
                      help="particles per chunk (bounds memory; default: about 256 MB of chunk arrays, from the box)")
     rec.add_argument("-v", "--verbose", action="store_true",
-                     help="print the time of each stage (read, FFT, CTF, backprojection, reduction, final transforms)")
+                     help="print the time of each stage (read, FFT, CTF, backprojection, reduction, final transforms, "
+                          "FSC, Wiener filter, checks, post-processing, writing)")
     dist = rec.add_argument_group(
         "Dask distributed (docs/scaling.md)",
         "Backproject on Dask workers: each reads its own particles from the stacks and only volumes "

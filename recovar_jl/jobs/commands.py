@@ -262,21 +262,25 @@ def reconstruct_job(star_path, out_dir, disc: str = "linear", pad: float = 2.0, 
                                       subset=subset, angpix=angpix, project_dir=project_dir)
             rec = bp.reconstruct(unfiltered=bfactor is not None)
             bp.release()   # the sums are done with: their memory goes to the map steps
-            if radial_filter:
-                filter_full_map(rec)
+            with bp.stage("wiener_filter"):
+                if radial_filter:
+                    filter_full_map(rec)
+            with bp.stage("checks"):
+                _warn(contrast_warning(rec.full, rec.fsc))
+            with bp.stage("postprocess"):
+                post = postprocess(rec, mask, auto_mask, bfactor, seed)
+                gt_fsc = gt_crossing = None
+                if ground_truth is not None:
+                    gt_fsc = fsc_real(rec.full, ground_truth)
+                    gt_crossing = crossing_frequency(rec.frequencies, gt_fsc, GROUND_TRUTH_THRESHOLD)
+            with bp.stage("write"):
+                _write_reconstruction(out, rec, halves, gt_fsc, gt_crossing, ground_truth,
+                                      title=f"{n} particles, box {box}, {rec.voxel_size:g} Å/pixel, {disc}, "
+                                            f"pad {bp.padded_box}/{box}, {symmetry}", post=post)
+                write_postprocess(out, post, rec.voxel_size)
+                out.remove_on_commit(*_STALE_OUTPUTS)  # those this job did not write (mask.mrc may be an input)
+                written = out.commit()
             timings = {"read": 0.0, "read_wait": 0.0, **bp.timings}  # reading first, as it happens
-            _warn(contrast_warning(rec.full, rec.fsc))
-            post = postprocess(rec, mask, auto_mask, bfactor, seed)
-            gt_fsc = gt_crossing = None
-            if ground_truth is not None:
-                gt_fsc = fsc_real(rec.full, ground_truth)
-                gt_crossing = crossing_frequency(rec.frequencies, gt_fsc, GROUND_TRUTH_THRESHOLD)
-            _write_reconstruction(out, rec, halves, gt_fsc, gt_crossing, ground_truth,
-                                  title=f"{n} particles, box {box}, {rec.voxel_size:g} Å/pixel, {disc}, "
-                                        f"pad {bp.padded_box}/{box}, {symmetry}", post=post)
-            write_postprocess(out, post, rec.voxel_size)
-            out.remove_on_commit(*_STALE_OUTPUTS)  # those this job did not write (mask.mrc may be an input)
-            written = out.commit()
     elapsed = time.perf_counter() - t0
     timings["total"] = elapsed
     say(f"wrote {', '.join(p.name for p in written)} to {Path(out_dir)} in {elapsed:.1f} s")

@@ -48,6 +48,15 @@ def slabs(p: int) -> Iterator[slice]:
         yield slice(start, min(p, start + w))
 
 
+def r2_slab(p: int, rows: slice) -> np.ndarray:
+    """(P, w, P//2+1) int32: the integer ``|k|²`` of the half-grid cells of axis-1 rows ``rows``."""
+    k0 = np.arange(p, dtype=np.int32) - p // 2
+    k2 = np.arange(p // 2 + 1, dtype=np.int32)
+    k2[-1] = -(p // 2)
+    r2 = k0[:, None, None] ** 2 + k0[rows][None, :, None] ** 2
+    return r2 + k2[None, None, :] ** 2
+
+
 def shell_index_slab(p: int, rows: slice, n_shells: int, corners: bool = True) -> np.ndarray:
     """(P, w, P//2+1) int32: ``round(|k|)`` of the half-grid cells of axis-1 rows ``rows``.
 
@@ -55,12 +64,24 @@ def shell_index_slab(p: int, rows: slice, n_shells: int, corners: bool = True) -
     filter's statistics do), otherwise they get the index ``n_shells`` (for dropping).
     ``|k|²`` is an integer: one table lookup per cell instead of a square root.
     """
-    k0 = np.arange(p, dtype=np.int32) - p // 2
-    k2 = np.arange(p // 2 + 1, dtype=np.int32)
-    k2[-1] = -(p // 2)
-    r2 = k0[:, None, None] ** 2 + k0[rows][None, :, None] ** 2
-    r2 = r2 + k2[None, None, :] ** 2
-    return _shell_table(p, n_shells - 1 if corners else n_shells)[r2]
+    return shell_table(p, n_shells, corners)[r2_slab(p, rows)]
+
+
+def shell_table(p: int, n_shells: int, corners: bool = True) -> np.ndarray:
+    """int32 table: the shell (as :func:`shell_index_slab`) of each integer ``r2 = 0 … 3·(P/2)²``;
+    ``values[shell_table(…)]`` is a per-``r2`` table of a per-shell curve (one lookup per cell)."""
+    return _shell_table(p, n_shells - 1 if corners else n_shells)
+
+
+def shell_counts(p: int, n_shells: int) -> np.ndarray:
+    """(n_shells,) float64: full-grid cells of the P³ grid per shell (corners in the last), from
+    the histogram of ``|k|²`` (a P² pass and P shifted adds instead of a pass over the volume)."""
+    k = np.arange(p) - p // 2
+    plane = np.bincount((k[:, None] ** 2 + k[None, :] ** 2).ravel())
+    r2 = np.zeros(3 * (p // 2) ** 2 + 1)
+    for kz in k:
+        r2[kz * kz:kz * kz + plane.size] += plane
+    return np.bincount(shell_table(p, n_shells), weights=r2, minlength=n_shells)
 
 
 def _shell_table(p: int, last: int) -> np.ndarray:
@@ -85,14 +106,23 @@ def fsc_half(pair: Callable[[slice], tuple], p: int, corners: bool = False) -> n
     """
     n = p // 2 + 1
     m = multiplicity(p)
+    table = shell_table(p, n, corners)
     cross, power1, power2 = np.zeros(n + 1), np.zeros(n + 1), np.zeros(n + 1)
+
+    def weighted_sum(x: np.ndarray, y: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """m·(Re x · Re y + Im x · Im y) = m·Re(x·conj y), float32, into ``out``."""
+        np.multiply(x.real, y.real, out=out)
+        out += x.imag * y.imag
+        out *= m
+        return out.ravel()
+
     # the next slab's values are computed by a second thread while this one is summed
     for rows, (a, b) in Prefetcher(pair, list(slabs(p))):
-        shells = shell_index_slab(p, rows, n, corners).ravel()
-        weight = np.broadcast_to(m, a.shape)
-        cross += np.bincount(shells, weights=(weight * np.real(a * np.conj(b))).ravel(), minlength=n + 1)
-        power1 += np.bincount(shells, weights=(weight * (a.real ** 2 + a.imag ** 2)).ravel(), minlength=n + 1)
-        power2 += np.bincount(shells, weights=(weight * (b.real ** 2 + b.imag ** 2)).ravel(), minlength=n + 1)
+        shells = table[r2_slab(p, rows)].ravel()
+        term = np.empty(a.shape, np.float32)
+        cross += np.bincount(shells, weights=weighted_sum(a, b, term), minlength=n + 1)
+        power1 += np.bincount(shells, weights=weighted_sum(a, a, term), minlength=n + 1)
+        power2 += np.bincount(shells, weights=weighted_sum(b, b, term), minlength=n + 1)
     denom = np.sqrt(power1[:n] * power2[:n])
     return np.where(denom > 0, cross[:n] / np.where(denom > 0, denom, 1.0), 0.0)
 
@@ -108,6 +138,17 @@ def fsc_real(volume1: np.ndarray, volume2: np.ndarray) -> np.ndarray:
     return fsc_half(lambda rows: (f1[:, rows], f2[:, rows]), d)
 
 
+def centred_rows(p: int, d: int) -> tuple:
+    """``(rows, signs)``: the central D of the P samples of a centred inverse DFT are the
+    samples ``rows`` (int) of the plain inverse DFT of the centred spectrum, times ``signs``
+    (float32 ±1). (Centring the input multiplies the output by (−1)^n; centring the output
+    moves sample ``(n − P/2) mod P`` to n.) P even."""
+    from .gridding import crop_slices
+
+    rows = (np.arange(p)[crop_slices(p, d)] - p // 2) % p
+    return rows, np.where(rows % 2, -1.0, 1.0).astype(np.float32)
+
+
 def cropped_real_map(spectrum_slab: Callable[[slice], np.ndarray], p: int, d: int) -> np.ndarray:
     """Centred real map ``(D, D, D)`` (the central D³ of the P³ inverse transform) of a half
     spectrum given slab by slab: ``spectrum_slab(rows)`` returns the full-grid values (not
@@ -116,23 +157,26 @@ def cropped_real_map(spectrum_slab: Callable[[slice], np.ndarray], p: int, d: in
     Inverse along axis 0 per slab, kept only for the D central rows (``(D, P, P//2+1)``,
     ``(D/P)·8·P²(P//2+1)`` bytes), then the 2-D real inverse over axes 1 and 2 per block of
     those rows, cropped. ``backward`` normalisation overall (÷P³), as ``get_idft3_real``.
+    Plain (uncentred) single-precision FFTs of the centred data, the centring done by
+    :func:`centred_rows` on the kept samples only: no shifted copies of the volume.
     """
-    from ..core import fourier_transform_utils as ftu
-    from .gridding import crop_slices
+    from scipy import fft as sfft
 
-    inner = crop_slices(p, d)
+    keep, signs = centred_rows(p, d)
     partial = np.empty((d, p, p // 2 + 1), dtype=np.complex64)
-    # the next slab is filtered by a second thread while Julia transforms this one
+    # the next slab is filtered by a second thread while this one is transformed
     for rows, block in Prefetcher(spectrum_slab, list(slabs(p))):
-        block = np.ascontiguousarray(block, dtype=np.complex64)
-        partial[:, rows, :] = np.asarray(ftu.get_idft3(block, axes=(0,)))[inner]
+        block = sfft.ifft(np.asarray(block, dtype=np.complex64), axis=0, workers=-1)   # may be a view: kept
+        partial[:, rows, :] = block[keep]
         del block
     out = np.empty((d, d, d), dtype=np.float32)
     step = max(1, SLAB_CELLS // (p * p))
     for start in range(0, d, step):
         stop = min(d, start + step)
-        real = np.asarray(ftu.get_idft2_real(partial[start:stop], image_shape=(p, p)))
-        out[start:stop] = real[:, inner, inner]
+        real = sfft.irfftn(partial[start:stop], s=(p, p), axes=(1, 2), overwrite_x=True, workers=-1)
+        # axes 0 and 1 were centred spectra: their signs; axis 2 is packed (plain frequencies)
+        np.multiply(real[:, keep][:, :, keep], (signs[start:stop, None] * signs[None, :])[:, :, None],
+                    out=out[start:stop])
     return out
 
 

@@ -38,6 +38,7 @@ def band_weights(frequency_radius: np.ndarray, nyquist: float, n_bands: int = N_
     for j, c in enumerate(centres):
         t = np.clip(np.abs(r - np.float32(c)) / step, 0.0, 1.0)
         w = np.cos(np.float32(0.5 * np.pi) * t) ** 2
+        w[t >= 1] = 0.0   # exactly (cos of float32 π/2 is 4e-8): band j is 0 from |k| = c_j + step on
         if j == 0:
             w[r <= c] = 1.0
         if j == n_bands:
@@ -75,13 +76,45 @@ def radial_wiener(half1: np.ndarray, half2: np.ndarray, full: np.ndarray, n_band
     kr = np.sqrt(ky[:, None, None] ** 2 + ky[None, :, None] ** 2 + kx[None, None, :] ** 2).astype(np.float32)
     spectra = [sfft.rfftn(np.asarray(v, dtype=np.float32), workers=-1) for v in (half1, half2, full)]
     out = np.zeros((n, n, n), dtype=np.float32)
-    for band in band_weights(kr, n / 2, n_bands):
-        a1, a2, af = (sfft.irfftn(s * band, s=(n, n, n), workers=-1) for s in spectra)
-        signal = np.maximum(_smooth(radial_mean(a1 * a2), smoothing), 0.0)
-        noise = _smooth(radial_mean((a1 - a2) ** 2), smoothing) / 4.0
+    banded = np.empty_like(spectra[0])          # reused: one band of one spectrum
+    term = np.empty((n, n, n), dtype=np.float32)
+    centres = np.linspace(0.0, n / 2, n_bands + 1)
+    # |k| components below which band j can be nonzero (the last band reaches the corners)
+    reach = [int(np.floor(c + centres[1])) for c in centres[:-1]] + [n]
+
+    def band_map(spectrum: np.ndarray, band: np.ndarray, r: int) -> np.ndarray:
+        if 2 * r + 1 >= n:
+            np.multiply(spectrum, band, out=banded)
+            return sfft.irfftn(banded, s=(n, n, n), workers=-1, overwrite_x=True)
+        return _irfftn_within(spectrum, band, r, n)
+
+    for band, r in zip(band_weights(kr, n / 2, n_bands), reach):
+        a1, a2 = band_map(spectra[0], band, r), band_map(spectra[1], band, r)
+        signal = np.maximum(_smooth(radial_mean(np.multiply(a1, a2, out=term)), smoothing), 0.0)
+        np.subtract(a1, a2, out=term)
+        noise = _smooth(radial_mean(np.square(term, out=term)), smoothing) / 4.0
+        del a1, a2
         weight = np.where(signal + noise > 0, signal / np.where(signal + noise > 0, signal + noise, 1.0), 1.0)
-        out += weight.astype(np.float32)[rbin].reshape(n, n, n) * af
+        np.take(weight.astype(np.float32), rbin, out=term.reshape(-1))
+        term *= band_map(spectra[2], band, r)
+        out += term
     return out
+
+
+def _irfftn_within(spectrum: np.ndarray, band: np.ndarray, r: int, n: int) -> np.ndarray:
+    """``irfftn(spectrum · band)`` (n³ float32) for a band that is 0 wherever a frequency
+    component exceeds ``r`` in magnitude (rfft layout (n, n, n//2+1), 2r + 1 < n): the same
+    per-axis 1-D transforms as ``irfftn``, skipping the lines that are all zeros (axis 0:
+    all but (2r+1)(r+1) lines; axis 1: all but r+1 columns; the last axis zero-padded)."""
+    from scipy import fft as sfft
+
+    lines = np.r_[0:r + 1, n - r:n]
+    inner = spectrum[:, lines, :r + 1] * band[:, lines, :r + 1]
+    columns = np.zeros((n, n, r + 1), dtype=inner.dtype)
+    columns[:, lines] = sfft.ifft(inner, axis=0, overwrite_x=True, workers=-1)
+    del inner
+    columns = sfft.ifft(columns, axis=1, overwrite_x=True, workers=-1)
+    return sfft.irfft(columns, n=n, axis=2, overwrite_x=True, workers=-1)
 
 
 def filter_full_map(rec):

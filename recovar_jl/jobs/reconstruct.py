@@ -41,7 +41,8 @@ from .ctf_modes import CtfModes, KernelCTF
 from .fsc import crossing_frequency, shell_frequencies
 from .gridding import apodization_1d, crop_slices, disc_type, pad_size
 from .halfgrid import (SLAB_CELLS, cropped_real_map, fsc_half, fsc_real, half_shape, multiplicity,
-                       pair_unfolded_planes, shell_index_slab, slabs, undo_spline_prefilter_half)
+                       pair_unfolded_planes, r2_slab, shell_counts, shell_table, slabs,
+                       undo_spline_prefilter_half)
 from .particle_mask import image_mask
 from .radial_wiener import filter_full_map
 from .simulate import data_radius, frequency_mask_half
@@ -49,8 +50,9 @@ from .symmetry import operator_rotations, symmetry_operators
 
 FSC_THRESHOLD = 0.143
 _FSC_CLIP = (1e-3, 1.0 - 1e-4)
-#: Stages timed by :class:`Backprojector` (seconds in ``Backprojector.timings``).
-STAGES = ("fft", "ctf", "backprojection", "reduction", "final_transforms")
+#: Stages timed by :class:`Backprojector` (seconds in ``Backprojector.timings``); "fsc" is
+#: the half maps' FSC on the D³ grid.
+STAGES = ("fft", "ctf", "backprojection", "reduction", "final_transforms", "fsc")
 
 
 @dataclass
@@ -118,12 +120,13 @@ class Backprojector:
         return self._spectra_buffer[:n]
 
     @contextmanager
-    def _stage(self, name: str):
+    def stage(self, name: str):
+        """Context: adds its wall seconds to ``timings[name]`` (the job times its later steps too)."""
         t0 = time.perf_counter()
         try:
             yield
         finally:
-            self.timings[name] += time.perf_counter() - t0
+            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - t0
 
     def add_spectra(self, spectra: np.ndarray, rotations: np.ndarray, ctf: Optional[np.ndarray],
                     halves: np.ndarray, weights: Optional[np.ndarray] = None) -> None:
@@ -139,7 +142,7 @@ class Backprojector:
         in_kernel = isinstance(ctf, KernelCTF)
         if in_kernel and (not fused or weights is not None):
             raise ValueError("a KernelCTF ctf needs nearest or linear interpolation and no weights")
-        with self._stage("ctf"):
+        with self.stage("ctf"):
             spectra = np.asarray(spectra, dtype=np.complex64)
             if fused and not in_kernel:
                 # The kernel clips at the slicers' default radius, which is data_radius: the
@@ -153,7 +156,7 @@ class Backprojector:
                 data = spectra * ctf
         R = np.asarray(rotations, dtype=np.float32)
         halves = np.asarray(halves)
-        with self._stage("backprojection"):
+        with self.stage("backprojection"):
             for h in (0, 1):
                 sel, count = _rows_of_half(halves, h)
                 if count == 0:
@@ -189,10 +192,10 @@ class Backprojector:
                 np.asarray(a)[order] for a in (images, rotations, translations, ctf_params, halves))
             if max_frequency is not None and np.ndim(max_frequency) == 1:
                 max_frequency = np.asarray(max_frequency)[order]
-        with self._stage("fft"):
+        with self.stage("fft"):
             spectra = ops.padded_spectra(images, np.asarray(translations, dtype=np.float32), p, self._image_mask,
                                          out=self._spectra_rows(n))
-        with self._stage("ctf"):
+        with self.stage("ctf"):
             if self.disc == "cubic":
                 data, weights = self.ctf_modes.multipliers(ctf_params, p, self.voxel_size, max_frequency)
             else:
@@ -233,7 +236,7 @@ class Backprojector:
             raise ValueError(f"both half sets need particles, got {self.counts[0]} and {self.counts[1]}")
         p = self.padded_box
         data, weights = self.data, self.weights
-        with self._stage("reduction"):
+        with self.stage("reduction"):
             if self.disc == "cubic":
                 # Back to plain B-spline gridding (see gridding.py): once, on the sums, by linearity.
                 data = [undo_spline_prefilter_half(pair_unfolded_planes(b.copy())) for b in data]
@@ -241,7 +244,7 @@ class Backprojector:
             filters = _WienerShells(data, weights)
         apod = apodization_1d(p, self.disc)[crop_slices(p, self.box)].astype(np.float32)
         maps = []
-        with self._stage("final_transforms"):
+        with self.stage("final_transforms"):
             for which in (0, 1, None, "unfiltered")[:4 if unfiltered else 3]:
                 volume = cropped_real_map(lambda rows: filters.filtered(rows, which), p, self.box)
                 # separable: three in-place divisions instead of a D³ float64 apodisation
@@ -249,7 +252,8 @@ class Backprojector:
                 volume /= apod[None, :, None]
                 volume /= apod[None, None, :]
                 maps.append(volume)
-        curve = fsc_real(maps[0], maps[1])
+        with self.stage("fsc"):
+            curve = fsc_real(maps[0], maps[1])
         freqs = shell_frequencies(self.box, self.voxel_size)
         return Reconstruction(half1=maps[0], half2=maps[1], full=maps[2], fsc=curve, frequencies=freqs,
                               resolution=crossing_frequency(freqs, curve, FSC_THRESHOLD),
@@ -279,41 +283,51 @@ class _WienerShells:
         self.p, self.n_shells = p, p // 2 + 1
         self.m = multiplicity(p)
         n = self.n_shells
-        w_sum, count = np.zeros(n), np.zeros(n)
+        table = shell_table(p, n)
+        w_sum = np.zeros(n)
         for rows in slabs(p):
-            shells = shell_index_slab(p, rows, n)
-            w_half = 0.5 * (weights[0][:, rows] + weights[1][:, rows])   # m ×, so the sum is the full grid's
-            w_sum += np.bincount(shells.ravel(), weights=w_half.ravel(), minlength=n)
-            count += np.bincount(shells.ravel(), weights=np.broadcast_to(self.m, shells.shape).ravel(), minlength=n)
+            w_half = weights[0][:, rows] + weights[1][:, rows]    # m ×, so the sum is the full grid's
+            w_half *= np.float32(0.5)
+            w_sum += np.bincount(table[r2_slab(p, rows)].ravel(), weights=w_half.ravel(), minlength=n)
+        count = shell_counts(p, n)
         w_shell = np.where(count > 0, w_sum / np.maximum(count, 1), 0.0)
         tiny = 1e-6 * max(float(w_shell.max()), 1e-30)
         self.floor = np.maximum(1e-3 * w_shell, tiny).astype(np.float32)
+        # per-|k|² tables of the per-shell values: one lookup per cell
+        self._floor_r2 = self.floor[table]
 
         def unregularised(rows: slice) -> tuple:
-            floor = self.floor[shell_index_slab(p, rows, n)]
-            return tuple(data[h][:, rows] / self.m / np.maximum(weights[h][:, rows] / self.m, floor) for h in (0, 1))
+            # B/m / max(W/m, floor) = B / max(W, m·floor): m is 1 or 2, so exactly
+            floor = self._floor_r2[r2_slab(p, rows)]
+            floor *= self.m
+            return tuple(data[h][:, rows] / np.maximum(weights[h][:, rows], floor) for h in (0, 1))
 
         curve = fsc_half(unregularised, p, corners=True)
         self.fsc = np.clip(curve, *_FSC_CLIP)
         self.lam = np.maximum(w_shell * (1.0 - self.fsc) / self.fsc, tiny).astype(np.float32)
+        self._lam_r2 = self.lam[table]
 
     def filtered(self, rows: slice, which) -> np.ndarray:
         """Full-grid values of ``B / max(W + λ, floor)`` on axis-1 rows ``rows``: half set
         ``which`` (0 or 1) or, for None, both summed; "unfiltered": both summed with λ = 0.
         complex64 (P, w, P//2+1)."""
-        if which is None or which == "unfiltered":
+        summed = which is None or which == "unfiltered"
+        if summed:
             b = self.data[0][:, rows] + self.data[1][:, rows]
             w = self.weights[0][:, rows] + self.weights[1][:, rows]
         else:
             b, w = self.data[which][:, rows], self.weights[which][:, rows]
-        shells = shell_index_slab(self.p, rows, self.n_shells)
+        r2 = r2_slab(self.p, rows)
         # B/m / max(W/m + λ, floor) = B / max(W + m·λ, m·floor): m is 1 or 2, so exactly.
-        den = np.zeros(shells.shape, np.float32) if which == "unfiltered" else self.lam[shells]
+        den = np.zeros(r2.shape, np.float32) if which == "unfiltered" else self._lam_r2[r2]
         den *= self.m
         den += w
-        floor = self.floor[shells]
+        floor = self._floor_r2[r2]
         floor *= self.m
         np.maximum(den, floor, out=den)
+        if summed:    # b is a new array: divided in place
+            b /= den
+            return b
         return b / den
 
 

@@ -39,10 +39,12 @@ def defocus_warning(ctf_params: np.ndarray) -> Optional[str]:
 
 def density_skewness(volume: np.ndarray) -> float:
     """Skewness of the voxel values (third standardised moment); 0 for a constant volume."""
-    v = np.asarray(volume, dtype=np.float64).ravel()
-    v = v - v.mean()
-    sd = np.sqrt(np.mean(v * v))
-    return float(np.mean(v ** 3) / sd ** 3) if sd > 0 else 0.0
+    v = np.array(volume, dtype=np.float64).ravel()   # a copy: centred in place
+    v -= v.mean()
+    square = v * v
+    sd = np.sqrt(square.mean())
+    # Σ v²·v as a dot product: one pass, no float64 power (v ** 3 took seconds at box 256)
+    return float(np.dot(square, v) / v.size / sd ** 3) if sd > 0 else 0.0
 
 
 def contrast_warning(full_map: np.ndarray, half_map_fsc: np.ndarray) -> Optional[str]:
@@ -56,12 +58,12 @@ def contrast_warning(full_map: np.ndarray, half_map_fsc: np.ndarray) -> Optional
     low = np.asarray(half_map_fsc)[_LOW_SHELLS]
     if low.size == 0 or not np.all(low > _AGREEMENT):
         return None
-    v = np.asarray(full_map, dtype=np.float64)
-    skew = density_skewness(v)
-    signs = {"mean": v.mean() < 0, "skewness": skew < 0, "strongest voxel": -v.min() > v.max()}
+    v = np.asarray(full_map)
+    skew, mean = density_skewness(v), float(np.mean(v, dtype=np.float64))
+    signs = {"mean": mean < 0, "skewness": skew < 0, "strongest voxel": -v.min() > v.max()}
     if sum(signs.values()) < 2:
         return None
-    return (f"the map looks inverted: its density is mostly negative (mean {v.mean():.3g}, skewness {skew:.2f}, "
+    return (f"the map looks inverted: its density is mostly negative (mean {mean:.3g}, skewness {skew:.2f}, "
             f"strongest voxels {v.min():.3g} and {v.max():.3g}) although the half maps agree at low resolution; the "
             f"images probably have the opposite contrast (dark particles): rerun with --invert-contrast, or check "
             f"the defocus sign")

@@ -160,3 +160,13 @@ def test_jobs_ctf_has_relions_sign_positive_amplitude_contrast_at_zero_frequency
     c = np.asarray(ops.ctf_half(ctf.astype(np.float32), BOX, APIX))
     dc = int(np.argmin(_radius()))
     np.testing.assert_allclose(c[:, dc], ctf[:, 5] * ctf[:, 8], rtol=1e-5)
+
+
+def test_density_skewness_is_the_third_standardised_moment():
+    rng = np.random.default_rng(3)
+    vol = rng.gamma(2.0, size=(9, 10, 11)).astype(np.float32)
+    kept = vol.copy()
+    v = vol.astype(np.float64) - vol.mean(dtype=np.float64)
+    assert np.isclose(density_skewness(vol), np.mean(v ** 3) / np.mean(v ** 2) ** 1.5, rtol=1e-12)
+    assert np.array_equal(vol, kept)   # centred in a copy
+    assert density_skewness(np.ones((4, 4, 4), np.float32)) == 0.0

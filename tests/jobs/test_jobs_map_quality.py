@@ -161,3 +161,28 @@ def test_radial_filter_changes_only_the_full_map(tiny_sim, tmp_path):
     np.testing.assert_array_equal(on["half2.mrc"], off["half2.mrc"])
     assert not np.allclose(on["map.mrc"], off["map.mrc"])
     assert not np.allclose(masked["half1.mrc"], on["half1.mrc"])
+
+
+@pytest.mark.parametrize("n,r", [(16, 3), (17, 4), (32, 7), (33, 15)])
+def test_band_limited_inverse_skips_zero_lines_and_equals_irfftn(n, r):
+    from scipy import fft as sfft
+
+    from recovar_jl.jobs.radial_wiener import _irfftn_within
+
+    rng = np.random.default_rng(n + r)
+    spectrum = sfft.rfftn(rng.standard_normal((n, n, n)).astype(np.float32))
+    k = np.abs(np.fft.fftfreq(n) * n)
+    kz = np.fft.rfftfreq(n) * n
+    inside = (k[:, None, None] <= r) & (k[None, :, None] <= r) & (kz[None, None, :] <= r)
+    band = np.where(inside, rng.random(spectrum.shape), 0.0).astype(np.float32)
+    got = _irfftn_within(spectrum, band, r, n)
+    want = sfft.irfftn(spectrum * band, s=(n, n, n))
+    assert got.dtype == np.float32 and got.shape == (n, n, n)
+    np.testing.assert_allclose(got, want, atol=1e-6 * np.abs(want).max())
+
+
+def test_each_band_is_zero_beyond_its_ramp():
+    r = np.linspace(0.0, 40.0, 4001, dtype=np.float32)
+    for j, band in enumerate(band_weights(r, 32.0, 8)):
+        if j < 8:
+            assert np.all(band[r >= 4.0 * (j + 1)] == 0.0)

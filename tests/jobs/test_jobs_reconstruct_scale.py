@@ -85,7 +85,7 @@ def test_stage_timings_cover_the_stages():
     bp = Backprojector(16, 4.0)
     bp.add_images(ref["images"], ref["rotations"], ref["translations"], ref["ctf_params"], ref["halves"])
     bp.reconstruct()
-    assert set(bp.timings) == {"fft", "ctf", "backprojection", "reduction", "final_transforms"}
+    assert set(bp.timings) == {"fft", "ctf", "backprojection", "reduction", "final_transforms", "fsc"}
     assert all(t >= 0 for t in bp.timings.values()) and bp.timings["backprojection"] > 0
 
 
@@ -201,8 +201,8 @@ def test_reconstruct_job_reports_stage_times_and_a_chunk_size_from_the_box(tmp_p
     simulate_job(gaussian_atom_phantom(16), 4.0, tmp_path / "sim", 60, 1.0, seed=1, quiet=True)
     result = reconstruct_job(tmp_path / "sim" / "particles.star", tmp_path / "rec", quiet=True, verbose=True)
     assert result["chunk_size"] == chunk_size_for(16, 2.0)
-    assert {"read", "read_wait", "fft", "ctf", "backprojection", "reduction", "final_transforms",
-            "total"} <= set(result["timings"])
+    assert {"read", "read_wait", "fft", "ctf", "backprojection", "reduction", "final_transforms", "fsc",
+            "wiener_filter", "checks", "postprocess", "write", "total"} <= set(result["timings"])
     assert "stage times (s): read" in capsys.readouterr().out
 
 
@@ -255,3 +255,46 @@ def test_in_place_half_backprojection_equals_the_public_adjoint():
         ops.backproject_half_into(np.zeros(start.shape, np.float32), spectra, R, p, "nearest")
     with pytest.raises(ValueError, match="rotations"):
         ops.backproject_half_into(start.copy(), spectra, R[:3], p, "nearest")
+
+
+@pytest.mark.parametrize("p", [8, 10, 12, 16])
+def test_shell_counts_are_the_full_grid_histogram(p):
+    from recovar_jl.jobs.fsc import shell_index
+    from recovar_jl.jobs.halfgrid import shell_counts
+
+    for n_shells in (p // 2 + 1, 3):
+        want = np.bincount(np.minimum(shell_index(p).ravel(), n_shells - 1), minlength=n_shells)
+        np.testing.assert_array_equal(shell_counts(p, n_shells), want)
+
+
+@pytest.mark.parametrize("p,d", [(8, 8), (8, 4), (10, 5), (12, 12), (12, 6)])
+def test_centred_rows_pick_the_central_samples_of_the_centred_inverse(p, d):
+    from recovar_jl.jobs.gridding import crop_slices
+    from recovar_jl.jobs.halfgrid import centred_rows
+
+    rng = np.random.default_rng(p + d)
+    x = rng.standard_normal((p, 3)) + 1j * rng.standard_normal((p, 3))
+    want = np.fft.fftshift(np.fft.ifft(np.fft.ifftshift(x, axes=0), axis=0), axes=0)[crop_slices(p, d)]
+    rows, signs = centred_rows(p, d)
+    np.testing.assert_allclose(signs[:, None] * np.fft.ifft(x, axis=0)[rows], want, atol=1e-12)
+
+
+@pytest.mark.parametrize("p,d", [(8, 4), (8, 8), (10, 5), (12, 6), (12, 12)])
+def test_cropped_real_map_is_the_centre_of_the_inverse(p, d):
+    # pad 2 (d = p/2, odd and even) and pad 1 (d = p); a one-row slab width exercises the slabs
+    from recovar_jl.core import fourier_transform_utils as ftu
+    from recovar_jl.jobs import halfgrid
+    from recovar_jl.jobs.gridding import crop_slices
+
+    rng = np.random.default_rng(p * d)
+    volume = rng.standard_normal((p, p, p)).astype(np.float32)
+    half = np.asarray(ftu.get_dft3_real(volume)).astype(np.complex64)
+    inner = crop_slices(p, d)
+    for cells in (halfgrid.SLAB_CELLS, p * (p // 2 + 1)):
+        old, halfgrid.SLAB_CELLS = halfgrid.SLAB_CELLS, cells
+        try:
+            got = halfgrid.cropped_real_map(lambda rows: half[:, rows], p, d)
+        finally:
+            halfgrid.SLAB_CELLS = old
+        assert got.dtype == np.float32 and got.shape == (d, d, d)
+        np.testing.assert_allclose(got, volume[inner, inner, inner], atol=2e-5)
