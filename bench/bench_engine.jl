@@ -8,8 +8,8 @@
 # Default: N = 64 and 128, n = 500 images, 12 repetitions. Calls only the kernel entry points
 # (`forward_model_kernel!`, `adjoint_forward_model_kernel!`, `compute_AtAv_kernel!`), so the
 # same file times older trees (`--project=<tree>/julia/RecovarCore`). Not a test.
-using RecovarCore, Random, LinearAlgebra
-using RecovarCore: forward_model_kernel!, adjoint_forward_model_kernel!, compute_AtAv_kernel!
+using RecovarCore, Random
+using RecovarCore: forward_model_kernel!, adjoint_forward_model_kernel!, compute_AtAv_kernel!, random_rotations
 
 const CTF_NONE = 0
 const CTF_SPA = 2
@@ -18,22 +18,14 @@ const LINEAR = 1
 cpu_seconds() = ccall(:clock, Clong, ()) / 1e6   # process CPU time, all threads
 
 "Julia (3, 3, n) rotations (NumPy (n, 3, 3)), float32."
-function random_poses(rng, n)
-    out = zeros(Float32, 3, 3, n)
-    for i in 1:n
-        Q = Matrix(qr(randn(rng, 3, 3)).Q)
-        out[:, :, i] = permutedims(Q .* sign(det(Q)))
-    end
-    return out
-end
+random_poses(rng, n) = reshape(reduce(hcat, [vec(permutedims(M)) for M in random_rotations(rng, n)]), 3, 3, n)
 
 "Julia (9, n) SPA CTF parameters: defocus 1–2.5 µm, 300 kV, Cs 2.7 mm, W 0.1, B 40 Å²."
 function ctf_parameters(rng, n)
-    p = zeros(Float32, 9, n)
-    for i in 1:n
-        d = 10000 + 15000 * rand(rng)
-        p[:, i] = [d, d - 300, 360 * rand(rng), 300, 2.7, 0.1, 0, 40, 1]
-    end
+    p = repeat(Float32[0, 0, 0, 300, 2.7, 0.1, 0, 40, 1], 1, n)
+    p[1, :] .= 10000 .+ 15000 .* rand(rng, Float32, n)
+    p[2, :] .= p[1, :] .- 300
+    p[3, :] .= 360 .* rand(rng, Float32, n)
     return p
 end
 
