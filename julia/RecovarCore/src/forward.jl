@@ -256,6 +256,22 @@ stay exactly zero.
 end
 
 """
+    ctf_columns(source, ic, columns, width) -> UnitRange{Int}
+
+The stored columns whose CTF a row pass computes (`ctf_row!`): the kept `columns`
+(`kept_range`), for the vectorised formula sources (`FormulaCTF`, `DosedCTF` with
+`ic.fast`) widened within 0:width−1 to a multiple of 8, so that their SIMD loop has no scalar
+remainder (about 10 ns per left-over column). The extra values are computed, never used.
+"""
+ctf_columns(source, ic, columns::UnitRange{Int}, width::Int) = columns
+function ctf_columns(::Union{FormulaCTF,DosedCTF}, ic, columns::UnitRange{Int}, width::Int)
+    (ic.fast && !isempty(columns)) || return columns
+    len = min(width, 8 * cld(length(columns), 8))
+    hi = min(width - 1, first(columns) + len - 1)
+    return (hi - len + 1):hi
+end
+
+"""
     weigh_row!(dest, q, src, p, weights, columns)
 
 `dest[q + j + 1] = convert(T, src[p + j + 1]) · real(T)(weights[j + 1])` for the stored
@@ -289,7 +305,8 @@ end
         slice_row!(out, p, vol, geo, plane, order, ky, limit, row, pf)
         source isa NoCTF && continue
         columns = kept_range(plane, ky, limit)
-        weigh_row!(out, p, out, p, ctf_row!(ctf, source, ic, r, columns), columns)
+        values = ctf_row!(ctf, source, ic, r, ctf_columns(source, ic, columns, plane.width))
+        weigh_row!(out, p, out, p, values, columns)
     end
     return nothing
 end
@@ -345,7 +362,8 @@ partner frequency: the adjoint of slicing `half_image_to_full_image`).
     for r in 0:plane.h-1
         ky = row_frequency(plane, r)
         p = offset + r * plane.width
-        multipliers = ctf_row!(ctf, source, ic, r, kept_range(plane, ky, limit))
+        columns = ctf_columns(source, ic, kept_range(plane, ky, limit), plane.width)
+        multipliers = ctf_row!(ctf, source, ic, r, columns)
         backproject_row!(s, ScaledRow{T}(slices, p, multipliers), p, geo, plane, order, ky, limit,
                          conjugate_partners, row, pf)
     end
@@ -384,7 +402,8 @@ the same location (the transpose of the same interpolation). No image is held.
     for r in 0:plane.h-1
         ky = row_frequency(plane, r)
         columns = kept_range(plane, ky, limit)
-        weights = noise_weights!(ctf.weights, ctf_row!(ctf, source, ic, r, columns), noise, r * plane.width, i, columns)
+        values = ctf_row!(ctf, source, ic, r, ctf_columns(source, ic, columns, plane.width))
+        weights = noise_weights!(ctf.weights, values, noise, r * plane.width, i, columns)
         backproject_row!(s, SampledRow{T}(vol, weights), 0, geo, plane, order, ky, limit, false, row, pf)
     end
     return nothing

@@ -261,3 +261,53 @@ end
         @test one_pass == two_pass
     end
 end
+
+@testset "ctf_columns widens the formula sources' kept columns to a multiple of 8 within the row" begin
+    plane = RCF.ImagePlane(64, 64, false)
+    P = forward_test_params(MersenneTwister(3), 1)
+    source = RCF.ctf_source(RCF.CTF_SPA, P, plane, 1.5, 0.0, 0.0)
+    ic = RCF.image_ctf(source, 1)
+    @test ic.fast
+    for width in (64, 33, 5), lo in 0:width-1, hi in lo-1:width-1
+        columns = lo:hi
+        wide = RCF.ctf_columns(source, ic, columns, width)
+        if isempty(columns)
+            @test wide == columns
+            continue
+        end
+        @test first(wide) <= lo && hi <= last(wide) && 0 <= first(wide) && last(wide) <= width - 1
+        @test length(wide) == min(width, 8 * cld(length(columns), 8))
+    end
+    # other sources, and the scalar (not fast) formula path, keep the kept columns
+    @test RCF.ctf_columns(RCF.NoCTF(), nothing, 3:40, 64) == 3:40
+    @test RCF.ctf_columns(RCF.TabulatedCTF(zeros(64 * 64, 1), 64), 1, 3:40, 64) == 3:40
+    @test RCF.ctf_columns(source, RCF.ImageCTF(ic.constants, false), 3:40, 64) == 3:40
+    # the widened row holds the same CTF values at the kept columns
+    row = RCF.CTFRow(source, plane)
+    narrow = copy(RCF.ctf_row!(row, source, ic, 9, 3:40))
+    wide = RCF.ctf_row!(RCF.CTFRow(source, plane), source, ic, 9, RCF.ctf_columns(source, ic, 3:40, 64))
+    @test wide[4:41] == narrow[4:41]
+end
+
+@testset "forward kernels with SPA CTF: widened CTF rows, kept runs of every length ($name)" for (name, hi) in (("full", 0), ("half", 1))
+    # the widened CTF rows leave A v, Aᵀ s and AᵀAv equal to the per-pixel products
+    rng = MersenneTwister(64 + hi)
+    N, n = 16, 2
+    R = forward_test_rotations(rng, n, Float32)
+    P = forward_test_params(rng, n)
+    npix = hi == 1 ? N * half_width(N) : N * N
+    ctf = zeros(npix, n)
+    RCF.ctf_grid!(ctf, P, N, 1.5, hi, 0, 0, 0.0, 0.0)
+    v = randn(rng, ComplexF64, N^3)
+    bare = zeros(ComplexF64, npix, n)
+    fwd_call(bare, v, R, RCF.CTF_NONE, NO_CTF_DATA, N; hi=hi)
+    out = zeros(ComplexF64, npix, n)
+    fwd_call(out, v, R, RCF.CTF_SPA, P, N; hi=hi, voxel=1.5)
+    @test relerr(out, bare .* ctf) < 1e-13
+    s = randn(rng, ComplexF64, npix, n)
+    formula = zeros(ComplexF64, N^3)
+    adj_call(formula, s, R, RCF.CTF_SPA, P, N; hi=hi, voxel=1.5)
+    tabulated = zeros(ComplexF64, N^3)
+    adj_call(tabulated, s, R, RCF.CTF_TABULATED, ctf, N; hi=hi)
+    @test relerr(formula, tabulated) < 1e-13
+end

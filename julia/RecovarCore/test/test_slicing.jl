@@ -365,3 +365,18 @@ end
     @test reinterpret(UInt32, vector.data) == reinterpret(UInt32, scalar.data)
     @test vector.data != start
 end
+
+@testset "advise_huge_pages! leaves contents alone; nyquist_columns" begin
+    for m in (0, 1, 1000, 3 << 20)
+        x = rand(MersenneTwister(m), ComplexF32, m)
+        y = copy(x)
+        @test RecovarCore.advise_huge_pages!(x) === x
+        @test x == y
+    end
+    big = ones(ComplexF32, 3 << 20)
+    RecovarCore.touch_pages!(big)
+    @test count(iszero, big) >= length(big) ÷ (4096 ÷ sizeof(ComplexF32))
+    @test RecovarCore.nyquist_columns(RecovarCore.ImagePlane(8, 8, true)) == 4:4
+    @test isempty(RecovarCore.nyquist_columns(RecovarCore.ImagePlane(9, 9, true)))
+    @test isempty(RecovarCore.nyquist_columns(RecovarCore.ImagePlane(8, 8, false)))
+end

@@ -227,8 +227,9 @@ function backproject_row!(s::Scatter{<:VolumeView{T,FullVolume}}, src, p::Int, g
             scatter_value!(s, cell_location(partners, jhi - j + 1, acc, geo, -j, py), partner_value(value))
         end
     end
-    # kept columns outside the run: the half-image Nyquist column (it has no partner)
-    for j in 0:plane.width-1
+    # the only column a run can leave out: the even-w half-image Nyquist column j = w/2
+    # (`kept_range`; it has no partner)
+    for j in nyquist_columns(plane)
         jlo <= j <= jhi && continue
         kx = column_frequency(plane, j)
         kx * kx + ky * ky <= limit || continue
@@ -244,6 +245,9 @@ function backproject_row!(s::Scatter{<:VolumeView{T,FullVolume}}, src, p::Int, g
     end
     return nothing
 end
+
+"The stored columns outside every row's run that may be kept: j = w/2 for even-w half images, else none."
+nyquist_columns(plane::ImagePlane) = (plane.half && iseven(plane.w)) ? (plane.w ÷ 2:plane.w ÷ 2) : (1:0)
 
 general_backproject_row!(s, src, p, geo, plane, order, ky, limit, conjugate_partners, row, pf) =
     invoke(backproject_row!, Tuple{Scatter,Any,Int,SliceGeometry,ImagePlane,Any,Int,Int,Bool,RowBuffer,Any},

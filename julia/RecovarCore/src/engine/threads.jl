@@ -21,16 +21,33 @@ end
     static_blocks(work!, n, nblocks)
 
 `work!(b, items)` for b in 1:`nblocks` (≥ 1), items = `chunk_range(b, nblocks, n)`, one
-thread task per block (no task when `nblocks == 1`).
+task per block (`run_blocks`; none when `nblocks == 1`).
 """
 function static_blocks(work!, n::Int, nblocks::Int)
     nblocks >= 1 || throw(ArgumentError("static_blocks: need at least one block, got $nblocks"))
+    run_blocks(b -> work!(b, chunk_range(b, nblocks, n)), nblocks)
+    return nothing
+end
+
+"""
+    run_blocks(f, nblocks)
+
+`f(b)` for b in 1:`nblocks`: blocks 2:nblocks as spawned tasks, block 1 on the calling
+thread, then wait for all. A spawned task runs on whichever thread is free first — the
+caller too, once its own block is done — so a thread the OS does not schedule (other load
+on the machine) cannot hold up the call before it has started a block. Which block does
+what does not depend on the thread that runs it.
+"""
+function run_blocks(f, nblocks::Int)
     if nblocks == 1
-        work!(1, 1:n)
+        f(1)
         return nothing
     end
-    Threads.@threads for b in 1:nblocks
-        work!(b, chunk_range(b, nblocks, n))
+    tasks = [Threads.@spawn f(b) for b in 2:nblocks]
+    try
+        f(1)
+    finally
+        foreach(wait, tasks)
     end
     return nothing
 end
@@ -38,7 +55,8 @@ end
 """
     ImageBlocks(n, nthreads)
 
-Items 1:n handed out in blocks (about 8 per thread) to whichever thread asks next
+Items 1:n handed out in blocks (about 32 per thread: a thread the OS stops in the middle of
+a block holds up the call by at most that block) to whichever thread asks next
 (`next_block!`, or iterate it: `for images in blocks`).
 """
 struct ImageBlocks
@@ -46,7 +64,7 @@ struct ImageBlocks
     size::Int
     next::Threads.Atomic{Int}
 end
-ImageBlocks(n::Int, nthreads::Int) = ImageBlocks(n, max(1, cld(n, 8 * nthreads)), Threads.Atomic{Int}(1))
+ImageBlocks(n::Int, nthreads::Int) = ImageBlocks(n, max(1, cld(n, 32 * nthreads)), Threads.Atomic{Int}(1))
 
 "The next block of images (empty when all are taken)."
 function next_block!(blocks::ImageBlocks)
@@ -64,21 +82,15 @@ Base.eltype(::Type{ImageBlocks}) = UnitRange{Int}
 """
     on_demand_blocks(work!, n)
 
-`work!(blocks::ImageBlocks)` once on each of `min(nthreads(), n)` threads; each call takes
+`work!(blocks::ImageBlocks)` in `min(nthreads(), n)` tasks (`run_blocks`); each call takes
 blocks of 1:n (`for images in blocks`) until none is left, so every item is handed out
-exactly once. Per-thread scratch goes before that loop.
+exactly once. Per-task scratch goes before that loop.
 """
 function on_demand_blocks(work!, n::Int)
     nthreads = min(Threads.nthreads(), n)
     nthreads >= 1 || return nothing
     blocks = ImageBlocks(n, nthreads)
-    if nthreads == 1
-        work!(blocks)
-        return nothing
-    end
-    Threads.@threads for t in 1:nthreads
-        work!(blocks)
-    end
+    run_blocks(_ -> work!(blocks), nthreads)
     return nothing
 end
 
@@ -121,10 +133,12 @@ end
 Write zero to one entry of every 4 KiB page of `dest`, threaded: a freshly allocated
 output (a new NumPy array) is then faulted in by all threads at once, before the kernel
 fills it, instead of page by page in the middle of the kernel's gathers (whose cached
-volume the kernel's page zeroing would evict). Only for outputs the kernel overwrites
-entirely.
+volume the kernel's page zeroing would evict). The 2 MiB-aligned part of `dest` is first
+offered huge pages (`advise_huge_pages!`): one fault per 2 MiB instead of 512. Only for
+outputs the kernel overwrites entirely.
 """
 function touch_pages!(dest::DenseVector{T}) where {T}
+    advise_huge_pages!(dest)
     m = length(dest)
     step = max(1, 4096 ÷ sizeof(T))
     static_blocks(m, max(1, min(Threads.nthreads(), m ÷ (64 * step)))) do _, range
@@ -132,5 +146,25 @@ function touch_pages!(dest::DenseVector{T}) where {T}
             dest[k] = zero(T)
         end
     end
+    return dest
+end
+
+const HUGE_PAGE = 1 << 21
+const MADV_HUGEPAGE = 14
+
+"""
+    advise_huge_pages!(dest)
+
+`madvise(MADV_HUGEPAGE)` on the whole 2 MiB huge pages inside `dest`'s memory (Linux with
+transparent huge pages in `madvise` or `always` mode; elsewhere, or if the kernel refuses,
+nothing happens). Contents are unchanged.
+"""
+function advise_huge_pages!(dest::DenseVector)
+    Sys.islinux() || return dest
+    start = UInt(pointer(dest))   # dest is an argument: alive for the call
+    lo = cld(start, HUGE_PAGE) * HUGE_PAGE
+    hi = fld(start + UInt(sizeof(dest)), HUGE_PAGE) * HUGE_PAGE
+    hi > lo && GC.@preserve dest ccall(:madvise, Cint, (Ptr{Cvoid}, Csize_t, Cint), Ptr{Cvoid}(lo), hi - lo,
+                                       MADV_HUGEPAGE)
     return dest
 end
