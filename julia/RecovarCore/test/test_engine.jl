@@ -111,6 +111,36 @@ end
     end
 end
 
+@testset "run_blocks runs every block once, on the caller when no other thread is free; errors propagate" begin
+    for nblocks in (1, 2, 5)
+        ran = zeros(Int, nblocks)
+        RCF.run_blocks(b -> (ran[b] += 1), nblocks)
+        @test ran == ones(Int, nblocks)
+    end
+    @test_throws Exception RCF.run_blocks(b -> b == 2 && error("block 2"), 3)
+    if Threads.nthreads() == 2
+        # hold the other thread in a loop that never yields; the caller must run block 2
+        started = Threads.Atomic{Int}(0)
+        release = Threads.Atomic{Bool}(false)
+        busy = Threads.@spawn begin
+            started[] = Threads.threadid()
+            while !release[]
+                GC.safepoint()   # lets the other thread collect garbage meanwhile
+            end
+        end
+        while started[] == 0
+            GC.safepoint()
+        end
+        timeout = Timer(_ -> (release[] = true), 20)   # a failure, not a hang
+        ran = zeros(Int, 2)
+        RCF.run_blocks(b -> (ran[b] = Threads.threadid()), 2)
+        @test started[] != Threads.threadid() && ran == fill(Threads.threadid(), 2)
+        release[] = true
+        close(timeout)
+        wait(busy)
+    end
+end
+
 @testset "floor_sqrt is isqrt" begin
     for x in [0:5000; 2^40 .+ (-3:3); (2^31 - 1)^2 .+ (-2:2); (typemax(Int) >> 2) .- (0:3)]
         @test RCF.floor_sqrt(x) == isqrt(x)
