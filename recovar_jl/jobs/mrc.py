@@ -7,7 +7,6 @@ stored, ``[y, x]`` (row = y, column = x).
 """
 from __future__ import annotations
 
-import mmap
 import os
 import warnings
 from pathlib import Path
@@ -16,20 +15,6 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from .errors import JobError
-
-
-def _unmap_read_pages(data: np.ndarray) -> None:
-    """Drop this process's mapping of a memory-mapped stack's pages after they were copied out
-    (madvise DONTNEED on the read-only shared map; the page cache keeps them). Without it every
-    image read stays in the resident set, and the job's peak would grow with the particle count."""
-    m = getattr(data, "_mmap", None)
-    if m is None and isinstance(getattr(data, "base", None), mmap.mmap):
-        m = data.base
-    if isinstance(m, mmap.mmap) and hasattr(m, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
-        try:
-            m.madvise(mmap.MADV_DONTNEED)
-        except (OSError, ValueError):
-            pass
 
 
 def _open_mrc(path: Path, what: str, hint: str):
@@ -166,82 +151,124 @@ class StackWriter:
                     mrc.header.rms = np.float32(np.sqrt(self._m2 / self._count))
 
 
+class _Stack:
+    """Where one stack's images are in its file: ``offset`` bytes, ``dtype`` as stored
+    (byte order included), ``count`` images of ``box``² pixels."""
+
+    def __init__(self, path: Path, offset: int, dtype: np.dtype, count: int, box: int):
+        self.path, self.offset, self.dtype, self.count, self.box = path, offset, dtype, count, box
+        self.image_bytes = dtype.itemsize * box * box
+
+
 class StackReader:
-    """Memory-mapped particle stacks referenced by a STAR file, read in chunks.
+    """Particle stacks referenced by a STAR file, read in chunks with positional reads.
 
     Opening checks every stack: it exists, is an MRC image stack, all stacks have the same
     square box (equal to ``expected_box`` if given), and every referenced index is in range.
+    Reading (:meth:`read`) uses ``preadv`` straight into the output: no mapped pages stay in
+    the resident set and the page cache is used as it is (a warm stack is read from memory).
+    At most ``MAX_OPEN`` stack files are open at once (one stack per micrograph is common).
     """
 
     _HINT = "check _rlnImageName in the STAR file and that the stacks are next to it or in the current directory"
+    MAX_OPEN = 64
+    _IOV_MAX = 1024   # buffers per preadv call (Linux IOV_MAX)
 
     def __init__(self, star_path: Path, stack_paths: Sequence[Path], stack_ids: np.ndarray,
                  image_indices: np.ndarray, expected_box: Optional[int] = None):
-        self._maps: List = []
-        self._data: List[np.ndarray] = []
+        self._stacks: List[_Stack] = []
+        self._fds: Dict[int, int] = {}     # open stack files, oldest first
         self.stack_ids = np.asarray(stack_ids)
         self.image_indices = np.asarray(image_indices)
-        try:
-            first = None
-            for sid, path in enumerate(stack_paths):
-                if not path.exists():
-                    raise JobError(f"stack {path} (named in {star_path}) does not exist; {self._HINT}")
-                mrc = _open_mrc(path, "image stack", self._HINT)
-                self._maps.append(mrc)
+        first = None
+        for sid, path in enumerate(stack_paths):
+            path = Path(path)
+            if not path.exists():
+                raise JobError(f"stack {path} (named in {star_path}) does not exist; {self._HINT}")
+            with _open_mrc(path, "image stack", self._HINT) as mrc:
                 data = mrc.data
                 if data is None:
                     raise JobError(f"{path} {_missing_data(mrc, path)}; {self._HINT}")
-                if data.ndim not in (2, 3):
-                    raise JobError(f"{path} is not an MRC image stack (data shape {data.shape}); {self._HINT}")
-                if data.ndim == 2:
-                    data = data[None]
-                if data.shape[1] != data.shape[2]:
-                    raise JobError(f"{path} has non-square {data.shape[2]}×{data.shape[1]} images; "
-                                   f"re-extract the particles in a square box")
-                if first is None:
-                    first = (path, data.shape[1])
-                elif data.shape[1] != first[1]:
-                    raise JobError(f"{path} has {data.shape[1]}×{data.shape[1]} images but {first[0]} has "
-                                   f"{first[1]}×{first[1]}; all stacks must have the same box size, "
-                                   f"re-extract or rescale them to one box")
-                if expected_box is not None and data.shape[1] != expected_box:
-                    raise JobError(f"{path} has {data.shape[1]}×{data.shape[1]} images but {star_path} says "
-                                   f"_rlnImageSize {expected_box}; fix _rlnImageSize or the stack")
-                self._data.append(data)
-                used = self.image_indices[self.stack_ids == sid]
-                if used.size and used.max() >= data.shape[0]:
-                    bad = int(np.flatnonzero((self.stack_ids == sid) & (self.image_indices >= data.shape[0]))[0])
-                    raise JobError(f"particle {bad + 1} of {star_path} asks for image "
-                                   f"{int(self.image_indices[bad]) + 1} of {path}, which has only "
-                                   f"{data.shape[0]} images; fix _rlnImageName or give the complete stack")
-            self.box = int(first[1])
-        except BaseException:
-            self.close()
-            raise
+                offset = int(mrc.header.nbytes) + int(mrc.extended_header.nbytes)
+                shape, dtype = data.shape, data.dtype
+                del data
+            if len(shape) not in (2, 3):
+                raise JobError(f"{path} is not an MRC image stack (data shape {shape}); {self._HINT}")
+            if len(shape) == 2:
+                shape = (1, *shape)
+            if shape[1] != shape[2]:
+                raise JobError(f"{path} has non-square {shape[2]}×{shape[1]} images; "
+                               f"re-extract the particles in a square box")
+            if first is None:
+                first = (path, shape[1])
+            elif shape[1] != first[1]:
+                raise JobError(f"{path} has {shape[1]}×{shape[1]} images but {first[0]} has "
+                               f"{first[1]}×{first[1]}; all stacks must have the same box size, "
+                               f"re-extract or rescale them to one box")
+            if expected_box is not None and shape[1] != expected_box:
+                raise JobError(f"{path} has {shape[1]}×{shape[1]} images but {star_path} says "
+                               f"_rlnImageSize {expected_box}; fix _rlnImageSize or the stack")
+            self._stacks.append(_Stack(path, offset, np.dtype(dtype), int(shape[0]), int(shape[1])))
+            used = self.image_indices[self.stack_ids == sid]
+            if used.size and used.max() >= shape[0]:
+                bad = int(np.flatnonzero((self.stack_ids == sid) & (self.image_indices >= shape[0]))[0])
+                raise JobError(f"particle {bad + 1} of {star_path} asks for image "
+                               f"{int(self.image_indices[bad]) + 1} of {path}, which has only "
+                               f"{shape[0]} images; fix _rlnImageName or give the complete stack")
+        self.box = int(first[1])
+
+    def _fd(self, sid: int) -> int:
+        fd = self._fds.pop(sid, None)
+        if fd is None:
+            if len(self._fds) >= self.MAX_OPEN:
+                os.close(self._fds.pop(next(iter(self._fds))))
+            fd = os.open(self._stacks[sid].path, os.O_RDONLY)
+        self._fds[sid] = fd   # now the newest
+        return fd
+
+    def _read_run(self, sid: int, first_image: int, targets: list) -> None:
+        """Images first_image, first_image+1, … of stack ``sid`` into ``targets`` (one
+        C-contiguous (box, box) array of the stored dtype per image), in one preadv call."""
+        stack = self._stacks[sid]
+        views = [memoryview(t).cast("B") for t in targets]
+        position = stack.offset + first_image * stack.image_bytes
+        expected = len(views) * stack.image_bytes
+        done = os.preadv(self._fd(sid), views, position)
+        if done != expected:
+            raise JobError(f"{stack.path}: could read only {done} of {expected} bytes at offset {position} "
+                           f"(the file was truncated or changed while reading)")
 
     def read(self, rows: np.ndarray) -> np.ndarray:
-        """Images of the particles ``rows`` (indices into the STAR table) → (n, box, box) float32."""
+        """Images of the particles ``rows`` (indices into the STAR table), in that order →
+        (n, box, box) float32. Consecutive images of a stack are read in one system call
+        whatever their order in ``rows``."""
         rows = np.asarray(rows)
         out = np.empty((rows.size, self.box, self.box), dtype=np.float32)
         sids = self.stack_ids[rows]
         for sid in np.unique(sids):
+            stack = self._stacks[sid]
             sel = np.flatnonzero(sids == sid)
             idx = self.image_indices[rows[sel]]
             order = np.argsort(idx, kind="stable")
-            out[sel[order]] = self._data[sid][idx[order]]
-            _unmap_read_pages(self._data[sid])
-        if not np.all(np.isfinite(out)):
+            idx, sel = idx[order], sel[order]
+            native = stack.dtype == out.dtype      # float32 in this machine's byte order
+            stored = out if native else np.empty((sel.size, self.box, self.box), stack.dtype)
+            slots = sel if native else np.arange(sel.size)
+            breaks = np.flatnonzero(np.diff(idx) != 1) + 1   # a repeated image starts a new run
+            for run in np.split(np.arange(sel.size), breaks):
+                for part in range(0, run.size, self._IOV_MAX):
+                    piece = run[part:part + self._IOV_MAX]
+                    self._read_run(int(sid), int(idx[piece[0]]), [stored[slots[j]] for j in piece])
+            if not native:
+                out[sel] = stored
+        if not np.isfinite(out.sum(dtype=np.float64)):   # a finite float32 sum cannot overflow float64
             raise JobError("a particle image contains NaN or Inf values; check the stacks")
         return out
 
     def close(self) -> None:
-        for mrc in self._maps:
-            try:
-                mrc.close()
-            except Exception:
-                pass
-        self._maps = []
-        self._data = []
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds = {}
 
     def __enter__(self):
         return self

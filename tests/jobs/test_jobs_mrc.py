@@ -57,6 +57,44 @@ def test_stack_writer_makes_an_image_stack_and_reader_gathers_rows_across_stacks
         np.testing.assert_array_equal(r.read(np.array([3, 1]))[:, 3, 3], [3, 102])
 
 
+@pytest.mark.parametrize("dtype", ["<f4", ">f4", "<i2", "<f2", "<u2", "i1"])
+def test_stack_reader_reads_every_stored_mode_in_any_row_order(tmp_path, dtype):
+    n, box = 9, 6
+    stored = (np.arange(n * box * box).reshape(n, box, box) % 97 - 40).astype(dtype)
+    if np.dtype(dtype).kind == "u":
+        stored = np.abs(stored.astype(np.int64)).astype(dtype)
+    with mrcfile.new(tmp_path / "s.mrcs") as mrc:
+        mrc.set_data(stored)
+    rows = np.array([8, 0, 1, 2, 5, 4, 4, 7, 3, 6])     # reversed, consecutive, repeated, out of order
+    with StackReader(tmp_path / "p.star", [tmp_path / "s.mrcs"], np.zeros(n, int), np.arange(n)) as r:
+        out = r.read(rows)
+    assert out.dtype == np.float32 and out.shape == (rows.size, box, box)
+    np.testing.assert_array_equal(out, stored.astype(np.float32)[rows])
+
+
+def test_stack_reader_splits_long_runs_and_bounds_open_files(tmp_path, monkeypatch):
+    data = [_stack(tmp_path / f"{k}.mrcs", 7, 4, offset=10 * k) for k in range(3)]
+    monkeypatch.setattr(StackReader, "_IOV_MAX", 3)
+    monkeypatch.setattr(StackReader, "MAX_OPEN", 2)
+    stack_ids, indices = np.repeat(np.arange(3), 7), np.tile(np.arange(7), 3)
+    with StackReader(tmp_path / "p.star", [tmp_path / f"{k}.mrcs" for k in range(3)], stack_ids, indices) as r:
+        for rows in (np.arange(21), np.arange(21)[::-1], np.array([20, 0, 10, 1, 11])):
+            np.testing.assert_array_equal(r.read(rows), np.concatenate(data)[rows])
+            assert len(r._fds) <= 2
+        assert r.read(np.array([], int)).shape == (0, 4, 4)
+
+
+def test_stack_reader_reports_a_stack_truncated_after_opening(tmp_path):
+    _stack(tmp_path / "a.mrcs", 4, 8)
+    with StackReader(tmp_path / "p.star", [tmp_path / "a.mrcs"], np.zeros(4, int), np.arange(4)) as r:
+        size = (tmp_path / "a.mrcs").stat().st_size
+        with open(tmp_path / "a.mrcs", "r+b") as f:
+            f.truncate(size - 8 * 8 * 4)
+        np.testing.assert_array_equal(r.read(np.arange(3))[:, 0, 0], [0, 1, 2])
+        with pytest.raises(JobError, match="truncated"):
+            r.read(np.arange(4))
+
+
 def test_stack_reader_reports_mismatched_boxes(tmp_path):
     _stack(tmp_path / "a.mrcs", 2, 8)
     _stack(tmp_path / "b.mrcs", 2, 10)
