@@ -172,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_Formatter, allow_abbrev=False,
         description=("Read PARTICLES.star (RELION 3.1+ with data_optics, or 3.0) or a cryoSPARC PARTICLES.cs, "
                      "and the image stacks "
-                     "(memory-mapped, streamed in chunks), convert Euler angles and origins to recovar's "
+                     "(streamed in chunks), convert Euler angles and origins to recovar's "
                      "conventions, backproject CTF-weighted images and CTF² weights, and form the map with a "
                      "Wiener filter whose SNR comes from the half-map FSC, with the gridding correction of the "
                      "chosen interpolation and padding. Stacks named in _rlnImageName are looked up next to the "

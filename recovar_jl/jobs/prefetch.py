@@ -1,8 +1,8 @@
 """Reading the next chunk of particles while the current one is computed.
 
 One reader thread: while the caller backprojects chunk i (Julia and NumPy release the GIL),
-the thread copies chunk i+1 out of the memory-mapped stacks, which is where the page faults,
-i.e. the disk reads, happen. At most two chunks of images exist at once. Julia is only ever
+the thread reads chunk i+1 from the stacks (positional reads into the chunk's array, see
+:class:`.mrc.StackReader`), which is where the disk reads happen. At most two chunks of images exist at once. Julia is only ever
 called from the caller's thread.
 """
 from __future__ import annotations
