@@ -25,9 +25,14 @@ N_BANDS = 8
 SMOOTHING = 2.0   # voxels (Gaussian σ of the radial profiles)
 
 
-def _radius(n: int) -> np.ndarray:
-    k = np.arange(n, dtype=np.float32) - n // 2
-    return np.sqrt(k[:, None, None] ** 2 + k[None, :, None] ** 2 + k[None, None, :] ** 2)
+def _radius_bins(n: int) -> tuple:
+    """``(bin_r2, counts)``: the 1-voxel radius bin ``round(√r2)`` (int32) of each integer
+    squared distance ``r2 = 0 … 3·(n//2)²`` from the centre voxel ``n//2`` (float32 square
+    root, as of the voxels' float32 distances), and the voxels per bin (at least 1)."""
+    from .halfgrid import r2_histogram
+
+    bin_r2 = np.rint(np.sqrt(np.arange(3 * (n // 2) ** 2 + 1, dtype=np.float32))).astype(np.int32)
+    return bin_r2, np.maximum(np.bincount(bin_r2, weights=r2_histogram(n)), 1)
 
 
 def band_weights(frequency_radius: np.ndarray, nyquist: float, n_bands: int = N_BANDS):
@@ -58,17 +63,16 @@ def radial_wiener(half1: np.ndarray, half2: np.ndarray, full: np.ndarray, n_band
     """Full map (n, n, n) weighted band by band and radius by radius (module docstring), float32."""
     from scipy import fft as sfft
 
+    from .. import _julia
+
     n = full.shape[0]
     if not (half1.shape == half2.shape == full.shape == (n, n, n)):
         raise ValueError(f"half1, half2 and full must be cubic volumes of one shape, got "
                          f"{half1.shape}, {half2.shape} and {full.shape}")
     if n_bands < 1:
         raise ValueError(f"n_bands must be at least 1, got {n_bands}")
-    rbin = np.rint(_radius(n)).astype(np.intp).ravel()
-    counts = np.maximum(np.bincount(rbin), 1)
-
-    def radial_mean(values: np.ndarray) -> np.ndarray:
-        return np.bincount(rbin, weights=values.ravel().astype(np.float64), minlength=counts.size) / counts
+    bin_r2, counts = _radius_bins(n)
+    nbins = counts.size
 
     # Frequencies of the unshifted rfft grid (|k| in cycles per box).
     ky = np.fft.fftfreq(n) * n
@@ -77,7 +81,6 @@ def radial_wiener(half1: np.ndarray, half2: np.ndarray, full: np.ndarray, n_band
     spectra = [sfft.rfftn(np.asarray(v, dtype=np.float32), workers=-1) for v in (half1, half2, full)]
     out = np.zeros((n, n, n), dtype=np.float32)
     banded = np.empty_like(spectra[0])          # reused: one band of one spectrum
-    term = np.empty((n, n, n), dtype=np.float32)
     centres = np.linspace(0.0, n / 2, n_bands + 1)
     # |k| components below which band j can be nonzero (the last band reaches the corners)
     reach = [int(np.floor(c + centres[1])) for c in centres[:-1]] + [n]
@@ -85,19 +88,19 @@ def radial_wiener(half1: np.ndarray, half2: np.ndarray, full: np.ndarray, n_band
     def band_map(spectrum: np.ndarray, band: np.ndarray, r: int) -> np.ndarray:
         if 2 * r + 1 >= n:
             np.multiply(spectrum, band, out=banded)
-            return sfft.irfftn(banded, s=(n, n, n), workers=-1, overwrite_x=True)
-        return _irfftn_within(spectrum, band, r, n)
+            return np.ascontiguousarray(sfft.irfftn(banded, s=(n, n, n), workers=-1, overwrite_x=True))
+        return np.ascontiguousarray(_irfftn_within(spectrum, band, r, n))
 
     for band, r in zip(band_weights(kr, n / 2, n_bands), reach):
         a1, a2 = band_map(spectra[0], band, r), band_map(spectra[1], band, r)
-        signal = np.maximum(_smooth(radial_mean(np.multiply(a1, a2, out=term)), smoothing), 0.0)
-        np.subtract(a1, a2, out=term)
-        noise = _smooth(radial_mean(np.square(term, out=term)), smoothing) / 4.0
+        sums = np.zeros((2, nbins))     # per radius bin: Σ a1·a2 and Σ (a1 − a2)², one Julia pass
+        _julia.call("radial_pair_sums", sums, a1, a2, bin_r2)
         del a1, a2
+        signal = np.maximum(_smooth(sums[0] / counts, smoothing), 0.0)
+        noise = _smooth(sums[1] / counts, smoothing) / 4.0
         weight = np.where(signal + noise > 0, signal / np.where(signal + noise > 0, signal + noise, 1.0), 1.0)
-        np.take(weight.astype(np.float32), rbin, out=term.reshape(-1))
-        term *= band_map(spectra[2], band, r)
-        out += term
+        # out += weight(ρ(x)) · full_b(x), one Julia pass
+        _julia.call("add_radially_weighted", out, band_map(spectra[2], band, r), weight.astype(np.float32), bin_r2)
     return out
 
 

@@ -27,5 +27,7 @@ precompile(shell_fsc_sums_kernel!, (Matrix{Float64}, Array{ComplexF32,3}, Array{
                                     Array{Float32,3}, Vector{Float32}, Vector{Int32}))
 precompile(wiener_rows_kernel!, (Array{ComplexF32,3}, Array{ComplexF32,3}, Array{ComplexF32,3}, Array{Float32,3},
                                  Array{Float32,3}, Vector{Float32}, Vector{Float32}, Int, Int))
+precompile(radial_pair_sums_kernel!, (Matrix{Float64}, Array{Float32,3}, Array{Float32,3}, Vector{Int32}))
+precompile(add_radially_weighted_kernel!, (Array{Float32,3}, Array{Float32,3}, Vector{Float32}, Vector{Int32}))
 precompile_slicing()
 precompile_pair_ctf()
