@@ -37,18 +37,25 @@ def _radius_bins(n: int) -> tuple:
 
 def band_weights(frequency_radius: np.ndarray, nyquist: float, n_bands: int = N_BANDS):
     """Yield ``n_bands + 1`` float32 arrays of the shape of ``frequency_radius`` that sum to 1."""
+    for j in range(n_bands + 1):
+        yield band_weight(frequency_radius, j, nyquist, n_bands)
+
+
+def band_weight(frequency_radius: np.ndarray, j: int, nyquist: float, n_bands: int = N_BANDS) -> np.ndarray:
+    """Band ``j`` (0 … n_bands) of :func:`band_weights`, float32, voxel by voxel (so it may be
+    evaluated on a part of the grid only)."""
     r = np.asarray(frequency_radius, dtype=np.float32)
     centres = np.linspace(0.0, nyquist, n_bands + 1)
     step = np.float32(centres[1] - centres[0])
-    for j, c in enumerate(centres):
-        t = np.clip(np.abs(r - np.float32(c)) / step, 0.0, 1.0)
-        w = np.cos(np.float32(0.5 * np.pi) * t) ** 2
-        w[t >= 1] = 0.0   # exactly (cos of float32 π/2 is 4e-8): band j is 0 from |k| = c_j + step on
-        if j == 0:
-            w[r <= c] = 1.0
-        if j == n_bands:
-            w[r >= c] = 1.0   # corners of the cube beyond Nyquist
-        yield w
+    c = centres[j]
+    t = np.clip(np.abs(r - np.float32(c)) / step, 0.0, 1.0)
+    w = np.cos(np.float32(0.5 * np.pi) * t) ** 2
+    w[t >= 1] = 0.0   # exactly (cos of float32 π/2 is 4e-8): band j is 0 from |k| = c_j + step on
+    if j == 0:
+        w[r <= c] = 1.0
+    if j == n_bands:
+        w[r >= c] = 1.0   # corners of the cube beyond Nyquist
+    return w
 
 
 def _smooth(profile: np.ndarray, sigma: float) -> np.ndarray:
@@ -88,10 +95,12 @@ def radial_wiener(half1: np.ndarray, half2: np.ndarray, full: np.ndarray, n_band
     def band_map(spectrum: np.ndarray, band: np.ndarray, r: int) -> np.ndarray:
         if 2 * r + 1 >= n:
             np.multiply(spectrum, band, out=banded)
-            return np.ascontiguousarray(sfft.irfftn(banded, s=(n, n, n), workers=-1, overwrite_x=True))
+            return np.ascontiguousarray(sfft.irfftn(banded, s=(n, n, n), workers=-1))
         return np.ascontiguousarray(_irfftn_within(spectrum, band, r, n))
 
-    for band, r in zip(band_weights(kr, n / 2, n_bands), reach):
+    for j, r in enumerate(reach):
+        # a band that is 0 beyond |k| components r is only evaluated where it may not be
+        band = band_weight(kr if 2 * r + 1 >= n else kr[_within(r, n)], j, n / 2, n_bands)
         a1, a2 = band_map(spectra[0], band, r), band_map(spectra[1], band, r)
         sums = np.zeros((2, nbins))     # per radius bin: Σ a1·a2 and Σ (a1 − a2)², one Julia pass
         _julia.call("radial_pair_sums", sums, a1, a2, bin_r2)
@@ -104,20 +113,28 @@ def radial_wiener(half1: np.ndarray, half2: np.ndarray, full: np.ndarray, n_band
     return out
 
 
+def _within(r: int, n: int) -> tuple:
+    """Index of the block of an rfft-layout (n, n, n//2+1) spectrum whose second and third
+    frequency components are at most ``r`` in magnitude: ``(:, lines, :r+1)``."""
+    return slice(None), np.r_[0:r + 1, n - r:n], slice(0, r + 1)
+
+
 def _irfftn_within(spectrum: np.ndarray, band: np.ndarray, r: int, n: int) -> np.ndarray:
     """``irfftn(spectrum · band)`` (n³ float32) for a band that is 0 wherever a frequency
-    component exceeds ``r`` in magnitude (rfft layout (n, n, n//2+1), 2r + 1 < n): the same
-    per-axis 1-D transforms as ``irfftn``, skipping the lines that are all zeros (axis 0:
-    all but (2r+1)(r+1) lines; axis 1: all but r+1 columns; the last axis zero-padded)."""
+    component exceeds ``r`` in magnitude (rfft layout (n, n, n//2+1), 2r + 1 < n), ``band``
+    given on the block :func:`_within` only: the same per-axis 1-D transforms as ``irfftn``,
+    skipping the lines that are all zeros (axis 0: all but (2r+1)(r+1) lines; axis 1: all but
+    r+1 columns; the last axis zero-padded)."""
     from scipy import fft as sfft
 
-    lines = np.r_[0:r + 1, n - r:n]
-    inner = spectrum[:, lines, :r + 1] * band[:, lines, :r + 1]
+    block = _within(r, n)
+    inner = spectrum[block] * band
     columns = np.zeros((n, n, r + 1), dtype=inner.dtype)
-    columns[:, lines] = sfft.ifft(inner, axis=0, overwrite_x=True, workers=-1)
+    columns[:, block[1]] = sfft.ifft(inner, axis=0, overwrite_x=True, workers=-1)
     del inner
     columns = sfft.ifft(columns, axis=1, overwrite_x=True, workers=-1)
-    return sfft.irfft(columns, n=n, axis=2, overwrite_x=True, workers=-1)
+    # (scipy's real inverse is 3-6× slower with overwrite_x: not used)
+    return sfft.irfft(columns, n=n, axis=2, workers=-1)
 
 
 def filter_full_map(rec):
