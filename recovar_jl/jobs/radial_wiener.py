@@ -14,7 +14,7 @@ and the band is weighted by ``w_b(ρ) = max(S, 0) / (max(S, 0) + N)``; the resul
 ``Σ_b w_b(ρ(x)) · full_b(x)``. Where the halves agree (noise-free data) every weight is 1 and
 the map is unchanged; in the solvent, where they do not correlate, it goes to 0. The truth is
 never used; only the full map is weighted, the half maps (and their FSC) stay independent.
-Memory: about 60 bytes per voxel of the box at the peak (0.25 GB at box 128), a few per cent
+Memory: about 40 bytes per voxel of the box at the peak (0.08 GB at box 128), a few per cent
 of what the reconstruction itself needs; time: 9 bands × 3 inverse FFTs of the box.
 """
 from __future__ import annotations

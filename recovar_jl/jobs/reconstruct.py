@@ -330,8 +330,9 @@ CHUNK_BYTES = 256 * 2 ** 20
 #: Julia runtime, compiled kernels, FFTW plans, NumPy and the interpreter (measured, rounded up).
 BASE_BYTES = 1024 * 2 ** 20
 # Bytes per voxel of the D³ box for the steps after the sums are released: the half maps, the
-# full map and the unsharpened one (16), and the radial Wiener filter (rbin, three spectra,
-# three band maps and their products: 58 measured with tracemalloc at D = 128, plus FFT scratch).
+# full map and the unsharpened one (16), and the radial Wiener filter (three spectra, three band
+# maps, FFT scratch: 40 measured with tracemalloc at D = 128, 60 before its radial sums moved to
+# Julia). Kept at 80: the masked FSC of --mask needs ~60 bytes per voxel in float64 beside the maps.
 MAP_STEPS_BYTES = 80
 
 
@@ -374,10 +375,11 @@ def estimated_peak_bytes(box: int, pad: float, chunk_size: int, threads: int) ->
       volume, otherwise the threads share the accumulators, each updating its slab)
       ``+ chunk_size·(8D² + 4P² + 48·P(P//2+1))`` (the chunk's arrays) ``+ BASE_BYTES``;
     * final maps: ``24·Vh + 8·D·P·(P//2+1)`` (one map's partial inverse) ``+ 24·D³`` (the
-      three maps and the two half-map spectra of their FSC) ``+`` slab temporaries (≈ 64
-      bytes × 2**22 cells) ``+ BASE_BYTES``;
+      three maps and the two half-map spectra of their FSC) ``+`` slab temporaries (32 bytes ×
+      2**22 cells: the slab buffer, its axis-0 inverse and kept rows; the shell sums and the
+      Wiener division are Julia passes without temporaries) ``+ BASE_BYTES``;
     * after the sums are released (:meth:`Backprojector.release`): ``MAP_STEPS_BYTES·D³``
-      (the four maps, and the radial Wiener filter's spectra, band maps and radius bins)
+      (the four maps, and the radial Wiener filter's spectra and band maps)
       ``+ BASE_BYTES``.
 
     The peak is the largest. Cubic adds ``24·Vh`` when undoing its prefilter and the kernel's
@@ -392,7 +394,7 @@ def estimated_peak_bytes(box: int, pad: float, chunk_size: int, threads: int) ->
     accumulators = 24 * vh
     copies = _kernel_copies(p, chunk_size, threads)
     backprojecting = 12 * vh * (copies - 1) + chunk_size * _chunk_bytes_per_image(box, p)
-    final = 8 * box * p * (p // 2 + 1) + 24 * box ** 3 + 64 * SLAB_CELLS
+    final = 8 * box * p * (p // 2 + 1) + 24 * box ** 3 + 32 * SLAB_CELLS
     return max(accumulators + max(backprojecting, final), MAP_STEPS_BYTES * box ** 3) + BASE_BYTES
 
 
