@@ -14,7 +14,7 @@ temporaries are never made; :func:`slab_width` bounds a slab to about 2**22 cell
 """
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 
@@ -219,7 +219,8 @@ def centred_rows(p: int, d: int) -> tuple:
     return rows, np.where(rows % 2, -1.0, 1.0).astype(np.float32)
 
 
-def cropped_real_map(spectrum_slab: Callable[..., np.ndarray], p: int, d: int) -> np.ndarray:
+def cropped_real_map(spectrum_slab: Callable[..., np.ndarray], p: int, d: int,
+                     apodization: Optional[np.ndarray] = None) -> np.ndarray:
     """Centred real map ``(D, D, D)`` (the central D³ of the P³ inverse transform) of a half
     spectrum given slab by slab: ``spectrum_slab(rows, out)`` writes the full-grid values (not
     ``m``-scaled) of axis-1 rows ``rows`` into ``out``, a complex64 ``(P, w, P//2+1)`` buffer
@@ -231,7 +232,9 @@ def cropped_real_map(spectrum_slab: Callable[..., np.ndarray], p: int, d: int) -
     pruning: ``irfftn`` over axes 1 and 2 would transform P·D lines along axis 2), cropped.
     ``backward`` normalisation overall (÷P³), as ``get_idft3_real``. Plain (uncentred)
     single-precision FFTs of the centred data, the centring done by :func:`centred_rows` on
-    the kept samples only: no shifted copies of the volume.
+    the kept samples only: no shifted copies of the volume. ``apodization`` (D,) float32, if
+    given: the map is divided by it along each axis (axis 0, 1, then 2, as three separate
+    divisions), block by block while the block is in cache.
     """
     from scipy import fft as sfft
 
@@ -250,7 +253,12 @@ def cropped_real_map(spectrum_slab: Callable[..., np.ndarray], p: int, d: int) -
         lines = sfft.ifft(partial[start:stop], axis=1, overwrite_x=True, workers=-1)[:, keep]
         real = sfft.irfft(lines, n=p, axis=2, workers=-1)   # (3-6× slower with overwrite_x)
         # axes 0 and 1 were centred spectra: their signs; axis 2 is packed (plain frequencies)
-        np.multiply(real[:, :, keep], (signs[start:stop, None] * signs[None, :])[:, :, None], out=out[start:stop])
+        block = out[start:stop]
+        np.multiply(real[:, :, keep], (signs[start:stop, None] * signs[None, :])[:, :, None], out=block)
+        if apodization is not None:
+            block /= apodization[start:stop, None, None]
+            block /= apodization[None, :, None]
+            block /= apodization[None, None, :]
     return out
 
 

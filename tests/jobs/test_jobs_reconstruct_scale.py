@@ -303,3 +303,9 @@ def test_cropped_real_map_is_the_centre_of_the_inverse(p, d):
             halfgrid.SLAB_CELLS = old
         assert got.dtype == np.float32 and got.shape == (d, d, d)
         np.testing.assert_allclose(got, volume[inner, inner, inner], atol=2e-5)
+        apodization = rng.uniform(0.5, 1.0, d).astype(np.float32)
+        divided = got / apodization[:, None, None]
+        divided /= apodization[None, :, None]
+        divided /= apodization[None, None, :]
+        with_apodization = halfgrid.cropped_real_map(slab, p, d, apodization)
+        np.testing.assert_array_equal(with_apodization, divided)
