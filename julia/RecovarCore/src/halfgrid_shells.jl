@@ -29,13 +29,31 @@ function check_r2_table(name::String, table::AbstractVector, P::Int)
 end
 
 """
+    blockwise_sums!(sums, n, add!)
+
+Threaded binned sums over the planes 1:`n`: `add!(partial, planes)` adds the terms of the
+planes `planes` into `partial` (zeros of the size of `sums`), one `partial` per block of
+planes (`static_blocks`); they are then added into `sums` in block order, so the result does
+not depend on the threads' timing. Returns `sums`.
+"""
+function blockwise_sums!(sums::AbstractArray{Float64}, n::Int, add!)
+    nblocks = max(1, min(Threads.nthreads(), n))
+    partial = [zeros(Float64, size(sums)) for _ in 1:nblocks]
+    static_blocks((b, planes) -> add!(partial[b], planes), n, nblocks)
+    for b in 1:nblocks
+        sums .+= partial[b]
+    end
+    return sums
+end
+
+"""
     shell_weight_sums!(sums, weights1, weights2, shell_r2)
 
 `sums[s + 1] += (W1 + W2)·½` (Float32 cell values summed in Float64) over the half-grid cells
 whose shell `shell_r2[|k|² + 1]` is s; cells of shells ≥ `length(sums)` are dropped. `weights1`,
 `weights2` (P÷2+1, P, P) Float32 hold m × the full-grid weights, so the sums are the full
-grid's mean half-set weight per shell times its cell count. Threads over i0 blocks, each with
-its own Float64 sums added in block order: the same result in every run.
+grid's mean half-set weight per shell times its cell count. Threads over i0 blocks
+([`blockwise_sums!`](@ref)): the same result in every run.
 """
 function shell_weight_sums!(sums::AbstractVector{Float64}, weights1::AbstractArray{Float32,3},
                             weights2::AbstractArray{Float32,3}, shell_r2::AbstractVector{Int32})
@@ -44,19 +62,13 @@ function shell_weight_sums!(sums::AbstractVector{Float64}, weights1::AbstractArr
     check_half_volume("weights2", weights2, P)
     check_r2_table("shell_r2", shell_r2, P)
     n = length(sums)
-    nblocks = max(1, min(Threads.nthreads(), P))
-    partial = zeros(Float64, n, nblocks)
-    static_blocks(P, nblocks) do b, planes
+    return blockwise_sums!(sums, P, (partial, planes) -> begin
         @inbounds for i0 in planes, i1 in 1:P, j in 1:size(weights1, 1)
             s = shell_r2[cell_r2(j, i1, i0, P) + 1]
-            s < n || continue
-            partial[s + 1, b] += Float64((weights1[j, i1, i0] + weights2[j, i1, i0]) * 0.5f0)
+            0 <= s < n || continue
+            partial[s + 1] += Float64((weights1[j, i1, i0] + weights2[j, i1, i0]) * 0.5f0)
         end
-    end
-    for b in 1:nblocks, s in 1:n
-        sums[s] += partial[s, b]
-    end
-    return sums
+    end)
 end
 
 """
@@ -84,13 +96,11 @@ function shell_fsc_sums!(sums::AbstractMatrix{Float64}, data1::AbstractArray{Com
     check_r2_table("shell_r2", shell_r2, P)
     size(sums, 2) == 3 || throw(DimensionMismatch("sums must have 3 columns, got $(size(sums, 2))"))
     n = size(sums, 1)
-    nblocks = max(1, min(Threads.nthreads(), P))
-    partial = zeros(Float64, n, 3, nblocks)
-    static_blocks(P, nblocks) do b, planes
+    return blockwise_sums!(sums, P, (partial, planes) -> begin
         @inbounds for i0 in planes, i1 in 1:P, j in 1:size(data1, 1)
             r2 = cell_r2(j, i1, i0, P)
             s = shell_r2[r2 + 1]
-            s < n || continue
+            0 <= s < n || continue
             m = column_multiplicity(j, P)
             u1, u2 = data1[j, i1, i0], data2[j, i1, i0]
             if divide   # by the reciprocal, as NumPy divides a complex by a real
@@ -98,15 +108,11 @@ function shell_fsc_sums!(sums::AbstractMatrix{Float64}, data1::AbstractArray{Com
                 u1 *= inv(max(weights1[j, i1, i0], floor))
                 u2 *= inv(max(weights2[j, i1, i0], floor))
             end
-            partial[s + 1, 1, b] += Float64((real(u1) * real(u2) + imag(u1) * imag(u2)) * m)
-            partial[s + 1, 2, b] += Float64((real(u1) * real(u1) + imag(u1) * imag(u1)) * m)
-            partial[s + 1, 3, b] += Float64((real(u2) * real(u2) + imag(u2) * imag(u2)) * m)
+            partial[s + 1, 1] += Float64((real(u1) * real(u2) + imag(u1) * imag(u2)) * m)
+            partial[s + 1, 2] += Float64((real(u1) * real(u1) + imag(u1) * imag(u1)) * m)
+            partial[s + 1, 3] += Float64((real(u2) * real(u2) + imag(u2) * imag(u2)) * m)
         end
-    end
-    for b in 1:nblocks, c in 1:3, s in 1:n
-        sums[s, c] += partial[s, c, b]
-    end
-    return sums
+    end)
 end
 
 """

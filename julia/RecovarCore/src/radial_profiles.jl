@@ -22,7 +22,7 @@ end
 Per radius bin b (`bin_r2`, Int32 per r2): `sums[b + 1, 1] += a1·a2` and `sums[b + 1, 2] +=
 (a1 − a2)²`, each term Float32 (as the maps), summed in Float64. `a1`, `a2` (n, n, n)
 Float32; `sums` (nbins, 2) Float64; bins ≥ nbins are dropped. Threads over blocks of the
-last axis, each with its own sums, added in block order: the same result in every run.
+last axis (`blockwise_sums!`): the same result in every run.
 """
 function radial_pair_sums!(sums::AbstractMatrix{Float64}, a1::AbstractArray{Float32,3}, a2::AbstractArray{Float32,3},
                            bin_r2::AbstractVector{Int32})
@@ -31,22 +31,16 @@ function radial_pair_sums!(sums::AbstractMatrix{Float64}, a1::AbstractArray{Floa
     check_radial("a2", a2, n, bin_r2)
     size(sums, 2) == 2 || throw(DimensionMismatch("sums must have 2 columns, got $(size(sums, 2))"))
     nbins = size(sums, 1)
-    nblocks = max(1, min(Threads.nthreads(), n))
-    partial = zeros(Float64, nbins, 2, nblocks)
-    static_blocks(n, nblocks) do b, planes
+    return blockwise_sums!(sums, n, (partial, planes) -> begin
         @inbounds for l in planes, j in 1:n, i in 1:n
             bin = bin_r2[voxel_r2(i, j, l, n) + 1]
             0 <= bin < nbins || continue
             x, y = a1[i, j, l], a2[i, j, l]
             d = x - y
-            partial[bin + 1, 1, b] += Float64(x * y)
-            partial[bin + 1, 2, b] += Float64(d * d)
+            partial[bin + 1, 1] += Float64(x * y)
+            partial[bin + 1, 2] += Float64(d * d)
         end
-    end
-    for b in 1:nblocks, c in 1:2, s in 1:nbins
-        sums[s, c] += partial[s, c, b]
-    end
-    return sums
+    end)
 end
 
 """
