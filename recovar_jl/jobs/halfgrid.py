@@ -27,10 +27,12 @@ def half_shape(p: int) -> tuple:
 
 
 def multiplicity(p: int) -> np.ndarray:
-    """(P//2+1,) float32: how many full-grid cells each packed column stands for (1 or 2)."""
+    """(P//2+1,) float32: how many full-grid cells each packed column stands for (1 or 2):
+    1 for column 0 and, for even P, column P/2 (its frequency −P/2 is its own partner)."""
     m = np.full(p // 2 + 1, 2.0, dtype=np.float32)
     m[0] = 1.0
-    m[p // 2] = 1.0
+    if p % 2 == 0:
+        m[p // 2] = 1.0
     return m
 
 
@@ -137,7 +139,8 @@ def _fsc_from_sums(sums: np.ndarray) -> np.ndarray:
     return np.where(denom > 0, cross / np.where(denom > 0, denom, 1.0), 0.0)
 
 
-def fsc_half(data1: np.ndarray, data2: np.ndarray, weights=None, floor_r2=None, corners: bool = False) -> np.ndarray:
+def fsc_half(data1: np.ndarray, data2: np.ndarray, weights=None, floor_r2=None, corners: bool = False,
+             centred: bool = True) -> np.ndarray:
     """FSC per shell 0 … P//2 of two spectra on the half grid (P, P, P//2+1) complex64
     (C-contiguous), in one threaded Julia pass (RecovarCore ``shell_fsc_sums!``).
 
@@ -145,7 +148,8 @@ def fsc_half(data1: np.ndarray, data2: np.ndarray, weights=None, floor_r2=None, 
     ``corners`` as in :func:`shell_index_slab` (False: dropped, as ``fsc_fourier`` does). With
     ``weights`` (two float32 half volumes) and ``floor_r2`` (float32 per |k|², see
     :func:`shell_table`) the spectra are first divided: ``B_h / max(W_h, m·floor)``.
-    0 where a shell has no power.
+    ``centred`` False: axes 0 and 1 in the plain ``rfftn`` layout (index i holds frequency i,
+    or i − P from i > P//2 on) instead of centred. 0 where a shell has no power.
     """
     from .. import _julia
 
@@ -159,7 +163,7 @@ def fsc_half(data1: np.ndarray, data2: np.ndarray, weights=None, floor_r2=None, 
         _check_half_volumes(p, weights1=(weights[0], np.float32), weights2=(weights[1], np.float32))
     sums = np.zeros((3, n + 1))
     _julia.call("shell_fsc_sums", sums, data1, data2, *weights, _r2_values(floor_r2, p, np.float32),
-                shell_table(p, n, corners))
+                shell_table(p, n, corners), int(centred))
     return _fsc_from_sums(sums[:, :n])
 
 
@@ -196,16 +200,15 @@ def fsc_real(volume1: np.ndarray, volume2: np.ndarray) -> np.ndarray:
     """FSC of two real cubic volumes (D, D, D), shells 0 … D//2, through their half spectra
     (float32 transforms; a ``16·D²(D//2+1)``-byte peak instead of :func:`.fsc.fsc`'s ``~80·D³``).
 
-    Plain ``scipy.fft.rfftn`` spectra, axes 0 and 1 rolled to the centred layout: the centring
-    of the volumes would multiply both spectra by the same unit phase per frequency, which
-    leaves every FSC sum unchanged. (The first centred 3-D transform in Julia costs ~2 s of
-    compilation and planning, 40× the transform.)
+    Plain ``scipy.fft.rfftn`` spectra, summed in their own layout (``centred=False``): the
+    centring of the volumes would multiply both spectra by the same unit phase per frequency,
+    which leaves every FSC sum unchanged. (The first centred 3-D transform in Julia costs
+    ~2 s of compilation and planning, 40× the transform.)
     """
     from scipy import fft as sfft
 
-    f1, f2 = (np.fft.fftshift(sfft.rfftn(np.asarray(v, dtype=np.float32), workers=-1), axes=(0, 1))
-              for v in (volume1, volume2))
-    return fsc_half(f1, f2)
+    f1, f2 = (sfft.rfftn(np.asarray(v, dtype=np.float32), workers=-1) for v in (volume1, volume2))
+    return fsc_half(f1, f2, centred=False)
 
 
 def centred_rows(p: int, d: int) -> tuple:

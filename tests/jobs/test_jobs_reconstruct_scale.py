@@ -207,7 +207,7 @@ def test_reconstruct_job_reports_stage_times_and_a_chunk_size_from_the_box(tmp_p
 
 
 # ---- half-grid statistics ----------------------------------------------------------------------
-@pytest.mark.parametrize("d", [8, 10])
+@pytest.mark.parametrize("d", [7, 8, 10, 13])
 def test_fsc_real_equals_the_full_grid_fsc(d):
     from recovar_jl.jobs.fsc import fsc
     from recovar_jl.jobs.halfgrid import fsc_real

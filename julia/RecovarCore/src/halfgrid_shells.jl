@@ -5,17 +5,28 @@
 #
 # Layout: a NumPy half volume (P, P, P÷2+1) in C order is a Julia array (P÷2+1, P, P) here:
 # index [j, i1, i0] holds the frequency (i0 − 1 − P÷2, i1 − 1 − P÷2, packed column j − 1, whose
-# square is (j − 1)²: column P÷2 holds −P÷2). A cell of columns 1 … P÷2−1 stands for itself and
-# its conjugate partner (multiplicity m = 2), columns 0 and P÷2 for themselves only (m = 1).
+# square is (j − 1)²: for even P column P÷2 holds −P÷2). A cell stands for itself and its
+# conjugate partner (multiplicity m = 2), but in column 0 and, for even P, column P÷2 only for
+# itself (m = 1).
 # Per-shell curves arrive as per-|k|² tables (index |k|² + 1), so a cell costs one lookup.
 
-"Multiplicity (1 or 2, Float32) of packed column `j` (1-based) of a half grid of side `P`."
-@inline column_multiplicity(j::Int, P::Int) = (j == 1 || j == P ÷ 2 + 1) ? 1.0f0 : 2.0f0
+"""Multiplicity (1 or 2, Float32) of packed column `j` (1-based) of a half grid of side `P`:
+1 for column 1 and, for even P, the last (frequency −P÷2, its own partner)."""
+@inline column_multiplicity(j::Int, P::Int) = (j == 1 || (iseven(P) && j == P ÷ 2 + 1)) ? 1.0f0 : 2.0f0
 
 "Integer |k|² of the half-grid cell [j, i1, i0] (1-based) of side `P`."
 @inline function cell_r2(j::Int, i1::Int, i0::Int, P::Int)
     s = P ÷ 2
     return (i0 - 1 - s)^2 + (i1 - 1 - s)^2 + (j - 1)^2
+end
+
+"""
+Integer |k|² of the cell [j, i1, i0] of an rfft-layout spectrum (axes i1, i0 not centred:
+index i holds frequency i − 1, or i − 1 − P from i − 1 > P÷2 on)."""
+@inline function plain_cell_r2(j::Int, i1::Int, i0::Int, P::Int)
+    k0 = i0 - 1 > P ÷ 2 ? i0 - 1 - P : i0 - 1
+    k1 = i1 - 1 > P ÷ 2 ? i1 - 1 - P : i1 - 1
+    return k0^2 + k1^2 + (j - 1)^2
 end
 
 function check_half_volume(name::String, volume::AbstractArray, P::Int)
@@ -72,18 +83,19 @@ function shell_weight_sums!(sums::AbstractVector{Float64}, weights1::AbstractArr
 end
 
 """
-    shell_fsc_sums!(sums, data1, data2, weights1, weights2, floor_r2, shell_r2)
+    shell_fsc_sums!(sums, data1, data2, weights1, weights2, floor_r2, shell_r2, centred=true)
 
 FSC sums of the two half-set maps `u_h = B_h / max(W_h, m·floor)` per shell: `sums[s + 1, 1]`
 cross `m·Re(u1·conj u2)`, `sums[s + 1, 2]` and `[s + 1, 3]` the powers `m·|u_h|²` (each term
 Float32, summed in Float64; shells as in [`shell_weight_sums!`](@ref)). `data_h`
 (P÷2+1, P, P) ComplexF32, `weights_h` Float32, `floor_r2` Float32 per |k|². With empty
 `weights1`, `weights2` the `u_h` are the data themselves (the FSC of two half spectra).
+`centred` false: the spectra have the plain rfft layout (`plain_cell_r2`), as `rfftn` gives them.
 """
 function shell_fsc_sums!(sums::AbstractMatrix{Float64}, data1::AbstractArray{ComplexF32,3},
                          data2::AbstractArray{ComplexF32,3}, weights1::AbstractArray{Float32,3},
                          weights2::AbstractArray{Float32,3}, floor_r2::AbstractVector{Float32},
-                         shell_r2::AbstractVector{Int32})
+                         shell_r2::AbstractVector{Int32}, centred::Bool=true)
     P = size(data1, 3)
     divide = !isempty(weights1)
     check_half_volume("data1", data1, P)
@@ -98,7 +110,7 @@ function shell_fsc_sums!(sums::AbstractMatrix{Float64}, data1::AbstractArray{Com
     n = size(sums, 1)
     return blockwise_sums!(sums, P, (partial, planes) -> begin
         @inbounds for i0 in planes, i1 in 1:P, j in 1:size(data1, 1)
-            r2 = cell_r2(j, i1, i0, P)
+            r2 = centred ? cell_r2(j, i1, i0, P) : plain_cell_r2(j, i1, i0, P)
             s = shell_r2[r2 + 1]
             0 <= s < n || continue
             m = column_multiplicity(j, P)
@@ -173,8 +185,8 @@ end
 
 shell_weight_sums_kernel!(sums, weights1, weights2, shell_r2) =
     (shell_weight_sums!(sums, weights1, weights2, shell_r2); nothing)
-shell_fsc_sums_kernel!(sums, data1, data2, weights1, weights2, floor_r2, shell_r2) =
-    (shell_fsc_sums!(sums, data1, data2, weights1, weights2, floor_r2, shell_r2); nothing)
+shell_fsc_sums_kernel!(sums, data1, data2, weights1, weights2, floor_r2, shell_r2, centred) =
+    (shell_fsc_sums!(sums, data1, data2, weights1, weights2, floor_r2, shell_r2, centred != 0); nothing)
 wiener_rows_kernel!(out, data1, data2, weights1, weights2, lam_r2, floor_r2, first_row, which) =
     (wiener_rows!(out, data1, data2, weights1, weights2, lam_r2, floor_r2, first_row, which); nothing)
 

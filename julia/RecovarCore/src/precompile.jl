@@ -24,7 +24,7 @@ precompile(forward_project!, (Vector{ComplexF32}, VolumeView{ComplexF32,FullVolu
 precompile(backproject_ctf!, (Vector{ComplexF32}, Vector{ComplexF32}, Array{Float32,3}, ImagePlane, Linear, FullVolume, Int, Float64, Bool, FormulaCTF{Matrix{Float64}}, Bool))
 precompile(shell_weight_sums_kernel!, (Vector{Float64}, Array{Float32,3}, Array{Float32,3}, Vector{Int32}))
 precompile(shell_fsc_sums_kernel!, (Matrix{Float64}, Array{ComplexF32,3}, Array{ComplexF32,3}, Array{Float32,3},
-                                    Array{Float32,3}, Vector{Float32}, Vector{Int32}))
+                                    Array{Float32,3}, Vector{Float32}, Vector{Int32}, Int))
 precompile(wiener_rows_kernel!, (Array{ComplexF32,3}, Array{ComplexF32,3}, Array{ComplexF32,3}, Array{Float32,3},
                                  Array{Float32,3}, Vector{Float32}, Vector{Float32}, Int, Int))
 precompile(radial_pair_sums_kernel!, (Matrix{Float64}, Array{Float32,3}, Array{Float32,3}, Vector{Int32}))
