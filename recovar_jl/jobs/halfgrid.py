@@ -14,11 +14,9 @@ temporaries are never made; :func:`slab_width` bounds a slab to about 2**22 cell
 """
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Optional
 
 import numpy as np
-
-from .prefetch import Prefetcher
 
 SLAB_CELLS = 1 << 22
 
@@ -29,10 +27,12 @@ def half_shape(p: int) -> tuple:
 
 
 def multiplicity(p: int) -> np.ndarray:
-    """(P//2+1,) float32: how many full-grid cells each packed column stands for (1 or 2)."""
+    """(P//2+1,) float32: how many full-grid cells each packed column stands for (1 or 2):
+    1 for column 0 and, for even P, column P/2 (its frequency −P/2 is its own partner)."""
     m = np.full(p // 2 + 1, 2.0, dtype=np.float32)
     m[0] = 1.0
-    m[p // 2] = 1.0
+    if p % 2 == 0:
+        m[p // 2] = 1.0
     return m
 
 
@@ -73,15 +73,20 @@ def shell_table(p: int, n_shells: int, corners: bool = True) -> np.ndarray:
     return _shell_table(p, n_shells - 1 if corners else n_shells)
 
 
-def shell_counts(p: int, n_shells: int) -> np.ndarray:
-    """(n_shells,) float64: full-grid cells of the P³ grid per shell (corners in the last), from
-    the histogram of ``|k|²`` (a P² pass and P shifted adds instead of a pass over the volume)."""
+def r2_histogram(p: int) -> np.ndarray:
+    """(3·(P//2)² + 1,) float64: how many cells of the centred P³ grid (``k = i − P//2`` per
+    axis) have each integer ``|k|²`` (a P² pass and P shifted adds instead of a pass over the volume)."""
     k = np.arange(p) - p // 2
     plane = np.bincount((k[:, None] ** 2 + k[None, :] ** 2).ravel())
     r2 = np.zeros(3 * (p // 2) ** 2 + 1)
     for kz in k:
         r2[kz * kz:kz * kz + plane.size] += plane
-    return np.bincount(shell_table(p, n_shells), weights=r2, minlength=n_shells)
+    return r2
+
+
+def shell_counts(p: int, n_shells: int) -> np.ndarray:
+    """(n_shells,) float64: full-grid cells of the P³ grid per shell (corners in the last)."""
+    return np.bincount(shell_table(p, n_shells), weights=r2_histogram(p), minlength=n_shells)
 
 
 def _shell_table(p: int, last: int) -> np.ndarray:
@@ -96,46 +101,114 @@ def _shell_table(p: int, last: int) -> np.ndarray:
 _SHELL_TABLES: dict = {}
 
 
-def fsc_half(pair: Callable[[slice], tuple], p: int, corners: bool = False) -> np.ndarray:
-    """FSC per shell 0 … P//2 of two spectra given on the half grid, slab by slab.
+def _check_half_volumes(p: int, **arrays) -> None:
+    """ValueError naming the first array that is not a C-contiguous (P, P, P//2+1) half volume
+    of its dtype (``name=(array, dtype)``)."""
+    for name, (array, dtype) in arrays.items():
+        if not isinstance(array, np.ndarray) or array.dtype != dtype or array.shape != half_shape(p) \
+                or not array.flags.c_contiguous:
+            raise ValueError(f"{name} must be a C-contiguous {np.dtype(dtype)} array of shape {half_shape(p)}, got "
+                             f"{getattr(array, 'dtype', type(array).__name__)} {getattr(array, 'shape', '')}")
 
-    ``pair(rows)`` returns the two spectra's full-grid values on axis-1 rows ``rows``
-    (``(P, w, P//2+1)`` each). Equals :func:`.fsc.fsc_fourier` of the full spectra (the sums
-    are ``m``-weighted); ``corners`` as in :func:`shell_index_slab` (False: dropped, as
-    ``fsc_fourier`` does). 0 where a shell has no power.
+
+def _r2_values(table: np.ndarray, p: int, dtype) -> np.ndarray:
+    """A per-|k|² table (:func:`shell_table`) as a C-contiguous array of ``dtype`` long enough for P."""
+    table = np.ascontiguousarray(table, dtype=dtype)
+    if table.shape != (3 * (p // 2) ** 2 + 1,):
+        raise ValueError(f"per-|k|² tables of P = {p} need {3 * (p // 2) ** 2 + 1} entries, got {table.shape}")
+    return table
+
+
+def shell_weight_sums(weights1: np.ndarray, weights2: np.ndarray, n_shells: int) -> np.ndarray:
+    """(n_shells,) float64: per shell (corners in the last) the sum over the half grid of
+    ``(W1 + W2)/2`` (float32 cells; ``m ×`` full-grid weights, so the full grid's sum). One
+    threaded pass in Julia (RecovarCore ``shell_weight_sums!``)."""
+    from .. import _julia
+
+    p = weights1.shape[0] if getattr(weights1, "ndim", 0) == 3 else 0
+    _check_half_volumes(p, weights1=(weights1, np.float32), weights2=(weights2, np.float32))
+    sums = np.zeros(n_shells)
+    _julia.call("shell_weight_sums", sums, weights1, weights2, shell_table(p, n_shells))
+    return sums
+
+
+def _fsc_from_sums(sums: np.ndarray) -> np.ndarray:
+    """FSC per shell from the (3, n) cross and power sums; 0 where a shell has no power."""
+    cross, power1, power2 = sums
+    denom = np.sqrt(power1 * power2)
+    return np.where(denom > 0, cross / np.where(denom > 0, denom, 1.0), 0.0)
+
+
+def fsc_half(data1: np.ndarray, data2: np.ndarray, weights=None, floor_r2=None, corners: bool = False,
+             centred: bool = True) -> np.ndarray:
+    """FSC per shell 0 … P//2 of two spectra on the half grid (P, P, P//2+1) complex64
+    (C-contiguous), in one threaded Julia pass (RecovarCore ``shell_fsc_sums!``).
+
+    Equals :func:`.fsc.fsc_fourier` of the full spectra (the sums are ``m``-weighted);
+    ``corners`` as in :func:`shell_index_slab` (False: dropped, as ``fsc_fourier`` does). With
+    ``weights`` (two float32 half volumes) and ``floor_r2`` (float32 per |k|², see
+    :func:`shell_table`) the spectra are first divided: ``B_h / max(W_h, m·floor)``.
+    ``centred`` False: axes 0 and 1 in the plain ``rfftn`` layout (index i holds frequency i,
+    or i − P from i > P//2 on) instead of centred. 0 where a shell has no power.
     """
+    from .. import _julia
+
+    p = data1.shape[0] if getattr(data1, "ndim", 0) == 3 else 0
+    _check_half_volumes(p, data1=(data1, np.complex64), data2=(data2, np.complex64))
     n = p // 2 + 1
-    m = multiplicity(p)
-    table = shell_table(p, n, corners)
-    cross, power1, power2 = np.zeros(n + 1), np.zeros(n + 1), np.zeros(n + 1)
+    if weights is None:
+        weights = (np.zeros((0, 0, 0), np.float32),) * 2
+        floor_r2 = np.zeros(3 * (p // 2) ** 2 + 1, np.float32)
+    else:
+        _check_half_volumes(p, weights1=(weights[0], np.float32), weights2=(weights[1], np.float32))
+    sums = np.zeros((3, n + 1))
+    _julia.call("shell_fsc_sums", sums, data1, data2, *weights, _r2_values(floor_r2, p, np.float32),
+                shell_table(p, n, corners), int(centred))
+    return _fsc_from_sums(sums[:, :n])
 
-    def weighted_sum(x: np.ndarray, y: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """m·(Re x · Re y + Im x · Im y) = m·Re(x·conj y), float32, into ``out``."""
-        np.multiply(x.real, y.real, out=out)
-        out += x.imag * y.imag
-        out *= m
-        return out.ravel()
 
-    # the next slab's values are computed by a second thread while this one is summed
-    for rows, (a, b) in Prefetcher(pair, list(slabs(p))):
-        shells = table[r2_slab(p, rows)].ravel()
-        term = np.empty(a.shape, np.float32)
-        cross += np.bincount(shells, weights=weighted_sum(a, b, term), minlength=n + 1)
-        power1 += np.bincount(shells, weights=weighted_sum(a, a, term), minlength=n + 1)
-        power2 += np.bincount(shells, weights=weighted_sum(b, b, term), minlength=n + 1)
-    denom = np.sqrt(power1[:n] * power2[:n])
-    return np.where(denom > 0, cross[:n] / np.where(denom > 0, denom, 1.0), 0.0)
+def wiener_rows(out: np.ndarray, data: list, weights: list, lam_r2: np.ndarray, floor_r2: np.ndarray,
+                rows: slice, which) -> np.ndarray:
+    """Full-grid values ``B / max(W + m·λ, m·floor)`` of axis-1 rows ``rows`` into ``out``
+    (P, w, P//2+1) complex64, returned; one threaded Julia pass (RecovarCore ``wiener_rows!``).
+
+    ``data`` two complex64 and ``weights`` two float32 half volumes (``m ×`` full-grid sums),
+    ``lam_r2``/``floor_r2`` float32 per |k|² (:func:`shell_table`). ``which``: 0 or 1 that
+    half set, None both summed, "unfiltered" both summed with λ = 0.
+    """
+    from .. import _julia
+
+    p = data[0].shape[0] if getattr(data[0], "ndim", 0) == 3 else 0
+    _check_half_volumes(p, data1=(data[0], np.complex64), data2=(data[1], np.complex64),
+                        weights1=(weights[0], np.float32), weights2=(weights[1], np.float32))
+    modes = {0: 0, 1: 1, None: 2, "unfiltered": 3}
+    if which not in modes:
+        raise ValueError(f"which must be 0, 1, None or 'unfiltered', got {which!r}")
+    start, stop, step = rows.indices(p)
+    if step != 1 or stop <= start:
+        raise ValueError(f"rows must be a non-empty contiguous slice of 0 … {p - 1}, got {rows}")
+    shape = (p, stop - start, p // 2 + 1)
+    if not isinstance(out, np.ndarray) or out.dtype != np.complex64 or out.shape != shape or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous complex64 array of shape {shape}, got "
+                         f"{getattr(out, 'dtype', type(out).__name__)} {getattr(out, 'shape', '')}")
+    _julia.call("wiener_rows", out, *data, *weights, _r2_values(lam_r2, p, np.float32),
+                _r2_values(floor_r2, p, np.float32), start, modes[which])
+    return out
 
 
 def fsc_real(volume1: np.ndarray, volume2: np.ndarray) -> np.ndarray:
     """FSC of two real cubic volumes (D, D, D), shells 0 … D//2, through their half spectra
-    (float32 transforms; a ``16·D²(D//2+1)``-byte peak instead of :func:`.fsc.fsc`'s ``~80·D³``)."""
-    from ..core import fourier_transform_utils as ftu
+    (float32 transforms; a ``16·D²(D//2+1)``-byte peak instead of :func:`.fsc.fsc`'s ``~80·D³``).
 
-    d = volume1.shape[0]
-    f1 = np.asarray(ftu.get_dft3_real(np.asarray(volume1, dtype=np.float32)))
-    f2 = np.asarray(ftu.get_dft3_real(np.asarray(volume2, dtype=np.float32)))
-    return fsc_half(lambda rows: (f1[:, rows], f2[:, rows]), d)
+    Plain ``scipy.fft.rfftn`` spectra, summed in their own layout (``centred=False``): the
+    centring of the volumes would multiply both spectra by the same unit phase per frequency,
+    which leaves every FSC sum unchanged. (The first centred 3-D transform in Julia costs
+    ~2 s of compilation and planning, 40× the transform.)
+    """
+    from scipy import fft as sfft
+
+    f1, f2 = (sfft.rfftn(np.asarray(v, dtype=np.float32), workers=-1) for v in (volume1, volume2))
+    return fsc_half(f1, f2, centred=False)
 
 
 def centred_rows(p: int, d: int) -> tuple:
@@ -149,34 +222,46 @@ def centred_rows(p: int, d: int) -> tuple:
     return rows, np.where(rows % 2, -1.0, 1.0).astype(np.float32)
 
 
-def cropped_real_map(spectrum_slab: Callable[[slice], np.ndarray], p: int, d: int) -> np.ndarray:
+def cropped_real_map(spectrum_slab: Callable[..., np.ndarray], p: int, d: int,
+                     apodization: Optional[np.ndarray] = None) -> np.ndarray:
     """Centred real map ``(D, D, D)`` (the central D³ of the P³ inverse transform) of a half
-    spectrum given slab by slab: ``spectrum_slab(rows)`` returns the full-grid values (not
-    ``m``-scaled) of axis-1 rows ``rows`` as complex64 ``(P, w, P//2+1)``.
+    spectrum given slab by slab: ``spectrum_slab(rows, out)`` writes the full-grid values (not
+    ``m``-scaled) of axis-1 rows ``rows`` into ``out``, a complex64 ``(P, w, P//2+1)`` buffer
+    (reused from slab to slab), and returns it.
 
     Inverse along axis 0 per slab, kept only for the D central rows (``(D, P, P//2+1)``,
-    ``(D/P)·8·P²(P//2+1)`` bytes), then the 2-D real inverse over axes 1 and 2 per block of
-    those rows, cropped. ``backward`` normalisation overall (÷P³), as ``get_idft3_real``.
-    Plain (uncentred) single-precision FFTs of the centred data, the centring done by
-    :func:`centred_rows` on the kept samples only: no shifted copies of the volume.
+    ``(D/P)·8·P²(P//2+1)`` bytes); then per block of those rows the inverse along axis 1, kept
+    for the D central rows, and the real inverse along axis 2 on those D² lines only (output
+    pruning: ``irfftn`` over axes 1 and 2 would transform P·D lines along axis 2), cropped.
+    ``backward`` normalisation overall (÷P³), as ``get_idft3_real``. Plain (uncentred)
+    single-precision FFTs of the centred data, the centring done by :func:`centred_rows` on
+    the kept samples only: no shifted copies of the volume. ``apodization`` (D,) float32, if
+    given: the map is divided by it along each axis (axis 0, 1, then 2, as three separate
+    divisions), block by block while the block is in cache.
     """
     from scipy import fft as sfft
 
     keep, signs = centred_rows(p, d)
     partial = np.empty((d, p, p // 2 + 1), dtype=np.complex64)
-    # the next slab is filtered by a second thread while this one is transformed
-    for rows, block in Prefetcher(spectrum_slab, list(slabs(p))):
-        block = sfft.ifft(np.asarray(block, dtype=np.complex64), axis=0, workers=-1)   # may be a view: kept
-        partial[:, rows, :] = block[keep]
-        del block
+    buffer = np.empty(p * slab_width(p) * (p // 2 + 1), dtype=np.complex64)
+    for rows in slabs(p):
+        shape = (p, rows.stop - rows.start, p // 2 + 1)
+        block = spectrum_slab(rows, buffer[:np.prod(shape)].reshape(shape))
+        partial[:, rows, :] = sfft.ifft(block, axis=0, overwrite_x=True, workers=-1)[keep]
+    del buffer
     out = np.empty((d, d, d), dtype=np.float32)
     step = max(1, SLAB_CELLS // (p * p))
     for start in range(0, d, step):
         stop = min(d, start + step)
-        real = sfft.irfftn(partial[start:stop], s=(p, p), axes=(1, 2), overwrite_x=True, workers=-1)
+        lines = sfft.ifft(partial[start:stop], axis=1, overwrite_x=True, workers=-1)[:, keep]
+        real = sfft.irfft(lines, n=p, axis=2, workers=-1)   # (3-6× slower with overwrite_x)
         # axes 0 and 1 were centred spectra: their signs; axis 2 is packed (plain frequencies)
-        np.multiply(real[:, keep][:, :, keep], (signs[start:stop, None] * signs[None, :])[:, :, None],
-                    out=out[start:stop])
+        block = out[start:stop]
+        np.multiply(real[:, :, keep], (signs[start:stop, None] * signs[None, :])[:, :, None], out=block)
+        if apodization is not None:
+            block /= apodization[start:stop, None, None]
+            block /= apodization[None, :, None]
+            block /= apodization[None, None, :]
     return out
 
 

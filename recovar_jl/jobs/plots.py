@@ -56,11 +56,12 @@ def slices_plot(path, volumes: Dict[str, np.ndarray], voxel_size: Optional[float
     rows = len(volumes)
     fig = _figure(8.4, 3.0 * rows + 0.4)
     for r, (label, vol) in enumerate(volumes.items()):
-        vol = np.asarray(vol, dtype=np.float64)
+        vol = np.asarray(vol)     # no float64 copy of the volume: only its planes are drawn
         c = [s // 2 for s in vol.shape]
         planes = (("XY (z = centre)", vol[:, :, c[2]].T), ("XZ (y = centre)", vol[:, c[1], :].T),
                   ("YZ (x = centre)", vol[c[0], :, :].T))
-        lo, hi = np.percentile(vol, [0.5, 99.9])
+        planes = [(name, np.asarray(img, dtype=np.float64)) for name, img in planes]
+        lo, hi = (float(v) for v in np.percentile(vol, [0.5, 99.9]))
         for col, (name, img) in enumerate(planes):
             ax = fig.add_subplot(rows, 3, r * 3 + col + 1)
             ax.imshow(img, origin="lower", cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")

@@ -40,9 +40,8 @@ from . import ops
 from .ctf_modes import CtfModes, KernelCTF
 from .fsc import crossing_frequency, shell_frequencies
 from .gridding import apodization_1d, crop_slices, disc_type, pad_size
-from .halfgrid import (SLAB_CELLS, cropped_real_map, fsc_half, fsc_real, half_shape, multiplicity,
-                       pair_unfolded_planes, r2_slab, shell_counts, shell_table, slabs,
-                       undo_spline_prefilter_half)
+from .halfgrid import (SLAB_CELLS, cropped_real_map, fsc_half, fsc_real, half_shape, pair_unfolded_planes,
+                       shell_counts, shell_table, shell_weight_sums, undo_spline_prefilter_half, wiener_rows)
 from .particle_mask import image_mask
 from .radial_wiener import filter_full_map
 from .simulate import data_radius, frequency_mask_half
@@ -246,12 +245,8 @@ class Backprojector:
         maps = []
         with self.stage("final_transforms"):
             for which in (0, 1, None, "unfiltered")[:4 if unfiltered else 3]:
-                volume = cropped_real_map(lambda rows: filters.filtered(rows, which), p, self.box)
-                # separable: three in-place divisions instead of a D³ float64 apodisation
-                volume /= apod[:, None, None]
-                volume /= apod[None, :, None]
-                volume /= apod[None, None, :]
-                maps.append(volume)
+                # separable apodisation: three in-place divisions per block, not a D³ float64 array
+                maps.append(cropped_real_map(lambda rows, out: filters.filtered(rows, which, out), p, self.box, apod))
         with self.stage("fsc"):
             curve = fsc_real(maps[0], maps[1])
         freqs = shell_frequencies(self.box, self.voxel_size)
@@ -281,54 +276,27 @@ class _WienerShells:
         self.data, self.weights = data, weights
         p = data[0].shape[0]
         self.p, self.n_shells = p, p // 2 + 1
-        self.m = multiplicity(p)
         n = self.n_shells
         table = shell_table(p, n)
-        w_sum = np.zeros(n)
-        for rows in slabs(p):
-            w_half = weights[0][:, rows] + weights[1][:, rows]    # m ×, so the sum is the full grid's
-            w_half *= np.float32(0.5)
-            w_sum += np.bincount(table[r2_slab(p, rows)].ravel(), weights=w_half.ravel(), minlength=n)
+        w_sum = shell_weight_sums(weights[0], weights[1], n)   # m × the full grid's, so the full grid's sum
         count = shell_counts(p, n)
         w_shell = np.where(count > 0, w_sum / np.maximum(count, 1), 0.0)
         tiny = 1e-6 * max(float(w_shell.max()), 1e-30)
         self.floor = np.maximum(1e-3 * w_shell, tiny).astype(np.float32)
         # per-|k|² tables of the per-shell values: one lookup per cell
         self._floor_r2 = self.floor[table]
-
-        def unregularised(rows: slice) -> tuple:
-            # B/m / max(W/m, floor) = B / max(W, m·floor): m is 1 or 2, so exactly
-            floor = self._floor_r2[r2_slab(p, rows)]
-            floor *= self.m
-            return tuple(data[h][:, rows] / np.maximum(weights[h][:, rows], floor) for h in (0, 1))
-
-        curve = fsc_half(unregularised, p, corners=True)
+        # the unregularised half maps B/m / max(W/m, floor) = B / max(W, m·floor) (m is 1 or 2, so exactly)
+        curve = fsc_half(data[0], data[1], weights, self._floor_r2, corners=True)
         self.fsc = np.clip(curve, *_FSC_CLIP)
         self.lam = np.maximum(w_shell * (1.0 - self.fsc) / self.fsc, tiny).astype(np.float32)
         self._lam_r2 = self.lam[table]
 
-    def filtered(self, rows: slice, which) -> np.ndarray:
-        """Full-grid values of ``B / max(W + λ, floor)`` on axis-1 rows ``rows``: half set
-        ``which`` (0 or 1) or, for None, both summed; "unfiltered": both summed with λ = 0.
-        complex64 (P, w, P//2+1)."""
-        summed = which is None or which == "unfiltered"
-        if summed:
-            b = self.data[0][:, rows] + self.data[1][:, rows]
-            w = self.weights[0][:, rows] + self.weights[1][:, rows]
-        else:
-            b, w = self.data[which][:, rows], self.weights[which][:, rows]
-        r2 = r2_slab(self.p, rows)
-        # B/m / max(W/m + λ, floor) = B / max(W + m·λ, m·floor): m is 1 or 2, so exactly.
-        den = np.zeros(r2.shape, np.float32) if which == "unfiltered" else self._lam_r2[r2]
-        den *= self.m
-        den += w
-        floor = self._floor_r2[r2]
-        floor *= self.m
-        np.maximum(den, floor, out=den)
-        if summed:    # b is a new array: divided in place
-            b /= den
-            return b
-        return b / den
+    def filtered(self, rows: slice, which, out: np.ndarray) -> np.ndarray:
+        """Full-grid values of ``B / max(W + λ, floor)`` on axis-1 rows ``rows`` into ``out``
+        (complex64 (P, w, P//2+1)), returned: half set ``which`` (0 or 1) or, for None, both
+        summed; "unfiltered": both summed with λ = 0. (``B/m / max(W/m + λ, floor) =
+        B / max(W + m·λ, m·floor)``: m is 1 or 2, so exactly; :func:`.halfgrid.wiener_rows`.)"""
+        return wiener_rows(out, self.data, self.weights, self._lam_r2, self._floor_r2, rows, which)
 
 
 def split_halves(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -358,8 +326,9 @@ CHUNK_BYTES = 256 * 2 ** 20
 #: Julia runtime, compiled kernels, FFTW plans, NumPy and the interpreter (measured, rounded up).
 BASE_BYTES = 1024 * 2 ** 20
 # Bytes per voxel of the D³ box for the steps after the sums are released: the half maps, the
-# full map and the unsharpened one (16), and the radial Wiener filter (rbin, three spectra,
-# three band maps and their products: 58 measured with tracemalloc at D = 128, plus FFT scratch).
+# full map and the unsharpened one (16), and the radial Wiener filter (three spectra, three band
+# maps, FFT scratch: 40 measured with tracemalloc at D = 128, 60 before its radial sums moved to
+# Julia). Kept at 80: the masked FSC of --mask needs ~60 bytes per voxel in float64 beside the maps.
 MAP_STEPS_BYTES = 80
 
 
@@ -402,10 +371,11 @@ def estimated_peak_bytes(box: int, pad: float, chunk_size: int, threads: int) ->
       volume, otherwise the threads share the accumulators, each updating its slab)
       ``+ chunk_size·(8D² + 4P² + 48·P(P//2+1))`` (the chunk's arrays) ``+ BASE_BYTES``;
     * final maps: ``24·Vh + 8·D·P·(P//2+1)`` (one map's partial inverse) ``+ 24·D³`` (the
-      three maps and the two half-map spectra of their FSC) ``+`` slab temporaries (≈ 64
-      bytes × 2**22 cells) ``+ BASE_BYTES``;
+      three maps and the two half-map spectra of their FSC) ``+`` slab temporaries (32 bytes ×
+      2**22 cells: the slab buffer, its axis-0 inverse and kept rows; the shell sums and the
+      Wiener division are Julia passes without temporaries) ``+ BASE_BYTES``;
     * after the sums are released (:meth:`Backprojector.release`): ``MAP_STEPS_BYTES·D³``
-      (the four maps, and the radial Wiener filter's spectra, band maps and radius bins)
+      (the four maps, and the radial Wiener filter's spectra and band maps)
       ``+ BASE_BYTES``.
 
     The peak is the largest. Cubic adds ``24·Vh`` when undoing its prefilter and the kernel's
@@ -420,7 +390,7 @@ def estimated_peak_bytes(box: int, pad: float, chunk_size: int, threads: int) ->
     accumulators = 24 * vh
     copies = _kernel_copies(p, chunk_size, threads)
     backprojecting = 12 * vh * (copies - 1) + chunk_size * _chunk_bytes_per_image(box, p)
-    final = 8 * box * p * (p // 2 + 1) + 24 * box ** 3 + 64 * SLAB_CELLS
+    final = 8 * box * p * (p // 2 + 1) + 24 * box ** 3 + 32 * SLAB_CELLS
     return max(accumulators + max(backprojecting, final), MAP_STEPS_BYTES * box ** 3) + BASE_BYTES
 
 

@@ -207,7 +207,7 @@ def test_reconstruct_job_reports_stage_times_and_a_chunk_size_from_the_box(tmp_p
 
 
 # ---- half-grid statistics ----------------------------------------------------------------------
-@pytest.mark.parametrize("d", [8, 10])
+@pytest.mark.parametrize("d", [7, 8, 10, 13])
 def test_fsc_real_equals_the_full_grid_fsc(d):
     from recovar_jl.jobs.fsc import fsc
     from recovar_jl.jobs.halfgrid import fsc_real
@@ -290,11 +290,22 @@ def test_cropped_real_map_is_the_centre_of_the_inverse(p, d):
     volume = rng.standard_normal((p, p, p)).astype(np.float32)
     half = np.asarray(ftu.get_dft3_real(volume)).astype(np.complex64)
     inner = crop_slices(p, d)
+
+    def slab(rows, out):
+        out[...] = half[:, rows]
+        return out
+
     for cells in (halfgrid.SLAB_CELLS, p * (p // 2 + 1)):
         old, halfgrid.SLAB_CELLS = halfgrid.SLAB_CELLS, cells
         try:
-            got = halfgrid.cropped_real_map(lambda rows: half[:, rows], p, d)
+            got = halfgrid.cropped_real_map(slab, p, d)
         finally:
             halfgrid.SLAB_CELLS = old
         assert got.dtype == np.float32 and got.shape == (d, d, d)
         np.testing.assert_allclose(got, volume[inner, inner, inner], atol=2e-5)
+        apodization = rng.uniform(0.5, 1.0, d).astype(np.float32)
+        divided = got / apodization[:, None, None]
+        divided /= apodization[None, :, None]
+        divided /= apodization[None, None, :]
+        with_apodization = halfgrid.cropped_real_map(slab, p, d, apodization)
+        np.testing.assert_array_equal(with_apodization, divided)

@@ -35,6 +35,8 @@ include("fourier.jl")
 include("ctf.jl")
 include("geometry.jl")
 include("image_spectra.jl")   # the reconstruct job's padded, translated image spectra
+include("halfgrid_shells.jl")   # the reconstruct job's shell sums and Wiener division on its finished sums
+include("radial_profiles.jl")   # the radial Wiener filter's radial sums and weighting
 include("interp/spline.jl")
 
 # Projection and backprojection, bottom up: volume layouts and voxel access, the image plane

@@ -22,5 +22,12 @@ precompile(adjoint_forward_model_kernel!, (Vector{ComplexF32}, Matrix{ComplexF32
 precompile(compute_AtAv_kernel!, (Vector{ComplexF32}, Vector{ComplexF32}, Array{Float32,3}, Int, Matrix{Float64}, Float64, Float64, Float64, Matrix{Float32}, Int, Int, Int, Int, Int, Int, Int, Float64, Int))
 precompile(forward_project!, (Vector{ComplexF32}, VolumeView{ComplexF32,FullVolume,Vector{ComplexF32}}, Array{Float32,3}, ImagePlane, Linear, Int, Float64, FormulaCTF{Matrix{Float64}}))
 precompile(backproject_ctf!, (Vector{ComplexF32}, Vector{ComplexF32}, Array{Float32,3}, ImagePlane, Linear, FullVolume, Int, Float64, Bool, FormulaCTF{Matrix{Float64}}, Bool))
+precompile(shell_weight_sums_kernel!, (Vector{Float64}, Array{Float32,3}, Array{Float32,3}, Vector{Int32}))
+precompile(shell_fsc_sums_kernel!, (Matrix{Float64}, Array{ComplexF32,3}, Array{ComplexF32,3}, Array{Float32,3},
+                                    Array{Float32,3}, Vector{Float32}, Vector{Int32}, Int))
+precompile(wiener_rows_kernel!, (Array{ComplexF32,3}, Array{ComplexF32,3}, Array{ComplexF32,3}, Array{Float32,3},
+                                 Array{Float32,3}, Vector{Float32}, Vector{Float32}, Int, Int))
+precompile(radial_pair_sums_kernel!, (Matrix{Float64}, Array{Float32,3}, Array{Float32,3}, Vector{Int32}))
+precompile(add_radially_weighted_kernel!, (Array{Float32,3}, Array{Float32,3}, Vector{Float32}, Vector{Int32}))
 precompile_slicing()
 precompile_pair_ctf()
