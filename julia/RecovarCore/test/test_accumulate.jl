@@ -65,13 +65,3 @@ end
     end
     @test maximum(abs.(out .- exact) ./ exact) < 2e-6
 end
-
-@testset "accumulate_images!: every block and copy has the accumulator's type ($(nameof(typeof(out))))" for out in
-        (zeros(Float32, 3), view(zeros(Float32, 3, 2), :, 2))
-    seen = Set{DataType}()
-    record!(s::Scatter, images::UnitRange{Int}) = (push!(seen, typeof(s)); add_images!(s, images))
-    s = Scatter(VolumeView(out, ACC_LAYOUT))
-    accumulate_images!(record!, s, 2FLUSH_BLOCK + 7, 2)   # blocked, with a copy
-    @test seen == Set([typeof(s)])
-    @test out == expected_sums(zeros(Float32, 3), 2FLUSH_BLOCK + 7, 2)
-end
