@@ -274,10 +274,8 @@ function add_block!(out::AbstractVector, part::AbstractVector, entries::Abstract
     return out
 end
 
-# a zeroed vector of the same type as `v`: a column view like `view(out, :, b)` for the
-# outputs' columns, a `Vector` for a `Vector` (so the scatter is compiled for one type)
+# a zeroed column view like `view(out, :, b)` (the same type as the outputs' columns)
 zeroed_column(v::AbstractVector) = view(zeros(eltype(v), length(v), 1), :, 1)
-zeroed_column(v::Vector) = zeros(eltype(v), length(v))
 
 "Zeroed volumes like those of `s` (dense column views, same layout), without a slab."
 zeroed_like(s::Scatter) =
