@@ -94,6 +94,7 @@ def main():
             result[name + ":cpu"] = cpu
         print(json.dumps(result))
     else:  # memory: peak extra bytes of compute_AtAv with the first `count` images
+        sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # recovar_jl.rotations (NumPy only)
         from bench_forward import make_inputs
 
         tiny = make_inputs(16, 8, seed=1)

@@ -34,6 +34,22 @@ end
     @test single[:, :, 1] == out[:, :, 3]
 end
 
+@testset "padded_spectra!: pooled scratch reused across calls and sizes (D $D, P $P)" for (D, P) in ((6, 12), (5, 11))
+    rng = MersenneTwister(7)
+    expected_of(images, mask, t) = composed_spectra(Float64.(images), mask === nothing ? nothing : Float64.(mask), t, P)
+    for round in 1:3          # rounds 2 and 3 take the scratch of round 1 (and of the other size)
+        n = 3 + round
+        images = 10 .* randn(rng, Float32, D, D, n)
+        mask = isodd(round) ? rand(rng, Float32, D, D) : nothing
+        t = Float32.(2 .* randn(rng, 2, n))
+        out = Array{ComplexF32}(undef, P ÷ 2 + 1, P, n)
+        padded_spectra!(out, images, mask, t)
+        @test relerr(out, expected_of(images, mask, t)) < 2e-6
+        other = Array{ComplexF32}(undef, 5, 8, 1)                  # another size in between
+        padded_spectra!(other, randn(rng, Float32, 4, 4, 1), nothing, zeros(Float32, 2, 1))
+    end
+end
+
 @testset "padded_spectra: an integer shift is a circular shift of the padded image" begin
     rng = MersenneTwister(3)
     D, P = 6, 12
