@@ -1,7 +1,8 @@
 """Reading the next chunk of particles while the current one is computed.
 
 One reader thread: while the caller backprojects chunk i (Julia and NumPy release the GIL),
-the thread reads chunk i+1 from the stacks (positional reads into the chunk's array, see
+the thread reads chunk i+1 (from :meth:`Prefetcher.read_ahead` on, or from when the caller
+asks for it) from the stacks (positional reads into the chunk's array, see
 :class:`.mrc.StackReader`), which is where the disk reads happen. At most two chunks of images exist at once. Julia is only ever
 called from the caller's thread.
 """
@@ -25,15 +26,20 @@ class Prefetcher:
     ``read`` runs in the reader thread: it must not call Julia. (Also used for slabs of
     half volumes, :mod:`.halfgrid`: ``read`` is then NumPy arithmetic, which releases the GIL.)
 
+    ``manual``: the next read starts at :meth:`read_ahead`, not when a chunk is handed out.
     ``read_seconds``: time spent reading (in the reader thread); ``wait_seconds``: time the
     caller waited for a chunk (reading not hidden behind computing).
     """
 
-    def __init__(self, read: Callable[[np.ndarray], np.ndarray], chunks: Sequence[np.ndarray]):
+    def __init__(self, read: Callable[[np.ndarray], np.ndarray], chunks: Sequence[np.ndarray],
+                 manual: bool = False):
         self._read = read
+        self._manual = manual
         self._chunks = list(chunks)
         self.read_seconds = 0.0
         self.wait_seconds = 0.0
+        self._pool = self._pending = None
+        self._next = 0
 
     def _timed_read(self, rows: np.ndarray) -> np.ndarray:
         t0 = time.perf_counter()
@@ -41,15 +47,30 @@ class Prefetcher:
         self.read_seconds += time.perf_counter() - t0
         return images
 
+    def read_ahead(self) -> None:
+        """Start reading the next chunk now. Without ``manual`` that happens as soon as a chunk
+        is handed out; with it, when the caller says so (else when it asks for the chunk): the
+        job calls this once a chunk's spectra are made, so that the reads overlap the
+        backprojection rather than the FFT stage (cold reads slowed that stage by up to 2×)."""
+        if self._pool is not None and self._pending is None and self._next < len(self._chunks):
+            self._pending = self._pool.submit(self._timed_read, self._chunks[self._next])
+            self._next += 1
+
     def __iter__(self) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
         if not self._chunks:
             return
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="recovar-jl-read") as pool:
-            pending = pool.submit(self._timed_read, self._chunks[0])
-            for i, rows in enumerate(self._chunks):
-                t0 = time.perf_counter()
-                images = pending.result()
-                self.wait_seconds += time.perf_counter() - t0
-                pending = pool.submit(self._timed_read, self._chunks[i + 1]) if i + 1 < len(self._chunks) else None
-                yield rows, images
-                del images
+            self._pool, self._pending, self._next = pool, None, 0
+            try:
+                for rows in self._chunks:
+                    self.read_ahead()       # no-op when the caller already started this read
+                    t0 = time.perf_counter()
+                    images = self._pending.result()
+                    self.wait_seconds += time.perf_counter() - t0
+                    self._pending = None
+                    if not self._manual:
+                        self.read_ahead()
+                    yield rows, images
+                    del images
+            finally:
+                self._pool = self._pending = None

@@ -173,10 +173,13 @@ class Backprojector:
                 self.counts[h] += count
 
     def add_images(self, images: np.ndarray, rotations: np.ndarray, translations: np.ndarray,
-                   ctf_params: np.ndarray, halves: np.ndarray, max_frequency: Optional[np.ndarray] = None) -> None:
+                   ctf_params: np.ndarray, halves: np.ndarray, max_frequency: Optional[np.ndarray] = None,
+                   on_spectra: Optional[Callable[[], None]] = None) -> None:
         """Backproject real images (n, D, D) with recovar poses (pixels) and CTF rows (n, 9).
 
         ``max_frequency`` (n,) 1/Å: no data or weight beyond it (see :mod:`.ctf_modes`).
+        ``on_spectra()`` is called once the images' spectra are made (the job starts reading
+        its next chunk then: the reads overlap the backprojection, not the FFT).
         """
         n = images.shape[0]
         if n == 0:
@@ -194,6 +197,8 @@ class Backprojector:
         with self.stage("fft"):
             spectra = ops.padded_spectra(images, np.asarray(translations, dtype=np.float32), p, self._image_mask,
                                          out=self._spectra_rows(n))
+        if on_spectra is not None:
+            on_spectra()
         with self.stage("ctf"):
             if self.disc == "cubic":
                 data, weights = self.ctf_modes.multipliers(ctf_params, p, self.voxel_size, max_frequency)
@@ -409,11 +414,12 @@ def backproject_rows(bp: Backprojector, reader, particles, halves: np.ndarray, s
     # each chunk's rows half by half (stable): add_images then needs no reordering copy, and the
     # sums are the same as for the chunk in STAR order (add_images sorts it the same way)
     chunks = Prefetcher(reader.read, [rows[np.argsort(halves[rows], kind="stable")]
-                                      for rows in (start + r for r in chunk_rows(stop - start, chunk_size))])
+                                      for rows in (start + r for r in chunk_rows(stop - start, chunk_size))],
+                        manual=True)
     for rows, images in chunks:
         bp.add_images(images, particles.rotations[rows], particles.translations[rows],
                       particles.ctf_params[rows], halves[rows],
-                      max_frequency=None if limits is None else limits(rows))
+                      max_frequency=None if limits is None else limits(rows), on_spectra=chunks.read_ahead)
         if on_chunk is not None:
             on_chunk(rows.size)
     bp.timings["read"] = bp.timings.get("read", 0.0) + chunks.read_seconds

@@ -178,6 +178,35 @@ def test_prefetcher_yields_every_chunk_in_order_with_its_images():
     assert list(Prefetcher(lambda rows: stack[rows], [])) == []
 
 
+@pytest.mark.parametrize("call_read_ahead", [False, True])
+def test_manual_prefetcher_reads_the_next_chunk_only_when_told(call_read_ahead):
+    import threading
+    from recovar_jl.jobs.prefetch import Prefetcher, chunk_rows
+
+    stack = np.arange(7 * 4, dtype=np.float32).reshape(7, 2, 2)
+    started = []
+    done = threading.Event()
+
+    def read(rows):
+        started.append(int(rows[0]))
+        done.set()
+        return stack[rows].copy()
+
+    chunks = Prefetcher(read, chunk_rows(7, 3), manual=True)
+    seen = []
+    for rows, images in chunks:
+        assert started[-1] == rows[0]          # nothing read ahead before read_ahead()
+        np.testing.assert_array_equal(images, stack[rows])
+        seen.append(rows.tolist())
+        if call_read_ahead:
+            done.clear()
+            chunks.read_ahead()
+            chunks.read_ahead()                # a second call starts nothing more
+            if rows[-1] < 6:
+                assert done.wait(10) and started[-1] == rows[-1] + 1
+    assert seen == [[0, 1, 2], [3, 4, 5], [6]] and started == [0, 3, 6]
+
+
 def test_prefetcher_passes_a_read_error_to_the_caller():
     from recovar_jl.jobs.errors import JobError
     from recovar_jl.jobs.prefetch import Prefetcher, chunk_rows
