@@ -64,14 +64,14 @@ SpectrumScratch{T}(image_side::Int, padded_side::Int) where {T} =
 # (1.5 MB at D = 256, P = 512, Float32) of new pages to fault in and zero, per thread and call.
 # The pool keeps scratches of the last sizes used (one of other sizes found in it is dropped);
 # their zero borders stay zero between calls (`SpectrumScratch`).
-const SCRATCH_POOL = Any[]
-const SCRATCH_LOCK = ReentrantLock()
+const SPECTRUM_SCRATCHES = Any[]
+const SPECTRUM_SCRATCH_LOCK = ReentrantLock()
 
 "A `SpectrumScratch{T}(D, P)` from the pool, or a new one; return it with `give_back_scratch`."
 function take_scratch(::Type{T}, image_side::Int, padded_side::Int) where {T}
-    found = lock(SCRATCH_LOCK) do
-        while !isempty(SCRATCH_POOL)
-            s = pop!(SCRATCH_POOL)
+    found = lock(SPECTRUM_SCRATCH_LOCK) do
+        while !isempty(SPECTRUM_SCRATCHES)
+            s = pop!(SPECTRUM_SCRATCHES)
             s isa SpectrumScratch{T} && size(s.rows) == (padded_side, image_side) && return s
         end
         return nothing
@@ -79,7 +79,7 @@ function take_scratch(::Type{T}, image_side::Int, padded_side::Int) where {T}
     return found === nothing ? SpectrumScratch{T}(image_side, padded_side) : found
 end
 
-give_back_scratch(s::SpectrumScratch) = lock(() -> push!(SCRATCH_POOL, s), SCRATCH_LOCK)
+give_back_scratch(s::SpectrumScratch) = lock(() -> push!(SPECTRUM_SCRATCHES, s), SPECTRUM_SCRATCH_LOCK)
 
 # FFTW guru layouts (row-major lists, docs of fftw.jl): the x transform of the D image rows of
 # `rows` into rows o+1 … o+D of `half`, then the y transform of all columns of `half`.
