@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/bench_reconstruct_scale.py --workdir /tmp/scale-data --label before
 
-For each (box, particles), by default box 256 × 20,000 and box 384 × 5,000 (8.1 GB of stacks):
+For each (box, particles), by default box 256 × 20,000, box 384 × 5,000 and box 384 × 20,000
+(20 GB of stacks; the last shows the job with its fixed steps spread over more particles):
 
 * simulate, once (kept under --workdir and reused by later runs): `recovar-jl simulate` of the
   demo phantom (`gaussian_atom_phantom(box)`) at 3 Å/pixel, SNR 1, seed 0, padding 2: the
@@ -21,7 +22,7 @@ For each (box, particles), by default box 256 × 20,000 and box 384 × 5,000 (8.
 The load average (/proc/loadavg) is recorded before and after every figure. Every step that
 needs more than 3 GB (simulate at box ≥ 384, reconstruct at box ≥ 256) holds --lock
 (default /tmp/bigmem.lock, the machine's shared lock: do not also wrap this script in
-`flock` on it). Sizes: --sizes 256x20000 384x5000, or --boxes 128 256 with --particles N;
+`flock` on it). Sizes: --sizes 256x20000 384x5000 384x20000, or --boxes 128 256 with --particles N;
 --threads sets the job's Julia threads (RECOVAR_JL_NUM_THREADS). Writes a markdown table (--markdown) and the figures as JSON (--json).
 Not a test: timings depend on the machine and its load.
 """
@@ -227,7 +228,7 @@ def main(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="box 64 and 128, 2,000 particles each")
     parser.add_argument("--sizes", nargs="*", default=None, metavar="BOXxN",
-                        help="e.g. 128x20000 256x20000 (default: 256x20000 384x5000)")
+                        help="e.g. 128x20000 256x20000 (default: 256x20000 384x5000 384x20000)")
     parser.add_argument("--boxes", nargs="*", type=int, default=None, help="boxes, each with --particles particles")
     parser.add_argument("--particles", type=int, default=20000, help="particles per box with --boxes")
     parser.add_argument("--pad", type=float, default=2.0)
@@ -241,7 +242,7 @@ def main(argv):
     if args.threads is not None:
         os.environ["RECOVAR_JL_NUM_THREADS"] = str(args.threads)
     sizes = args.sizes or [f"{box}x{args.particles}" for box in args.boxes or ()] or \
-        (["64x2000", "128x2000"] if args.quick else ["256x20000", "384x5000"])
+        (["64x2000", "128x2000"] if args.quick else ["256x20000", "384x5000", "384x20000"])
     specs = []
     for spec in sizes:
         try:
