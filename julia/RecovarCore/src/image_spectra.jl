@@ -60,27 +60,6 @@ SpectrumScratch{T}(image_side::Int, padded_side::Int) where {T} =
     SpectrumScratch{T}(zeros(T, padded_side, image_side), zeros(Complex{T}, padded_side ÷ 2 + 1, padded_side),
                        Vector{Complex{T}}(undef, padded_side ÷ 2 + 1), Vector{Complex{T}}(undef, padded_side))
 
-# Scratch buffers reused across calls: a fresh one is sizeof(T)·(P·D + 2·(P÷2+1)·P) bytes
-# (1.5 MB at D = 256, P = 512, Float32) of new pages to fault in and zero, per thread and call.
-# The pool keeps scratches of the last sizes used (one of other sizes found in it is dropped);
-# their zero borders stay zero between calls (`SpectrumScratch`).
-const SPECTRUM_SCRATCHES = Any[]
-const SPECTRUM_SCRATCH_LOCK = ReentrantLock()
-
-"A `SpectrumScratch{T}(D, P)` from the pool, or a new one; return it with `give_back_scratch`."
-function take_scratch(::Type{T}, image_side::Int, padded_side::Int) where {T}
-    found = lock(SPECTRUM_SCRATCH_LOCK) do
-        while !isempty(SPECTRUM_SCRATCHES)
-            s = pop!(SPECTRUM_SCRATCHES)
-            s isa SpectrumScratch{T} && size(s.rows) == (padded_side, image_side) && return s
-        end
-        return nothing
-    end
-    return found === nothing ? SpectrumScratch{T}(image_side, padded_side) : found
-end
-
-give_back_scratch(s::SpectrumScratch) = lock(() -> push!(SPECTRUM_SCRATCHES, s), SPECTRUM_SCRATCH_LOCK)
-
 # FFTW guru layouts (row-major lists, docs of fftw.jl): the x transform of the D image rows of
 # `rows` into rows o+1 … o+D of `half`, then the y transform of all columns of `half`.
 x_transform_layout(D::Int, P::Int) = ([IODim(P, 1, 1)], [IODim(D, P, P ÷ 2 + 1)])
@@ -115,13 +94,9 @@ function padded_spectra!(out::AbstractArray{Complex{T},3}, images::AbstractArray
     phases = SpectrumPhases(D, P)
     plan_padded_spectra(out, D, P)
     on_demand_blocks(n) do blocks
-        scratch = take_scratch(T, D, P)
-        try
-            for block in blocks, i in block
-                padded_spectrum!(out, i, images, mask, translations, phases, scratch)
-            end
-        finally
-            give_back_scratch(scratch)
+        scratch = SpectrumScratch{T}(D, P)
+        for block in blocks, i in block
+            padded_spectrum!(out, i, images, mask, translations, phases, scratch)
         end
     end
     return out
@@ -131,7 +106,7 @@ end
 # transform, one per output alignment for the y transform (two when an image's spectrum is an
 # odd number of elements).
 function plan_padded_spectra(out::DenseArray{Complex{T},3}, D::Int, P::Int) where {T}
-    scratch = take_scratch(T, D, P)
+    scratch = SpectrumScratch{T}(D, P)
     x_dims, x_many = x_transform_layout(D, P)
     y_dims, y_many = y_transform_layout(P)
     o = padding_offset(D, P)
@@ -141,7 +116,6 @@ function plan_padded_spectra(out::DenseArray{Complex{T},3}, D::Int, P::Int) wher
             fftw_plan(T, :c2c, y_dims, y_many, FFTW_FORWARD, pointer(scratch.half), pointer(out, (i - 1) * length(scratch.half) + 1))
         end
     end
-    give_back_scratch(scratch)
     return nothing
 end
 

@@ -34,10 +34,10 @@ end
     @test single[:, :, 1] == out[:, :, 3]
 end
 
-@testset "padded_spectra!: pooled scratch reused across calls and sizes (D $D, P $P)" for (D, P) in ((6, 12), (5, 11))
+@testset "padded_spectra!: repeated calls, other sizes in between (D $D, P $P)" for (D, P) in ((6, 12), (5, 11))
     rng = MersenneTwister(7)
     expected_of(images, mask, t) = composed_spectra(Float64.(images), mask === nothing ? nothing : Float64.(mask), t, P)
-    for round in 1:3          # rounds 2 and 3 take the scratch of round 1 (and of the other size)
+    for round in 1:3          # no state of one call leaks into the next
         n = 3 + round
         images = 10 .* randn(rng, Float32, D, D, n)
         mask = isodd(round) ? rand(rng, Float32, D, D) : nothing
