@@ -1,10 +1,9 @@
 """Reading the next chunk of particles while the current one is computed.
 
 One reader thread: while the caller backprojects chunk i (Julia and NumPy release the GIL),
-the thread reads chunk i+1 (from :meth:`Prefetcher.read_ahead` on, or from when the caller
-asks for it) from the stacks (positional reads into the chunk's array, see
-:class:`.mrc.StackReader`), which is where the disk reads happen. At most two chunks of images exist at once. Julia is only ever
-called from the caller's thread.
+the thread reads chunk i+1 from the stacks (positional reads into the chunk's array, see
+:class:`.mrc.StackReader`), from the moment the caller calls :meth:`Prefetcher.read_ahead`.
+At most two chunks of images exist at once. Julia is only ever called from the caller's thread.
 """
 from __future__ import annotations
 
@@ -21,20 +20,16 @@ def chunk_rows(n: int, chunk_size: int) -> list:
 
 
 class Prefetcher:
-    """Iterate over ``(rows, read(rows))`` for each chunk of ``chunks``, one read ahead.
+    """Iterate over ``(rows, read(rows))`` for each chunk of ``chunks``; the next chunk is read
+    in the reader thread from :meth:`read_ahead` on (else when it is asked for).
 
-    ``read`` runs in the reader thread: it must not call Julia. (Also used for slabs of
-    half volumes, :mod:`.halfgrid`: ``read`` is then NumPy arithmetic, which releases the GIL.)
-
-    ``manual``: the next read starts at :meth:`read_ahead`, not when a chunk is handed out.
+    ``read`` runs in the reader thread: it must not call Julia.
     ``read_seconds``: time spent reading (in the reader thread); ``wait_seconds``: time the
     caller waited for a chunk (reading not hidden behind computing).
     """
 
-    def __init__(self, read: Callable[[np.ndarray], np.ndarray], chunks: Sequence[np.ndarray],
-                 manual: bool = False):
+    def __init__(self, read: Callable[[np.ndarray], np.ndarray], chunks: Sequence[np.ndarray]):
         self._read = read
-        self._manual = manual
         self._chunks = list(chunks)
         self.read_seconds = 0.0
         self.wait_seconds = 0.0
@@ -48,9 +43,8 @@ class Prefetcher:
         return images
 
     def read_ahead(self) -> None:
-        """Start reading the next chunk now. Without ``manual`` that happens as soon as a chunk
-        is handed out; with it, when the caller says so (else when it asks for the chunk): the
-        job calls this once a chunk's spectra are made, so that the reads overlap the
+        """Start reading the next chunk now (a no-op if it is started or there is none). The job
+        calls this once a chunk's spectra are made, so that the reads overlap the
         backprojection rather than the FFT stage (cold reads slowed that stage by up to 2×)."""
         if self._pool is not None and self._pending is None and self._next < len(self._chunks):
             self._pending = self._pool.submit(self._timed_read, self._chunks[self._next])
@@ -68,8 +62,6 @@ class Prefetcher:
                     images = self._pending.result()
                     self.wait_seconds += time.perf_counter() - t0
                     self._pending = None
-                    if not self._manual:
-                        self.read_ahead()
                     yield rows, images
                     del images
             finally:

@@ -414,8 +414,7 @@ def backproject_rows(bp: Backprojector, reader, particles, halves: np.ndarray, s
     # each chunk's rows half by half (stable): add_images then needs no reordering copy, and the
     # sums are the same as for the chunk in STAR order (add_images sorts it the same way)
     chunks = Prefetcher(reader.read, [rows[np.argsort(halves[rows], kind="stable")]
-                                      for rows in (start + r for r in chunk_rows(stop - start, chunk_size))],
-                        manual=True)
+                                      for rows in (start + r for r in chunk_rows(stop - start, chunk_size))])
     for rows, images in chunks:
         bp.add_images(images, particles.rotations[rows], particles.translations[rows],
                       particles.ctf_params[rows], halves[rows],

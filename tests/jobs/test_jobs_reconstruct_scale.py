@@ -179,7 +179,7 @@ def test_prefetcher_yields_every_chunk_in_order_with_its_images():
 
 
 @pytest.mark.parametrize("call_read_ahead", [False, True])
-def test_manual_prefetcher_reads_the_next_chunk_only_when_told(call_read_ahead):
+def test_prefetcher_reads_the_next_chunk_only_when_told(call_read_ahead):
     import threading
     from recovar_jl.jobs.prefetch import Prefetcher, chunk_rows
 
@@ -192,7 +192,7 @@ def test_manual_prefetcher_reads_the_next_chunk_only_when_told(call_read_ahead):
         done.set()
         return stack[rows].copy()
 
-    chunks = Prefetcher(read, chunk_rows(7, 3), manual=True)
+    chunks = Prefetcher(read, chunk_rows(7, 3))
     seen = []
     for rows, images in chunks:
         assert started[-1] == rows[0]          # nothing read ahead before read_ahead()
