@@ -5,7 +5,7 @@
 #     AᵀAv = Aᵀ (A v / σ²)
 #
 # on the engine's rows (src/engine/): slicing is the forward model with CTF ≡ 1. Per row of
-# pixels, A v is `slice_row!` followed by an in-place multiply by the row's CTF; Aᵀ s
+# pixels, A v is `slice_row!` with the row's CTF as its weights; Aᵀ s
 # scatters the row with `backproject_row!`, each pixel times its CTF as it is scattered
 # (`ScaledRow`); AᵀAv locates each pixel once and samples v there, weights the value by
 # CTF²/σ² and scatters it at the same location (`SampledRow`), never holding an image. The CTF of a row comes from ctf.jl's evaluator (`ctf_points!`, `fine_ctf_rows!`)
@@ -41,12 +41,64 @@ end
 SPA CTF (docs/conventions.md §9) from the parameter matrix `params` (Julia `(K ≥ 9, n)`);
 `column_freq[j + 1]`, `row_freq[r + 1]` are the frequencies (1/Å, recovar's float32 grid)
 of stored column j and row r; `s2_max` the largest kx² + ky² of the plane (for `fast_ctf_ok`).
+
+The CTF is point-symmetric: its phase depends on kx², ky² and kx·ky only, so the CTF at
+(−kx, −ky) is computed with the same operations as at (kx, ky). On a full plane, column j
+and column `column_mirror − j` have exactly opposite frequencies (`column_mirror` = −1 on
+half planes, whose kx ≥ 0); `row_mirror[r + 1]` is the earlier stored row with frequency
+exactly −ky (0-based; −1 if none, for ky = 0 and on half planes), `mirrored_later[r + 1]`
+whether row r is a later row's mirror. `ctf_row!` copies such rows, reversed, instead of
+evaluating them again (about half of the rows).
 """
 struct FormulaCTF{P<:AbstractMatrix{<:Real}}
     params::P
     column_freq::Vector{Float64}
     row_freq::Vector{Float64}
     s2_max::Float64
+    row_mirror::Vector{Int}
+    column_mirror::Int
+    mirrored_later::Vector{Bool}
+end
+function FormulaCTF(params::AbstractMatrix{<:Real}, column_freq::Vector{Float64}, row_freq::Vector{Float64},
+                    s2_max::Float64)
+    column_mirror = mirror_offset(column_freq)
+    row_mirror = column_mirror >= 0 ? mirror_indices(row_freq) : fill(-1, length(row_freq))
+    mirrored_later = [r in row_mirror for r in 0:length(row_freq)-1]
+    return FormulaCTF(params, column_freq, row_freq, s2_max, row_mirror, column_mirror, mirrored_later)
+end
+
+"""
+    mirror_indices(freq) -> Vector{Int}
+
+For each nonzero entry of `freq`, the 0-based index of an earlier entry exactly equal to its
+negation (−1 if none, and for zero). (A quadratic search: about 10⁵ comparisons at box 512,
+once per kernel call.)
+"""
+function mirror_indices(freq::Vector{Float64})
+    mirror = fill(-1, length(freq))
+    for i in eachindex(freq)
+        freq[i] == 0 && continue
+        m = findfirst(==(-freq[i]), view(freq, 1:i-1))
+        m === nothing || (mirror[i] = m - 1)
+    end
+    return mirror
+end
+
+"""
+    mirror_offset(freq) -> c
+
+The c with `freq[c − j + 1] == −freq[j + 1]` exactly for every 0-based j with c − j in range
+(twice the index of the zero frequency), or −1 if there is none (a half plane's kx ≥ 0).
+"""
+function mirror_offset(freq::Vector{Float64})
+    zero_at = findfirst(iszero, freq)
+    zero_at === nothing && return -1
+    c = 2 * (zero_at - 1)
+    n = length(freq)
+    all(freq[c - j + 1] == -freq[j + 1] for j in max(0, c - n + 1):min(n - 1, c)) || return -1
+    # a half plane: the mirrors cover only the zero column
+    min(n - 1, c) - max(0, c - n + 1) >= n ÷ 2 || return -1
+    return c
 end
 
 """
@@ -126,14 +178,25 @@ end
 
 Per-thread scratch for the CTF of one row: `values` (one per stored column; ones, and
 left so, for `NoCTF`), `weights` (the CTF combined with other per-pixel factors, e.g.
-CTF²/σ²) and, for SPA_ANTIALIASED, room for three rows of the fine grid.
+CTF²/σ²) and, for SPA_ANTIALIASED, room for three rows of the fine grid. For a
+`FormulaCTF` with mirrored rows, `cache[:, r + 1]` keeps row r's values (columns
+`cached[r + 1]`, of the image `cached_for[r + 1]`) for its mirror row.
 """
 struct CTFRow
     values::Vector{Float64}
     weights::Vector{Float64}
     fine::Vector{Float64}
+    cache::Matrix{Float64}
+    cached::Vector{UnitRange{Int}}
+    cached_for::Vector{ImageCTF}
 end
-CTFRow(source, plane::ImagePlane) = CTFRow(ones(plane.width), zeros(plane.width), zeros(fine_rows_length(source)))
+function CTFRow(source, plane::ImagePlane)
+    rows = source isa FormulaCTF && any(source.mirrored_later) ? plane.h : 0
+    # an image no call can match: NaN constants
+    nobody = ImageCTF(CTFConstants(ntuple(_ -> NaN, fieldcount(CTFConstants))...), false)
+    return CTFRow(ones(plane.width), zeros(plane.width), zeros(fine_rows_length(source)),
+                  zeros(rows == 0 ? 0 : plane.width, rows), fill(1:0, rows), fill(nobody, rows))
+end
 fine_rows_length(source) = 0
 fine_rows_length(s::AntialiasedCTF) = 3 * length(s.fine_axis)
 
@@ -142,7 +205,7 @@ fine_rows_length(s::AntialiasedCTF) = 3 * length(s.fine_axis)
 
 `row.values[j + 1]` ← the CTF of the image with constants `ic` (`image_ctf(source, i)`) at
 stored pixel (r, j) for the stored columns j in `columns` (0-based; the kept ones,
-`kept_range`), from ctf.jl's evaluator. Other entries are left as they are.
+`kept_range`), from ctf.jl's evaluator. Other entries may change too (`ctf_columns`).
 """
 ctf_row!(row::CTFRow, ::NoCTF, ::Nothing, r::Int, columns::UnitRange{Int}) = row.values
 
@@ -156,12 +219,46 @@ function ctf_row!(row::CTFRow, s::TabulatedCTF, image::Int, r::Int, columns::Uni
     return buffer
 end
 
-ctf_row!(row::CTFRow, s::FormulaCTF, ic::ImageCTF, r::Int, columns::UnitRange{Int}) =
-    ctf_points!(row.values, ic.constants, s.column_freq, s.row_freq[r + 1], ic.fast, columns .+ 1)
+function ctf_row!(row::CTFRow, s::FormulaCTF, ic::ImageCTF, r::Int, columns::UnitRange{Int})
+    m = s.row_mirror[r + 1]
+    (m >= 0 && !isempty(row.cached) && row.cached_for[m + 1] === ic) && return mirror_row!(row, s, ic, r, m, columns)
+    wide = ctf_columns(s, ic, columns, length(row.values))
+    ctf_points!(row.values, ic.constants, s.column_freq, s.row_freq[r + 1], ic.fast, wide .+ 1)
+    if s.mirrored_later[r + 1] && !isempty(row.cached)
+        checkbounds(row.cache, wide .+ 1, r + 1)
+        for j in wide
+            @inbounds row.cache[j + 1, r + 1] = row.values[j + 1]
+        end
+        row.cached[r + 1] = wide
+        row.cached_for[r + 1] = ic
+    end
+    return row.values
+end
+
+# row r from its mirror row m of the same image: CTF(kx, ky) = CTF(−kx, −ky) (same operations,
+# same value), copied reversed where the mirror columns are cached; the columns left over
+# (at most the unmatched −N/2 column of an even plane) are evaluated
+function mirror_row!(row::CTFRow, s::FormulaCTF, ic::ImageCTF, r::Int, m::Int, columns::UnitRange{Int})
+    c = s.column_mirror
+    cached = row.cached[m + 1]
+    lo = max(first(columns), c - last(cached))
+    hi = min(last(columns), c - first(cached))
+    lo > hi && return ctf_points!(row.values, ic.constants, s.column_freq, s.row_freq[r + 1], ic.fast, columns .+ 1)
+    checkbounds(row.values, (lo:hi) .+ 1)
+    checkbounds(row.cache, (c - hi + 1):(c - lo + 1), m + 1)
+    values, cache = row.values, row.cache
+    @inbounds @simd for j in lo:hi
+        values[j + 1] = cache[c - j + 1, m + 1]
+    end
+    ctf_points!(values, ic.constants, s.column_freq, s.row_freq[r + 1], ic.fast, (first(columns):lo-1) .+ 1)
+    ctf_points!(values, ic.constants, s.column_freq, s.row_freq[r + 1], ic.fast, (hi+1:last(columns)) .+ 1)
+    return values
+end
 
 ctf_row!(row::CTFRow, s::DosedCTF, ic::DosedImageCTF, r::Int, columns::UnitRange{Int}) =
-    ctf_points!(row.values, ic.constants, s.column_freq, s.row_freq[r + 1], ic.fast, columns .+ 1, ic.dose, s.limit,
-                s.half_inverse, r * length(s.column_freq))
+    ctf_points!(row.values, ic.constants, s.column_freq, s.row_freq[r + 1], ic.fast,
+                ctf_columns(s, ic, columns, length(row.values)) .+ 1, ic.dose, s.limit, s.half_inverse,
+                r * length(s.column_freq))
 
 function ctf_row!(row::CTFRow, s::AntialiasedCTF, ic::ImageCTF, r::Int, columns::UnitRange{Int})
     isempty(columns) && return row.values
@@ -258,10 +355,10 @@ end
 """
     ctf_columns(source, ic, columns, width) -> UnitRange{Int}
 
-The stored columns whose CTF a row pass computes (`ctf_row!`): the kept `columns`
-(`kept_range`), for the vectorised formula sources (`FormulaCTF`, `DosedCTF` with
-`ic.fast`) widened within 0:width−1 to a multiple of 8, so that their SIMD loop has no scalar
-remainder (about 10 ns per left-over column). The extra values are computed, never used.
+The stored columns whose CTF `ctf_row!` computes for the kept `columns` (`kept_range`): for
+the vectorised formula sources (`FormulaCTF`, `DosedCTF` with `ic.fast`) widened within
+0:width−1 to a multiple of 8, so that their SIMD loop has no scalar remainder (about 10 ns
+per left-over column). The extra values are computed, never used.
 """
 ctf_columns(source, ic, columns::UnitRange{Int}, width::Int) = columns
 function ctf_columns(::Union{FormulaCTF,DosedCTF}, ic, columns::UnitRange{Int}, width::Int)
@@ -272,28 +369,11 @@ function ctf_columns(::Union{FormulaCTF,DosedCTF}, ic, columns::UnitRange{Int}, 
 end
 
 """
-    weigh_row!(dest, q, src, p, weights, columns)
-
-`dest[q + j + 1] = convert(T, src[p + j + 1]) · real(T)(weights[j + 1])` for the stored
-columns j in `columns` (0-based, `kept_range`); the other entries of `dest` are left as they are.
-"""
-function weigh_row!(dest::AbstractVector{T}, q::Int, src::AbstractVector, p::Int, weights::Vector{Float64},
-                    columns::UnitRange{Int}) where {T}
-    isempty(columns) && return dest
-    (checkbounds(Bool, dest, q .+ columns .+ 1) && checkbounds(Bool, src, p .+ columns .+ 1) &&
-     checkbounds(Bool, weights, columns .+ 1)) || throw(BoundsError(dest, q .+ columns .+ 1))
-    @inbounds @simd for j in columns
-        dest[q + j + 1] = convert(T, src[p + j + 1]) * real(T)(weights[j + 1])
-    end
-    return dest
-end
-
-"""
     project_image!(out, offset, vol, geo, plane, order, limit, source, ic, row, ctf, pf)
 
 `out[offset + p]` = CTF(p) × the `order` interpolation of `vol` at pixel p's grid point
 (A v for one image), zero for pixels with `kx² + ky² > limit`: per row, the engine's
-`slice_row!`, then the kept pixels multiplied in place by the row's CTF.
+`slice_row!` with the row's CTF as its weights.
 """
 @inline function project_image!(out::AbstractVector{To}, offset::Int, vol::VolumeView, geo::SliceGeometry,
                         plane::ImagePlane, order, limit::Int, source, ic, row::RowBuffer, ctf::CTFRow,
@@ -302,11 +382,12 @@ end
     for r in 0:plane.h-1
         ky = row_frequency(plane, r)
         p = offset + r * plane.width
-        slice_row!(out, p, vol, geo, plane, order, ky, limit, row, pf)
-        source isa NoCTF && continue
-        columns = kept_range(plane, ky, limit)
-        values = ctf_row!(ctf, source, ic, r, ctf_columns(source, ic, columns, plane.width))
-        weigh_row!(out, p, out, p, values, columns)
+        if source isa NoCTF
+            slice_row!(out, p, vol, geo, plane, order, ky, limit, row, pf)
+        else
+            ctf_values = ctf_row!(ctf, source, ic, r, kept_range(plane, ky, limit))
+            slice_row!(out, p, vol, geo, plane, order, ky, limit, row, pf, ctf_values)
+        end
     end
     return nothing
 end
@@ -362,8 +443,7 @@ partner frequency: the adjoint of slicing `half_image_to_full_image`).
     for r in 0:plane.h-1
         ky = row_frequency(plane, r)
         p = offset + r * plane.width
-        columns = ctf_columns(source, ic, kept_range(plane, ky, limit), plane.width)
-        multipliers = ctf_row!(ctf, source, ic, r, columns)
+        multipliers = ctf_row!(ctf, source, ic, r, kept_range(plane, ky, limit))
         backproject_row!(s, ScaledRow{T}(slices, p, multipliers), p, geo, plane, order, ky, limit,
                          conjugate_partners, row, pf)
     end
@@ -402,7 +482,7 @@ the same location (the transpose of the same interpolation). No image is held.
     for r in 0:plane.h-1
         ky = row_frequency(plane, r)
         columns = kept_range(plane, ky, limit)
-        values = ctf_row!(ctf, source, ic, r, ctf_columns(source, ic, columns, plane.width))
+        values = ctf_row!(ctf, source, ic, r, columns)
         weights = noise_weights!(ctf.weights, values, noise, r * plane.width, i, columns)
         backproject_row!(s, SampledRow{T}(vol, weights), 0, geo, plane, order, ky, limit, false, row, pf)
     end

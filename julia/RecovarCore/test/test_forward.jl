@@ -217,6 +217,42 @@ end
     @test large <= Threads.nthreads() * sizeof(ComplexF32) * N^3 + 64 * 1024
 end
 
+# the two-pass reference of the row sources: dest[q + j + 1] = src[p + j + 1] · weights[j + 1]
+# for the stored columns j in `columns`, in the element type of `dest`
+function weigh_row!(dest::AbstractVector{T}, q, src, p, weights, columns) where {T}
+    for j in columns
+        dest[q + j + 1] = convert(T, src[p + j + 1]) * real(T)(weights[j + 1])
+    end
+    return dest
+end
+
+@testset "A v: a row weighted as it is sliced equals the row sliced, then weighted ($T, order $o, N $N)" for T in (ComplexF32, ComplexF64),
+        o in (0, 1, 3), N in (8, 9)
+    rng = MersenneTwister(31 + o + N)
+    order = RCF.interpolation_order(o)
+    for layout in (RCF.FullVolume(N, N, N), RCF.HalfVolume(N, N, N)), hi in (false, true)
+        plane = RCF.ImagePlane(N, N, hi)
+        limit = o == 3 ? typemax(Int) : (N ÷ 2 - 1)^2
+        R = forward_test_rotations(rng, 1, real(T))
+        geo = RCF.slice_geometry(R, 1, 1, RCF.slice_center(order, layout))
+        row = RCF.forward_row_buffer(order, R, plane)
+        pf = RCF.Prefetcher(zeros(T, 1), :none)
+        vol = RCF.VolumeView(randn(rng, T, RCF.stored_length(layout)), layout)
+        for r in 0:plane.h-1
+            ky = RCF.row_frequency(plane, r)
+            weights = randn(rng, plane.width)
+            sliced = fill(T(7), plane.width)
+            RCF.slice_row!(sliced, 0, vol, geo, plane, order, ky, limit, row, pf)
+            weigh_row!(sliced, 0, sliced, 0, weights, RCF.kept_range(plane, ky, limit))
+            fused = fill(T(7), plane.width)
+            RCF.slice_row!(fused, 0, vol, geo, plane, order, ky, limit, row, pf, weights)
+            @test isequal(fused, sliced)
+        end
+        @test_throws DimensionMismatch RCF.slice_row!(zeros(T, plane.width), 0, vol, geo, plane, order, 0, limit,
+                                                      row, pf, zeros(plane.width - 1))
+    end
+end
+
 @testset "row sources: one location per pixel gives the two-pass sums bit for bit ($T, order $o, half image $hi)" for T in (ComplexF32, ComplexF64),
         o in (0, 1, 3), hi in (false, true)
     rng = MersenneTwister(17 + o + 2hi)
@@ -239,7 +275,7 @@ end
         p = r * plane.width
         # the adjoint: scaled into a buffer, then scattered; or scaled as scattered
         buffer = zeros(T, plane.width)
-        RCF.weigh_row!(buffer, 0, values, p, multipliers, columns)
+        weigh_row!(buffer, 0, values, p, multipliers, columns)
         two_pass = zeros(T, N^3)
         RCF.backproject_row!(RCF.Scatter(RCF.VolumeView(two_pass, layout)), buffer, 0, geo, plane, order, ky, limit,
                              partners, row, pf)
@@ -251,7 +287,7 @@ end
         # AᵀAv: sliced into a buffer, weighted, scattered; or sampled where scattered
         sliced = zeros(T, plane.width)
         RCF.slice_row!(sliced, 0, vol, geo, plane, order, ky, limit, row, pf)
-        RCF.weigh_row!(sliced, 0, sliced, 0, multipliers, columns)
+        weigh_row!(sliced, 0, sliced, 0, multipliers, columns)
         two_pass = zeros(T, N^3)
         RCF.backproject_row!(RCF.Scatter(RCF.VolumeView(two_pass, layout)), sliced, 0, geo, plane, order, ky, limit,
                              false, row, pf)
@@ -260,6 +296,50 @@ end
                              geo, plane, order, ky, limit, false, row, pf)
         @test one_pass == two_pass
     end
+end
+
+@testset "mirrored CTF rows equal the CTF evaluated there (N $N)" for N in (8, 9, 64)
+    @test RCF.mirror_indices([-2.0, -1.0, 0.0, 1.0]) == [-1, -1, -1, 1]
+    @test RCF.mirror_offset([-2.0, -1.0, 0.0, 1.0]) == 4
+    @test RCF.mirror_offset([-1.0, 0.0, 1.0]) == 2
+    @test RCF.mirror_offset([0.0, 1.0, 2.0, -1.0]) == -1   # FFT order
+    @test RCF.mirror_offset([0.0, 1.0, 2.0]) == -1         # a half plane
+    @test RCF.mirror_offset([-1.0, 0.0, 1.5]) == -1        # not exactly opposite
+    P = forward_test_params(MersenneTwister(5 + N), 3)
+    P[3, 3] = 0   # a round CTF, zero phase shift: the kx·ky term is ±0 on the mirrored rows
+    P[2, 3] = P[1, 3]
+    full = RCF.ctf_source(RCF.CTF_SPA, P, RCF.ImagePlane(N, N, false), 1.7, 0.0, 0.0)
+    # every row but ky = 0 (and −N/2 for even N) is the mirror of an earlier row
+    @test count(>=(0), full.row_mirror) == (iseven(N) ? N ÷ 2 - 1 : N ÷ 2)
+    @test count(full.mirrored_later) == count(>=(0), full.row_mirror)
+    @test full.column_mirror == (iseven(N) ? N : N - 1)
+    half = RCF.ctf_source(RCF.CTF_SPA, P, RCF.ImagePlane(N, N, true), 1.7, 0.0, 0.0)
+    @test half.column_mirror == -1 && all(==(-1), half.row_mirror)
+    @test isempty(RCF.CTFRow(half, RCF.ImagePlane(N, N, true)).cached)
+    plane = RCF.ImagePlane(N, N, false)
+    row = RCF.CTFRow(full, plane)
+    reference = zeros(N)
+    # rows in order and out of order, images in turn, clipped and unclipped (kx = −N/2 kept:
+    # a column without a mirror)
+    for (i, limit) in ((1, (N ÷ 2 - 1)^2), (2, typemax(Int)), (1, typemax(Int)), (3, (N ÷ 2)^2)),
+            rows in (0:N-1, N-1:-1:0)
+        ic = RCF.image_ctf(full, i)
+        for r in rows
+            columns = RCF.kept_range(plane, RCF.row_frequency(plane, r), limit)
+            values = RCF.ctf_row!(row, full, ic, r, columns)
+            for j in columns
+                RCF.ctf_points!(reference, ic.constants, full.column_freq, full.row_freq[r + 1], ic.fast, (j + 1):(j + 1))
+                @test values[j + 1] == reference[j + 1]
+            end
+        end
+    end
+    # the mirrored rows are copies: a marked cache entry shows up in the mirror row
+    ic = RCF.image_ctf(full, 1)
+    r = N - 2
+    m = full.row_mirror[r + 1]
+    RCF.ctf_row!(row, full, ic, m, 0:N-1)
+    row.cache[full.column_mirror - 2 + 1, m + 1] = 12345.0
+    @test RCF.ctf_row!(row, full, ic, r, 0:N-1)[3] == 12345.0
 end
 
 @testset "ctf_columns widens the formula sources' kept columns to a multiple of 8 within the row" begin

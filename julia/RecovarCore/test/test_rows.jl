@@ -39,7 +39,7 @@ function rows_match(vol, rotations, plane, order, u, max_r2)
     n = size(rotations, 3)
     Tc = promote_type(Float32, eltype(rotations))
     row = row_buffer(order, Tc, plane.width)
-    pf = Prefetcher(vol.data, :prefetch)
+    pf = Prefetcher{:prefetch,eltype(vol.data)}(UInt(pointer(vol.data)))   # prefetched, however small
     limit = clip_limit(max_r2)
     a = fill(To(7), plane.width + 3)
     b = fill(To(7), plane.width + 3)

@@ -249,13 +249,21 @@ end
     @test RecovarCore.prefetch_kind() in (:prefetch, :none)
     results = Dict{String,Any}()
     previous = get(ENV, "RECOVAR_JL_PREFETCH", nothing)
+    threshold = RecovarCore.PREFETCH_MIN_BYTES[]
+    RecovarCore.PREFETCH_MIN_BYTES[] = 0   # prefetch this small volume too
     for setting in ("none", "")
         ENV["RECOVAR_JL_PREFETCH"] = setting
         results[setting] = [(project(v, rot, n, order; half_volume=true), backproject(y, rot, n, order; half_volume=true))
                             for order in (0, 1, 3)]
     end
     previous === nothing ? delete!(ENV, "RECOVAR_JL_PREFETCH") : (ENV["RECOVAR_JL_PREFETCH"] = previous)
+    RecovarCore.PREFETCH_MIN_BYTES[] = threshold
     @test results["none"] == results[""]
+    # volumes below the threshold are not prefetched, larger ones are (when this Julia can)
+    @test RecovarCore.Prefetcher(v, :prefetch) isa RecovarCore.Prefetcher{:none}
+    big = zeros(ComplexF32, cld(threshold, sizeof(ComplexF32)))
+    @test RecovarCore.Prefetcher(big, :prefetch) isa RecovarCore.Prefetcher{:prefetch}
+    @test RecovarCore.Prefetcher(big, :none) isa RecovarCore.Prefetcher{:none}
 end
 
 @testset "row runs (linear, full volume) equal the per-pixel primitives exactly (n=$n, half image=$hi, clip=$r2)" for n in (8, 9),

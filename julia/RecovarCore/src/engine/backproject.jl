@@ -193,10 +193,19 @@ function backproject_row!(s::Scatter, src, p::Int, geo::SliceGeometry, plane::Im
     return nothing
 end
 
+# the pixel at `src`'s entry k whose cell is not entirely in the grid (rare; kept out of
+# line so the run loop stays small)
+@noinline function scatter_edge!(s::Scatter, src, k::Int, geo::SliceGeometry, kx::Int, ky::Int)
+    g0, g1, g2 = grid_point(geo, kx, ky)
+    loc = locate_linear(s.data, g0, g1, g2)
+    scatter_value!(s, loc, pixel_value(src, k, loc))
+    return nothing
+end
+
 # Linear interpolation into a full volume: runs of cells (`locate_cells!`) for the pixels
 # and, with half images, for their conjugate partners (kx' = −kx on one row: again a run).
 # Same results as the general row.
-function backproject_row!(s::Scatter{<:VolumeView{T,FullVolume}}, src, p::Int, geo::SliceGeometry,
+@inline function backproject_row!(s::Scatter{<:VolumeView{T,FullVolume}}, src, p::Int, geo::SliceGeometry,
                           plane::ImagePlane, order::Linear, ky::Int, limit::Int, conjugate_partners::Bool,
                           row::RowBuffer, pf) where {T}
     acc = s.data
@@ -218,12 +227,23 @@ function backproject_row!(s::Scatter{<:VolumeView{T,FullVolume}}, src, p::Int, g
         locate_cells!(partners, geo, acc.layout, py, -jhi, pcount)
         prefetch_cells(pf, acc, partners, 1, pcount)
     end
-    for t in 1:count
+    if pcount == 0   # the loop without partners, kept small
+        for t in 1:count
+            j = jlo + t - 1
+            loc = direct_cell(run, t)
+            if loc.k != 0
+                scatter_value!(s, loc, pixel_value(src, p + j + 1, loc))
+            else
+                scatter_edge!(s, src, p + j + 1, geo, run_frequency(plane, j), ky)
+            end
+        end
+    end
+    for t in 1:(pcount == 0 ? 0 : count)
         j = jlo + t - 1
         loc = cell_location(run, t, acc, geo, run_frequency(plane, j), ky)
         value = pixel_value(src, p + j + 1, loc)
         scatter_value!(s, loc, value)
-        if pcount > 0 && j >= plo
+        if j >= plo
             scatter_value!(s, cell_location(partners, jhi - j + 1, acc, geo, -j, py), partner_value(value))
         end
     end
@@ -275,7 +295,13 @@ function add_block!(out::AbstractVector, part::AbstractVector, entries::Abstract
 end
 
 # a zeroed column view like `view(out, :, b)` (the same type as the outputs' columns)
-zeroed_column(v::AbstractVector) = view(zeros(eltype(v), length(v), 1), :, 1)
+# (offered huge pages first: a scattered pixel touches four cache lines 2·N² entries
+# apart, which with 4 KiB pages are four TLB entries)
+function zeroed_column(v::AbstractVector)
+    a = advise_huge_pages!(Vector{eltype(v)}(undef, length(v)))
+    fill!(a, zero(eltype(v)))
+    return view(reshape(a, length(a), 1), :, 1)
+end
 
 "Zeroed volumes like those of `s` (dense column views, same layout), without a slab."
 zeroed_like(s::Scatter) =

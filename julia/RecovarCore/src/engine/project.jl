@@ -21,14 +21,23 @@ function slice_image!(out::AbstractVector, offset::Int, vol::VolumeView, geo::Sl
     return nothing
 end
 
-# One row (stored pixels out[p+1 : p+width]), any order and layout.
+# The value stored for column j: the interpolated `value`, times the row's weight of column
+# j for the forward model (`weights[j + 1]`, the CTF; `nothing`: slicing).
+@inline stored_value(::Type{To}, value, ::Nothing, j::Int) where {To} = convert(To, value)
+@inline stored_value(::Type{To}, value, weights::Vector{Float64}, j::Int) where {To} =
+    @inbounds convert(To, value) * real(To)(weights[j + 1])
+
+# One row (stored pixels out[p+1 : p+width]), any order and layout; the kept pixels
+# weighted by `weights` (`stored_value`; checked to cover the row), the others zero.
 function slice_row!(out::AbstractVector{To}, p::Int, vol::VolumeView, geo::SliceGeometry, plane::ImagePlane, order,
-                    ky::Int, limit::Int, row::RowBuffer, pf::Prefetcher) where {To}
+                    ky::Int, limit::Int, row::RowBuffer, pf::Prefetcher, weights=nothing) where {To}
+    check_weights(weights, plane)
     locs = row.locs
     js = row.j
     kept = locate_row!(locs, js, vol, geo, plane, order, ky, limit, false, pf, out, p)
     for m in 1:kept
-        @inbounds out[p + js[m] + 1] = convert(To, evaluate(vol, locs[1, m]))
+        @inbounds j = js[m]
+        @inbounds out[p + j + 1] = stored_value(To, evaluate(vol, locs[1, m]), weights, j)
     end
     return nothing
 end
@@ -37,8 +46,10 @@ end
 # kx, located in one vectorised loop (`locate_cells!`); same results as the general row.
 function slice_row!(out::AbstractVector{To}, p::Int, vol::VolumeView{T,FullVolume}, geo::SliceGeometry,
                     plane::ImagePlane, order::Linear, ky::Int, limit::Int, row::RowBuffer,
-                    pf::Prefetcher) where {To,T}
-    cell_runs_apply(vol.layout) || return general_slice_row!(out, p, vol, geo, plane, order, ky, limit, row, pf)
+                    pf::Prefetcher, weights=nothing) where {To,T}
+    cell_runs_apply(vol.layout) ||
+        return general_slice_row!(out, p, vol, geo, plane, order, ky, limit, row, pf, weights)
+    check_weights(weights, plane)
     jlo, jhi, count = row_run(plane, ky, limit)
     run = row.run
     lo = run_frequency(plane, jlo)
@@ -47,9 +58,9 @@ function slice_row!(out::AbstractVector{To}, p::Int, vol::VolumeView{T,FullVolum
         prefetch_cells(pf, vol, run, 1, count)
     end
     zero_outside_run!(out, p, plane, jlo, jhi)
-    slice_nyquist_column!(out, p, vol, geo, plane, order, ky, limit)
+    slice_nyquist_column!(out, p, vol, geo, plane, order, ky, limit, weights)
     for t in 1:count
-        @inbounds out[p + jlo + t] = convert(To, run_value(run, t, vol, geo, lo + t - 1, ky))
+        @inbounds out[p + jlo + t] = stored_value(To, run_value(run, t, vol, geo, lo + t - 1, ky), weights, jlo + t - 1)
     end
     return nothing
 end
@@ -58,8 +69,10 @@ end
 # one vectorised loop (`locate_voxels!`), then one gather per pixel; same results as the
 # general row.
 function slice_row!(out::AbstractVector{To}, p::Int, vol::VolumeView, geo::SliceGeometry, plane::ImagePlane,
-                    order::Nearest, ky::Int, limit::Int, row::RowBuffer, pf::Prefetcher) where {To}
-    voxel_runs_apply(vol.layout) || return general_slice_row!(out, p, vol, geo, plane, order, ky, limit, row, pf)
+                    order::Nearest, ky::Int, limit::Int, row::RowBuffer, pf::Prefetcher, weights=nothing) where {To}
+    voxel_runs_apply(vol.layout) ||
+        return general_slice_row!(out, p, vol, geo, plane, order, ky, limit, row, pf, weights)
+    check_weights(weights, plane)
     jlo, jhi, count = row_run(plane, ky, limit)
     ks = row.run.k
     if count > 0
@@ -67,28 +80,33 @@ function slice_row!(out::AbstractVector{To}, p::Int, vol::VolumeView, geo::Slice
         prefetch_voxels(pf, ks, count)
     end
     zero_outside_run!(out, p, plane, jlo, jhi)
-    slice_nyquist_column!(out, p, vol, geo, plane, order, ky, limit)
+    slice_nyquist_column!(out, p, vol, geo, plane, order, ky, limit, weights)
     for t in 1:count
-        @inbounds out[p + jlo + t] = convert(To, voxel_value(vol, ks[t]))
+        @inbounds out[p + jlo + t] = stored_value(To, voxel_value(vol, ks[t]), weights, jlo + t - 1)
     end
     return nothing
 end
 
 # the even-w half-image Nyquist column j = w/2 (kx = −w/2), which is outside the row's run
 @inline function slice_nyquist_column!(out::AbstractVector{To}, p::Int, vol::VolumeView, geo::SliceGeometry,
-                                       plane::ImagePlane, order, ky::Int, limit::Int) where {To}
+                                       plane::ImagePlane, order, ky::Int, limit::Int, weights) where {To}
     (plane.half && iseven(plane.w)) || return nothing
     j = plane.w ÷ 2
     if j * j + ky * ky <= limit
         g0, g1, g2 = grid_point(geo, -j, ky)
-        @inbounds out[p + j + 1] = convert(To, sample(order, vol, g0, g1, g2))
+        @inbounds out[p + j + 1] = stored_value(To, sample(order, vol, g0, g1, g2), weights, j)
     end
     return nothing
 end
 
-general_slice_row!(out, p, vol, geo, plane, order, ky, limit, row, pf) =
-    invoke(slice_row!, Tuple{AbstractVector,Int,VolumeView,SliceGeometry,ImagePlane,Any,Int,Int,RowBuffer,Prefetcher},
-           out, p, vol, geo, plane, order, ky, limit, row, pf)
+general_slice_row!(out, p, vol, geo, plane, order, ky, limit, row, pf, weights=nothing) =
+    invoke(slice_row!,
+           Tuple{AbstractVector,Int,VolumeView,SliceGeometry,ImagePlane,Any,Int,Int,RowBuffer,Prefetcher,Any},
+           out, p, vol, geo, plane, order, ky, limit, row, pf, weights)
+
+check_weights(::Nothing, plane::ImagePlane) = nothing
+check_weights(weights::Vector{Float64}, plane::ImagePlane) =
+    length(weights) >= plane.width || throw(DimensionMismatch("row weights shorter than the row"))
 
 # images i in `images`, every volume of `vols`: out (npix, n, B) flattened
 function slice_images!(out::AbstractVector, vols::Vector{V}, rotations::AbstractArray{<:Real,3},

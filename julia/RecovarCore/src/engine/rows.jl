@@ -8,7 +8,7 @@
 
 Cells of a run of consecutive plane frequencies kx of one row (`locate_cells!`): flat index
 of each cell's corner (0,0,0) (`Int32`; 0 when the cell is not entirely in the grid) and
-the fractions.
+the fractions. Room for `width` cells rounded up to a multiple of `RUN_LANES`.
 """
 struct CellRun{Tc}
     k::Vector{Int32}
@@ -16,8 +16,17 @@ struct CellRun{Tc}
     f1::Vector{Tc}
     f2::Vector{Tc}
 end
-CellRun{Tc}(width::Int) where {Tc} = CellRun{Tc}(zeros(Int32, width), zeros(Tc, width), zeros(Tc, width),
-                                                 zeros(Tc, width))
+function CellRun{Tc}(width::Int) where {Tc}
+    capacity = RUN_LANES * cld(width, RUN_LANES)
+    return CellRun{Tc}(zeros(Int32, capacity), zeros(Tc, capacity), zeros(Tc, capacity), zeros(Tc, capacity))
+end
+
+# Runs are located in SIMD loops over a multiple of RUN_LANES entries where the buffers
+# allow (`simd_count`; `CellRun`s are allocated that long): a vectorised loop's scalar
+# remainder costs about 4 ns per entry (locating 63 cells took 144 ns, 64 cells 91 ns). The
+# extra entries are located but never read.
+const RUN_LANES = 16
+simd_count(count::Int, capacity::Int) = min(RUN_LANES * cld(count, RUN_LANES), capacity)
 
 "Whether `locate_cells!` applies: a full volume whose flat indices fit in Int32."
 cell_runs_apply(l::FullVolume) = stored_length(l) < typemax(Int32) - 1
@@ -52,7 +61,7 @@ function locate_cells!(run::CellRun{Tc}, geo::SliceGeometry{Tc}, l::FullVolume, 
     n2 = Int32(l.n2)
     u = geo.u
     ks, f0s, f1s, f2s = run.k, run.f0, run.f1, run.f2
-    @inbounds @simd for t in 1:count
+    @inbounds @simd for t in 1:simd_count(count, min(length(ks), length(f0s), length(f1s), length(f2s)))
         x = Tc(u * (kx_first + t - 1))
         g0 = x * r00 + y0 + c0
         g1 = x * r01 + y1 + c1
@@ -80,11 +89,15 @@ Location of cell t of a located run (plane frequency (kx, ky)): `DIRECT` from th
 """
 @inline function cell_location(run::CellRun{Tc}, t::Int, vol::VolumeView, geo::SliceGeometry{Tc}, kx::Int,
                                ky::Int) where {Tc}
-    @inbounds k = Int(run.k[t])
-    k != 0 && return @inbounds CellLocation{Tc}(k, DIRECT, 0, 0, 0, run.f0[t], run.f1[t], run.f2[t])
+    loc = direct_cell(run, t)
+    loc.k != 0 && return loc
     g0, g1, g2 = grid_point(geo, kx, ky)
     return locate_linear(vol, g0, g1, g2)
 end
+
+"Cell t of a located run as a DIRECT location (`k == 0`: not entirely in the grid, not located)."
+@inline direct_cell(run::CellRun{Tc}, t::Int) where {Tc} =
+    @inbounds CellLocation{Tc}(Int(run.k[t]), DIRECT, 0, 0, 0, run.f0[t], run.f1[t], run.f2[t])
 
 "Trilinear value at cell t of a located run (plane frequency (kx, ky)); same as `evaluate` at `cell_location`."
 @inline function run_value(run::CellRun{Tc}, t::Int, vol::VolumeView, geo::SliceGeometry{Tc}, kx::Int,
@@ -157,7 +170,7 @@ function locate_voxels!(ks::Vector{Int32}, geo::SliceGeometry{Tc}, l::VolumeLayo
     top2 = Tc(l.n2 - 1)
     c = index_constants(l)
     u = geo.u
-    @inbounds @simd for t in 1:count
+    @inbounds @simd for t in 1:simd_count(count, length(ks))
         x = Tc(u * (kx_first + t - 1))
         r0 = round(x * r00 + y0 + c0)
         r1 = round(x * r01 + y1 + c1)
