@@ -205,7 +205,7 @@ end
 # Linear interpolation into a full volume: runs of cells (`locate_cells!`) for the pixels
 # and, with half images, for their conjugate partners (kx' = −kx on one row: again a run).
 # Same results as the general row.
-@inline function backproject_row!(s::Scatter{<:VolumeView{T,FullVolume}}, src, p::Int, geo::SliceGeometry,
+function backproject_row!(s::Scatter{<:VolumeView{T,FullVolume}}, src, p::Int, geo::SliceGeometry,
                           plane::ImagePlane, order::Linear, ky::Int, limit::Int, conjugate_partners::Bool,
                           row::RowBuffer, pf) where {T}
     acc = s.data
