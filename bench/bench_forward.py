@@ -5,7 +5,8 @@
 Box 128, 4000 random poses, a real-looking CTF per image (defocus 5000–30000 Å, astigmatism,
 300 kV, Cs 2.7 mm, W 0.1), complex64 Fourier volume of a smooth density, linear
 interpolation, per-pixel noise variance; translations of ±5 px for batch_translate_images
-(forward_model itself has no translations in recovar's API). --quick: box 64, 500 poses.
+(forward_model itself has no translations in recovar's API); then the same at box 64 with
+1000 poses (short calls, timed 3× as often). --quick: box 64, 500 poses only.
 Reports medians of ≥5 timed repeats after a warm-up (recovar's adjoint and AᵀAv in batches
 of RECOVAR_BATCH images, summed, as its pipelines call them), and the peak extra memory
 (VmHWM above the RSS before the call, measured in a fresh subprocess) of one compute_AtAv
@@ -124,7 +125,14 @@ def main():
     if args.memory_probe:
         memory_probe(args.memory_probe[0], int(args.memory_probe[1]))
         return
-    N, n = (64, 500) if args.quick else (128, 4000)
+    # the main size, then (full run) box 64 × 1000: short calls, so timed 3× as often
+    sizes = [(64, 500, args.repeats)] if args.quick else [(128, 4000, args.repeats), (64, 1000, 3 * args.repeats)]
+    for k, (N, n, repeats) in enumerate(sizes):
+        run_size(N, n, repeats, args.no_recovar, memory=k == 0)
+
+
+def run_size(N, n, repeats, no_recovar, memory):
+    """Time the four operations on box N with n images (both sides); the memory probe too."""
     x = make_inputs(N, n)
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "inputs.npz")
@@ -136,11 +144,11 @@ def main():
         probe_env = dict(env, MALLOC_MMAP_THRESHOLD_="131072")
         print(f"box {N}, {n} images, linear_interp, complex64, CTF per image; "
               f"Julia threads: {os.environ.get('RECOVAR_JL_NUM_THREADS', 'all cores')}", flush=True)
-        mine = time_ours(x, args.repeats)
+        mine = time_ours(x, repeats)
         theirs = None
-        if not args.no_recovar and RECOVAR_PY.exists():
+        if not no_recovar and RECOVAR_PY.exists():
             theirs = run_json([str(RECOVAR_PY), str(ROOT / "bench" / "recovar_forward.py"), "time", path,
-                               str(args.repeats), str(RECOVAR_BATCH)], env)
+                               str(repeats), str(RECOVAR_BATCH)], env)
         print()
         print("Wall-clock medians; CPU = process CPU time (all threads), less sensitive to other load.")
         print()
@@ -156,8 +164,10 @@ def main():
                 print(f"| {name} | {a:.3f} | {b:.3f} | {b / a:.1f}× | {ac:.3f} | {bc:.3f} | {bc / ac:.1f}× |")
             else:
                 print(f"| {name} | {a:.3f} | – | – | {ac:.3f} | – | – |")
-        counts = [n // 16, n // 8, n // 4, n // 2, n]
         print()
+        if not memory:
+            return
+        counts = [n // 16, n // 8, n // 4, n // 2, n]
         print("Peak extra memory of one compute_AtAv call (VmHWM − RSS before the call, fresh process; "
               f"recovar only up to {RECOVAR_MEMORY_LIMIT} images, its use grows ~linearly):")
         print()
@@ -171,7 +181,7 @@ def main():
                               str(count)], probe_env)["peak_extra_bytes"]
             print(f"| {count} | {a / 2**20:.1f} | {'–' if b is None else f'{b / 2**20:.1f}'} |")
         volume_mb = x["volume"].nbytes / 2**20
-        print(f"\n(one volume = {volume_mb:.1f} MB; one image stack of {n} = {x['slices'].nbytes / 2**20:.1f} MB)")
+        print(f"\n(one volume = {volume_mb:.1f} MB; one image stack of {n} = {x['slices'].nbytes / 2**20:.1f} MB)\n")
 
 
 if __name__ == "__main__":
