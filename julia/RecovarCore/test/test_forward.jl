@@ -226,17 +226,21 @@ function weigh_row!(dest::AbstractVector{T}, q, src, p, weights, columns) where 
     return dest
 end
 
+# one random rotation's row machinery for the row tests: (limit, geo, row buffer, prefetcher)
+function row_setup(rng, T, order, layout, plane)
+    limit = order isa RCF.Cubic ? typemax(Int) : (plane.h ÷ 2 - 1)^2
+    R = forward_test_rotations(rng, 1, real(T))
+    geo = RCF.slice_geometry(R, 1, 1, RCF.slice_center(order, layout))
+    return limit, geo, RCF.forward_row_buffer(order, R, plane), RCF.Prefetcher(zeros(T, 1), :none)
+end
+
 @testset "A v: a row weighted as it is sliced equals the row sliced, then weighted ($T, order $o, N $N)" for T in (ComplexF32, ComplexF64),
         o in (0, 1, 3), N in (8, 9)
     rng = MersenneTwister(31 + o + N)
     order = RCF.interpolation_order(o)
     for layout in (RCF.FullVolume(N, N, N), RCF.HalfVolume(N, N, N)), hi in (false, true)
         plane = RCF.ImagePlane(N, N, hi)
-        limit = o == 3 ? typemax(Int) : (N ÷ 2 - 1)^2
-        R = forward_test_rotations(rng, 1, real(T))
-        geo = RCF.slice_geometry(R, 1, 1, RCF.slice_center(order, layout))
-        row = RCF.forward_row_buffer(order, R, plane)
-        pf = RCF.Prefetcher(zeros(T, 1), :none)
+        limit, geo, row, pf = row_setup(rng, T, order, layout, plane)
         vol = RCF.VolumeView(randn(rng, T, RCF.stored_length(layout)), layout)
         for r in 0:plane.h-1
             ky = RCF.row_frequency(plane, r)
@@ -260,11 +264,7 @@ end
     order = RCF.interpolation_order(o)
     layout = RCF.FullVolume(N, N, N)
     plane = RCF.ImagePlane(N, N, hi)
-    limit = o == 3 ? typemax(Int) : (N ÷ 2 - 1)^2
-    R = forward_test_rotations(rng, 1, real(T))
-    geo = RCF.slice_geometry(R, 1, 1, RCF.slice_center(order, layout))
-    row = RCF.forward_row_buffer(order, R, plane)
-    pf = RCF.Prefetcher(zeros(T, 1), :none)
+    limit, geo, row, pf = row_setup(rng, T, order, layout, plane)
     vol = RCF.VolumeView(randn(rng, T, N^3), layout)
     values = randn(rng, T, RCF.npixels(plane))
     partners = hi && RCF.scatters_partners(order)
