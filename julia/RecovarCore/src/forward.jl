@@ -44,45 +44,30 @@ of stored column j and row r; `s2_max` the largest kx² + ky² of the plane (for
 
 The CTF is point-symmetric: its phase depends on kx², ky² and kx·ky only, so the CTF at
 (−kx, −ky) is computed with the same operations as at (kx, ky). On a full plane, column j
-and column `column_mirror − j` have exactly opposite frequencies (`column_mirror` = −1 on
-half planes, whose kx ≥ 0); `row_mirror[r + 1]` is the earlier stored row with frequency
-exactly −ky (0-based; −1 if none, for ky = 0 and on half planes), `mirrored_later[r + 1]`
-whether row r is a later row's mirror. `ctf_row!` copies such rows, reversed, instead of
-evaluating them again (about half of the rows).
+and column `column_mirror − j` have exactly opposite frequencies, and so have rows r and
+`row_mirror − r` (`mirror_offset`; both −1 on half planes, whose kx ≥ 0). `ctf_row!` copies
+a row whose mirror row came earlier (`mirror_row`), reversed, instead of evaluating it again
+(about half of the rows).
 """
 struct FormulaCTF{P<:AbstractMatrix{<:Real}}
     params::P
     column_freq::Vector{Float64}
     row_freq::Vector{Float64}
     s2_max::Float64
-    row_mirror::Vector{Int}
+    row_mirror::Int
     column_mirror::Int
-    mirrored_later::Vector{Bool}
 end
 function FormulaCTF(params::AbstractMatrix{<:Real}, column_freq::Vector{Float64}, row_freq::Vector{Float64},
                     s2_max::Float64)
     column_mirror = mirror_offset(column_freq)
-    row_mirror = column_mirror >= 0 ? mirror_indices(row_freq) : fill(-1, length(row_freq))
-    mirrored_later = [r in row_mirror for r in 0:length(row_freq)-1]
-    return FormulaCTF(params, column_freq, row_freq, s2_max, row_mirror, column_mirror, mirrored_later)
+    row_mirror = column_mirror >= 0 ? mirror_offset(row_freq) : -1
+    return FormulaCTF(params, column_freq, row_freq, s2_max, row_mirror, column_mirror)
 end
 
-"""
-    mirror_indices(freq) -> Vector{Int}
-
-For each nonzero entry of `freq`, the 0-based index of an earlier entry exactly equal to its
-negation (−1 if none, and for zero). (A quadratic search: about 10⁵ comparisons at box 512,
-once per kernel call.)
-"""
-function mirror_indices(freq::Vector{Float64})
-    mirror = fill(-1, length(freq))
-    for i in eachindex(freq)
-        freq[i] == 0 && continue
-        m = findfirst(==(-freq[i]), view(freq, 1:i-1))
-        m === nothing || (mirror[i] = m - 1)
-    end
-    return mirror
-end
+"Row r's mirror row (0-based, frequency exactly −ky) when it comes before r, else −1."
+mirror_row(s::FormulaCTF, r::Int) = s.row_mirror >= 0 && 0 <= s.row_mirror - r < r ? s.row_mirror - r : -1
+"Whether row r is the mirror of a later row."
+mirrored_later(s::FormulaCTF, r::Int) = s.row_mirror >= 0 && r < s.row_mirror - r <= length(s.row_freq) - 1
 
 """
     mirror_offset(freq) -> c
@@ -191,7 +176,7 @@ struct CTFRow
     cached_for::Vector{ImageCTF}
 end
 function CTFRow(source, plane::ImagePlane)
-    rows = source isa FormulaCTF && any(source.mirrored_later) ? plane.h : 0
+    rows = source isa FormulaCTF && source.row_mirror >= 0 ? plane.h : 0
     # an image no call can match: NaN constants
     nobody = ImageCTF(CTFConstants(ntuple(_ -> NaN, fieldcount(CTFConstants))...), false)
     return CTFRow(ones(plane.width), zeros(plane.width), zeros(fine_rows_length(source)),
@@ -220,11 +205,11 @@ function ctf_row!(row::CTFRow, s::TabulatedCTF, image::Int, r::Int, columns::Uni
 end
 
 function ctf_row!(row::CTFRow, s::FormulaCTF, ic::ImageCTF, r::Int, columns::UnitRange{Int})
-    m = s.row_mirror[r + 1]
+    m = mirror_row(s, r)
     (m >= 0 && !isempty(row.cached) && row.cached_for[m + 1] === ic) && return mirror_row!(row, s, ic, r, m, columns)
     wide = ctf_columns(s, ic, columns, length(row.values))
     ctf_points!(row.values, ic.constants, s.column_freq, s.row_freq[r + 1], ic.fast, wide .+ 1)
-    if s.mirrored_later[r + 1] && !isempty(row.cached)
+    if mirrored_later(s, r) && !isempty(row.cached)
         checkbounds(row.cache, wide .+ 1, r + 1)
         for j in wide
             @inbounds row.cache[j + 1, r + 1] = row.values[j + 1]

@@ -299,7 +299,6 @@ end
 end
 
 @testset "mirrored CTF rows equal the CTF evaluated there (N $N)" for N in (8, 9, 64)
-    @test RCF.mirror_indices([-2.0, -1.0, 0.0, 1.0]) == [-1, -1, -1, 1]
     @test RCF.mirror_offset([-2.0, -1.0, 0.0, 1.0]) == 4
     @test RCF.mirror_offset([-1.0, 0.0, 1.0]) == 2
     @test RCF.mirror_offset([0.0, 1.0, 2.0, -1.0]) == -1   # FFT order
@@ -309,12 +308,17 @@ end
     P[3, 3] = 0   # a round CTF, zero phase shift: the kx·ky term is ±0 on the mirrored rows
     P[2, 3] = P[1, 3]
     full = RCF.ctf_source(RCF.CTF_SPA, P, RCF.ImagePlane(N, N, false), 1.7, 0.0, 0.0)
-    # every row but ky = 0 (and −N/2 for even N) is the mirror of an earlier row
-    @test count(>=(0), full.row_mirror) == (iseven(N) ? N ÷ 2 - 1 : N ÷ 2)
-    @test count(full.mirrored_later) == count(>=(0), full.row_mirror)
+    # every row but ky = 0 (and −N/2 for even N) is the mirror of an earlier row, of exactly
+    # the opposite frequency; no other row has an earlier mirror
+    mirrors = [RCF.mirror_row(full, r) for r in 0:N-1]
+    @test count(>=(0), mirrors) == (iseven(N) ? N ÷ 2 - 1 : N ÷ 2)
+    @test all(m < r && full.row_freq[m + 1] == -full.row_freq[r + 1] for (r, m) in zip(0:N-1, mirrors) if m >= 0)
+    @test all(full.row_freq[r + 1] == 0 || !any(==(-full.row_freq[r + 1]), full.row_freq[1:r])
+              for (r, m) in zip(0:N-1, mirrors) if m < 0)
+    @test count(r -> RCF.mirrored_later(full, r), 0:N-1) == count(>=(0), mirrors)
     @test full.column_mirror == (iseven(N) ? N : N - 1)
     half = RCF.ctf_source(RCF.CTF_SPA, P, RCF.ImagePlane(N, N, true), 1.7, 0.0, 0.0)
-    @test half.column_mirror == -1 && all(==(-1), half.row_mirror)
+    @test half.column_mirror == -1 && all(r -> RCF.mirror_row(half, r) == -1, 0:N-1)
     @test isempty(RCF.CTFRow(half, RCF.ImagePlane(N, N, true)).cached)
     plane = RCF.ImagePlane(N, N, false)
     row = RCF.CTFRow(full, plane)
@@ -336,7 +340,7 @@ end
     # the mirrored rows are copies: a marked cache entry shows up in the mirror row
     ic = RCF.image_ctf(full, 1)
     r = N - 2
-    m = full.row_mirror[r + 1]
+    m = RCF.mirror_row(full, r)
     RCF.ctf_row!(row, full, ic, m, 0:N-1)
     row.cache[full.column_mirror - 2 + 1, m + 1] = 12345.0
     @test RCF.ctf_row!(row, full, ic, r, 0:N-1)[3] == 12345.0

@@ -237,14 +237,15 @@ function backproject_row!(s::Scatter{<:VolumeView{T,FullVolume}}, src, p::Int, g
                 scatter_edge!(s, src, p + j + 1, geo, run_frequency(plane, j), ky)
             end
         end
-    end
-    for t in 1:(pcount == 0 ? 0 : count)
-        j = jlo + t - 1
-        loc = cell_location(run, t, acc, geo, run_frequency(plane, j), ky)
-        value = pixel_value(src, p + j + 1, loc)
-        scatter_value!(s, loc, value)
-        if j >= plo
-            scatter_value!(s, cell_location(partners, jhi - j + 1, acc, geo, -j, py), partner_value(value))
+    else
+        for t in 1:count
+            j = jlo + t - 1
+            loc = cell_location(run, t, acc, geo, run_frequency(plane, j), ky)
+            value = pixel_value(src, p + j + 1, loc)
+            scatter_value!(s, loc, value)
+            if j >= plo
+                scatter_value!(s, cell_location(partners, jhi - j + 1, acc, geo, -j, py), partner_value(value))
+            end
         end
     end
     # the only column a run can leave out: the even-w half-image Nyquist column j = w/2
